@@ -1,0 +1,130 @@
+// Writes a CIFAR-10-format archive for tests and offline demos: the real member names and record layout,
+// a few hundred records, and classes a small network can learn (each class its own colour and stripes,
+// plus noise). Also the building blocks the tests use to make broken archives.
+//
+// Usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S]
+
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import {
+  BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_SIZE, LABEL_BYTES, NUM_CLASSES, PLANE_BYTES, RECORD_BYTES,
+  TEST_FILE, TRAIN_FILES, META_FILE,
+} from '../src/data/cifar.js';
+
+/** A tiny deterministic PRNG (mulberry32) so fixtures are the same on every machine. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// One colour per class, far apart, so the classes are learnable in a few epochs.
+const PALETTE: [number, number, number][] = [
+  [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+  [145, 30, 180], [70, 240, 240], [240, 50, 230], [128, 128, 0], [0, 0, 128],
+];
+
+/** `count` records in the CIFAR layout: label byte, then planar R, G, B. Label i % 10 for record i. */
+export function makeRecords(count: number, seed: number, labelOf = (i: number) => i % NUM_CLASSES): Buffer {
+  const rand = rng(seed);
+  const out = Buffer.alloc(count * RECORD_BYTES);
+  for (let i = 0; i < count; i++) {
+    const label = labelOf(i);
+    const base = i * RECORD_BYTES;
+    out[base] = label;
+    const colour = PALETTE[label % NUM_CLASSES]!;
+    const period = 2 + (label % 5); // stripes whose width depends on the class
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < IMAGE_SIZE; y++) {
+        for (let x = 0; x < IMAGE_SIZE; x++) {
+          const stripe = Math.floor((label < 5 ? x : y) / period) % 2 === 0 ? 1 : 0.55;
+          const noise = (rand() - 0.5) * 60;
+          const v = colour[c]! * stripe + noise;
+          out[base + LABEL_BYTES + c * PLANE_BYTES + y * IMAGE_SIZE + x] = Math.max(0, Math.min(255, Math.round(v)));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface TarEntry {
+  path: string;
+  data?: Buffer; // for files
+  type?: '0' | '2' | '5'; // file, symlink, directory
+  linkname?: string;
+}
+
+/** A minimal ustar writer, so tests can build archives that `tar` itself would refuse to create. */
+export function makeTar(entries: TarEntry[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const e of entries) {
+    const data = e.data ?? Buffer.alloc(0);
+    const h = Buffer.alloc(512);
+    h.write(e.path, 0, 100, 'utf8');
+    h.write('0000644\0', 100, 'ascii');
+    h.write('0000000\0', 108, 'ascii');
+    h.write('0000000\0', 116, 'ascii');
+    h.write(data.length.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
+    h.write('00000000000\0', 136, 'ascii');
+    h.write('        ', 148, 'ascii');
+    h.write(e.type ?? '0', 156, 'ascii');
+    if (e.linkname) h.write(e.linkname, 157, 100, 'utf8');
+    h.write('ustar\0' + '00', 257, 'ascii');
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+export interface FixtureOptions {
+  trainPerBatch?: number; // records in each of the five training batches
+  test?: number; // records in the test batch
+  seed?: number;
+}
+
+/** The members of a well-formed CIFAR-10 archive, as tar entries. */
+export function cifarEntries(opts: FixtureOptions = {}): TarEntry[] {
+  const trainPerBatch = opts.trainPerBatch ?? 60;
+  const seed = opts.seed ?? 1;
+  return [
+    { path: `${BATCHES_DIR}/`, type: '5' },
+    ...TRAIN_FILES.map((name, i) => ({ path: `${BATCHES_DIR}/${name}`, data: makeRecords(trainPerBatch, seed + i) })),
+    { path: `${BATCHES_DIR}/${TEST_FILE}`, data: makeRecords(opts.test ?? 100, seed + 100) },
+    { path: `${BATCHES_DIR}/${META_FILE}`, data: Buffer.from(DEFAULT_CLASS_NAMES.join('\n') + '\n\n') },
+    { path: `${BATCHES_DIR}/readme.html`, data: Buffer.from('<html>fixture</html>\n') },
+  ];
+}
+
+export function gzipTar(entries: TarEntry[]): Buffer {
+  return gzipSync(makeTar(entries));
+}
+
+export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+function main(argv: string[]): void {
+  const out = argv[0];
+  if (!out || out.startsWith('-')) {
+    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S]\n');
+    process.exitCode = 2;
+    return;
+  }
+  const flag = (name: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? Number(argv[i + 1]) : undefined;
+  };
+  const archive = gzipTar(cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed') }));
+  writeFileSync(out, archive);
+  process.stdout.write(`${out} ${archive.length} bytes md5 ${md5(archive)}\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) main(process.argv.slice(2));

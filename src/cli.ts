@@ -1,0 +1,65 @@
+// The command layer: wires commands and flags, and is the one place that prints errors and sets the exit
+// code (handleError). Each command converts its flag strings once and calls a typed function.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { isAlexnetError } from './errors.js';
+import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
+import { OFFICIAL_URL } from './data/download.js';
+
+export function handleError(e: unknown): number {
+  if (isAlexnetError(e)) {
+    process.stderr.write(`error: ${e.message}\n`);
+    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander printed it already
+  // A bug, not a user mistake: keep the stack so it can be reported.
+  process.stderr.write(`error: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.stderr.write('hint: please report this at the project issue tracker with the command you ran\n');
+  return 1;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (default: $ALEXNET_DATA_DIR, $XDG_CACHE_HOME/alexnet or ~/.cache/alexnet)');
+const urlOption = () => new Option('--url <url>', `archive URL: http(s)://, file:// or a path (default: ${OFFICIAL_URL})`);
+const md5Option = () => new Option('--md5 <hex>', 'expected MD5 of the archive (default: the official archive\'s)');
+
+export function buildProgram(): Command {
+  const program = new Command('alexnet')
+    .description('Train the classic small AlexNet on CIFAR-10 (GPU through tfjs-node-gpu, a wasm fallback elsewhere).')
+    .version(packageVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('download')
+    .description('download, verify and unpack the CIFAR-10 binary batches')
+    .addOption(dataDirOption())
+    .addOption(urlOption())
+    .addOption(md5Option())
+    .option('--no-verify', 'skip the MD5 check')
+    .option('--force', 'download and unpack again even if the data is there')
+    .option('-q, --quiet', 'no progress or messages on stderr')
+    .action(async (flags: DataFlags) => {
+      await runDownload(downloadOptions(flags));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run \`alexnet ${c.name()} --help\` for usage)`));
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    return handleError(e);
+  }
+}

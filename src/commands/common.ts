@@ -1,0 +1,123 @@
+// Helpers shared by the commands: turning flag strings into typed values once, and talking to stderr.
+// Only the command layer uses these; the core takes typed options and reports through callbacks.
+
+import { SingleBar } from 'cli-progress';
+import { AlexnetError } from '../errors.js';
+import type { Progress } from '../data/download.js';
+
+export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
+      throw new AlexnetError('USAGE', `${name} must be ${range}, got ${JSON.stringify(value)}`, `e.g. ${name} ${min === 0 ? 1 : min}`);
+    }
+    return n;
+  };
+}
+
+export function parsePositiveFloat(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+      throw new AlexnetError('USAGE', `${name} must be a positive number, got ${JSON.stringify(value)}`, `e.g. ${name} 0.1`);
+    }
+    return n;
+  };
+}
+
+export function parseMd5(value: string): string {
+  if (!/^[0-9a-fA-F]{32}$/.test(value)) {
+    throw new AlexnetError('USAGE', `--md5 must be 32 hex digits, got ${JSON.stringify(value)}`, 'e.g. --md5 c32a1d4ab5d03f1284b67883e8d87530, or --no-verify');
+  }
+  return value.toLowerCase();
+}
+
+export const stderrIsTTY = (): boolean => Boolean(process.stderr.isTTY);
+
+/** A line of log on stderr (never stdout: stdout is for results). */
+export function logLine(message: string): void {
+  process.stderr.write(message + '\n');
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * Download progress: a cli-progress bar on a TTY, a plain line every ~10% otherwise, nothing when quiet.
+ * Returns the callback and a `stop` that clears the bar.
+ */
+export function downloadProgress(quiet: boolean): { onProgress: (p: Progress) => void; stop: () => void } {
+  if (quiet) return { onProgress: () => {}, stop: () => {} };
+  if (stderrIsTTY()) {
+    const bar = new SingleBar({
+      stream: process.stderr,
+      format: 'download [{bar}] {percentage}% | {got}/{all} MB | {rate} MB/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+      fps: 10,
+    });
+    let started = false;
+    const t0 = Date.now();
+    let first = 0;
+    return {
+      onProgress: (p) => {
+        const total = p.total ?? Math.max(p.received, 1);
+        if (!started) {
+          started = true;
+          first = p.received;
+          bar.start(total, p.received, { got: '0.0', all: (total / MB).toFixed(1), rate: '0.0' });
+        }
+        const secs = Math.max((Date.now() - t0) / 1000, 1e-3);
+        bar.setTotal(total);
+        bar.update(p.received, {
+          got: (p.received / MB).toFixed(1),
+          all: (total / MB).toFixed(1),
+          rate: ((p.received - first) / MB / secs).toFixed(1),
+        });
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let nextTenth = 1;
+  return {
+    onProgress: (p) => {
+      if (p.total === null || p.total === 0) return;
+      const tenth = Math.floor((p.received / p.total) * 10);
+      if (tenth >= nextTenth) {
+        nextTenth = tenth + 1;
+        logLine(`download: ${tenth * 10}% (${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB)`);
+      }
+    },
+    stop: () => {},
+  };
+}
+
+/**
+ * An AbortSignal fired by the first SIGINT or SIGTERM, for cores that stop at a safe point. Returns a
+ * `dispose` that removes the handlers.
+ */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void; which: () => NodeJS.Signals | null } {
+  const controller = new AbortController();
+  let got: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (got !== null) process.exit(130); // a second Ctrl-C: the user means it
+    got = sig;
+    controller.abort(new AlexnetError('INTERRUPTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    which: () => got,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** Env knob for tests and CI: the first retry backoff, in ms. */
+export function retryDelayFromEnv(): number | undefined {
+  const v = process.env.ALEXNET_RETRY_DELAY_MS;
+  return v === undefined ? undefined : parseIntFlag('ALEXNET_RETRY_DELAY_MS', 0)(v);
+}

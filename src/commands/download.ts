@@ -1,0 +1,68 @@
+import { defaultDataDir, ensureData, ensureDataDefaults, type EnsureDataResult } from '../data/dataset.js';
+import { RECORD_BYTES } from '../data/cifar.js';
+import { AlexnetError } from '../errors.js';
+import { downloadProgress, interruptSignal, logLine, parseMd5, retryDelayFromEnv } from './common.js';
+
+/** Flags shared by `download` and `train` (which downloads first when the data is missing). */
+export interface DataFlags {
+  dataDir?: string;
+  url?: string;
+  md5?: string;
+  verify?: boolean; // false with --no-verify
+  force?: boolean;
+  quiet?: boolean;
+}
+
+export interface DownloadOptions {
+  dataDir: string;
+  url: string;
+  md5: string | null;
+  force: boolean;
+  quiet: boolean;
+}
+
+export function downloadOptions(flags: DataFlags): DownloadOptions {
+  if (flags.md5 !== undefined && flags.verify === false) {
+    throw new AlexnetError('USAGE', '--md5 and --no-verify contradict each other', 'pass one of them');
+  }
+  return {
+    dataDir: flags.dataDir ?? defaultDataDir(),
+    url: flags.url ?? ensureDataDefaults.url,
+    md5: flags.verify === false ? null : flags.md5 !== undefined ? parseMd5(flags.md5) : ensureDataDefaults.md5,
+    force: flags.force ?? false,
+    quiet: flags.quiet ?? false,
+  };
+}
+
+/** Downloads (or finds) the data, with progress and messages on stderr. */
+export async function runDownload(opts: DownloadOptions): Promise<EnsureDataResult> {
+  const progress = downloadProgress(opts.quiet);
+  const interrupt = interruptSignal();
+  const say = opts.quiet ? () => {} : logLine;
+  try {
+    const result = await ensureData({
+      ...opts,
+      onProgress: progress.onProgress,
+      onLog: (m) => {
+        progress.stop();
+        say(`download: ${m}`);
+      },
+      retryDelayMs: retryDelayFromEnv(),
+      signal: interrupt.signal,
+    });
+    progress.stop();
+    const records = Object.entries(result.manifest.sizes)
+      .filter(([name]) => name.endsWith('.bin'))
+      .reduce((n, [, size]) => n + size / RECORD_BYTES, 0);
+    say(result.downloaded
+      ? `CIFAR-10 ready in ${result.dir} (${records} records)`
+      : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (--force to download again)`);
+    return result;
+  } catch (e) {
+    progress.stop();
+    if (interrupt.signal.aborted) throw new AlexnetError('INTERRUPTED', 'download interrupted', 'run the command again to resume');
+    throw e;
+  } finally {
+    interrupt.dispose();
+  }
+}

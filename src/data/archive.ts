@@ -1,0 +1,139 @@
+// Unpacking the archive: stream it through `tar`, keep only the CIFAR-10 members, write them into a
+// temporary folder beside the destination, check every batch, and only then rename the folder into place.
+// Entries that could write outside the folder (absolute paths, `..`, links) make the whole archive refused.
+
+import { createWriteStream, type WriteStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { AlexnetError } from '../errors.js';
+import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Written last into the batches folder: what a later run checks to skip the download. */
+export interface Manifest {
+  source: string;
+  md5: string;
+  sizes: Record<string, number>; // member name -> bytes
+}
+
+const archiveError = (message: string) =>
+  new AlexnetError('ARCHIVE', message, 'the archive is not the CIFAR-10 binary version; check --url, or run `alexnet download --force`');
+
+/** Why an entry is refused, or null when its path and type are safe to write. */
+export function unsafeEntry(entryPath: string, type: string): string | null {
+  if (path.posix.isAbsolute(entryPath) || path.win32.isAbsolute(entryPath)) return 'an absolute path';
+  if (entryPath.split(/[\\/]+/).includes('..')) return 'a `..` component';
+  if (type === 'SymbolicLink' || type === 'Link') return 'a link';
+  return null;
+}
+
+/**
+ * Extracts `archive` into `<dataDir>/cifar-10-batches-bin`. With `expectOfficial`, each batch must hold
+ * exactly 10,000 records. Returns the manifest written.
+ */
+export async function extractCifar(
+  archive: string,
+  dataDir: string,
+  info: { source: string; md5: string; expectOfficial: boolean },
+): Promise<Manifest> {
+  const finalDir = path.join(dataDir, BATCHES_DIR);
+  const tmpDir = path.join(dataDir, `.${BATCHES_DIR}.tmp-${process.pid}`);
+  await fsp.rm(tmpDir, { recursive: true, force: true });
+  await fsp.mkdir(tmpDir, { recursive: true });
+  try {
+    const writes: Promise<void>[] = [];
+    const files: WriteStream[] = [];
+    const seen = new Set<string>();
+    let refused: string | null = null;
+    try {
+      await tar.t({
+        file: archive,
+        strict: true,
+        onReadEntry: (entry) => {
+          const why = unsafeEntry(entry.path, entry.type);
+          if (why !== null) {
+            refused ??= `archive entry ${JSON.stringify(entry.path)} has ${why}; refusing the archive`;
+            entry.resume();
+            return;
+          }
+          const [dir, name, ...rest] = entry.path.split('/').filter((s) => s !== '' && s !== '.');
+          if (dir !== BATCHES_DIR || name === undefined || rest.length > 0 || !MEMBERS.includes(name) || entry.type !== 'File') {
+            entry.resume(); // e.g. the official archive's readme.html
+            return;
+          }
+          seen.add(name);
+          const file = createWriteStream(path.join(tmpDir, name));
+          files.push(file);
+          writes.push(pipeline(entry, file));
+        },
+      });
+      await Promise.all(writes);
+    } catch (e) {
+      // A truncated archive can end the parser mid-entry: close what is open before the folder is removed.
+      files.forEach((f) => f.destroy());
+      await Promise.allSettled(writes);
+      if (e instanceof AlexnetError) throw e;
+      const msg = (e as Error).message;
+      throw archiveError(`cannot unpack ${path.basename(archive)}: ${/unexpected end|truncat/i.test(msg) ? 'the archive is truncated' : msg}`);
+    }
+    if (refused !== null) throw new AlexnetError('ARCHIVE', refused, 'the archive is unsafe or not CIFAR-10; get the official one, or check --url');
+    const missing = MEMBERS.filter((m) => !seen.has(m));
+    if (missing.length > 0) {
+      throw archiveError(`${path.basename(archive)} lacks ${missing.map((m) => `${BATCHES_DIR}/${m}`).join(', ')}`);
+    }
+
+    const sizes: Record<string, number> = {};
+    for (const name of MEMBERS) {
+      const bytes = await fsp.readFile(path.join(tmpDir, name));
+      sizes[name] = bytes.length;
+      if (name === META_FILE) {
+        parseClassNames(bytes.toString('utf8'));
+        continue;
+      }
+      const records = validateBatch(bytes, `${BATCHES_DIR}/${name}`);
+      if (info.expectOfficial && records !== RECORDS_PER_OFFICIAL_BATCH) {
+        throw archiveError(`${BATCHES_DIR}/${name} has ${records} records; the official archive has ${RECORDS_PER_OFFICIAL_BATCH} (${RECORDS_PER_OFFICIAL_BATCH * RECORD_BYTES} bytes)`);
+      }
+    }
+    const manifest: Manifest = { source: info.source, md5: info.md5, sizes };
+    await fsp.writeFile(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+
+    // Swap in the new folder: move any old one aside first, so the data dir never holds a half folder.
+    const oldDir = `${tmpDir}.old`;
+    const hadOld = await exists(finalDir);
+    if (hadOld) await fsp.rename(finalDir, oldDir);
+    await fsp.rename(tmpDir, finalDir);
+    if (hadOld) await fsp.rm(oldDir, { recursive: true, force: true });
+    return manifest;
+  } finally {
+    await fsp.rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The manifest of an extracted folder whose files still have their recorded sizes, else null. A folder
+ * unpacked by hand (no manifest) passes when every member is there and each batch is whole records.
+ */
+export async function checkExtracted(dataDir: string): Promise<Manifest | null> {
+  const dir = path.join(dataDir, BATCHES_DIR);
+  const sizes: Record<string, number> = {};
+  for (const name of MEMBERS) {
+    sizes[name] = await fsp.stat(path.join(dir, name)).then((s) => s.size, () => -1);
+  }
+  let manifest: Manifest | null = null;
+  try {
+    manifest = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
+  } catch {
+    // no manifest: judge by the sizes alone
+  }
+  if (manifest !== null) return MEMBERS.every((m) => sizes[m] === manifest.sizes?.[m]) ? manifest : null;
+  const whole = MEMBERS.every((m) => (m === META_FILE ? sizes[m]! > 0 : sizes[m]! > 0 && sizes[m]! % RECORD_BYTES === 0));
+  return whole ? { source: dir, md5: 'unknown', sizes } : null;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fsp.stat(p).then(() => true, () => false);
+}

@@ -1,0 +1,130 @@
+// Where the data lives, getting it there once, and loading the splits the trainer reads.
+
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AlexnetError } from '../errors.js';
+import { checkExtracted, extractCifar, type Manifest } from './archive.js';
+import {
+  BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
+  decodeBatch, parseClassNames, type Split,
+} from './cifar.js';
+import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type Progress } from './download.js';
+
+/** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ALEXNET_DATA_DIR) return path.resolve(env.ALEXNET_DATA_DIR);
+  if (env.XDG_CACHE_HOME) return path.resolve(env.XDG_CACHE_HOME, 'alexnet');
+  return path.join(os.homedir(), '.cache', 'alexnet');
+}
+
+export interface EnsureDataOptions {
+  dataDir: string;
+  url: string; // default OFFICIAL_URL
+  md5: string | null; // null: --no-verify
+  force: boolean; // download and unpack again even when the data is there
+  onProgress?: (p: Progress) => void;
+  onLog?: (message: string) => void;
+  retryDelayMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface EnsureDataResult {
+  dir: string; // <dataDir>/cifar-10-batches-bin
+  downloaded: boolean; // false when the data was already in place
+  manifest: Manifest;
+}
+
+export const ensureDataDefaults = { url: OFFICIAL_URL, md5: OFFICIAL_MD5 };
+
+/** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
+export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataResult> {
+  const dir = path.join(opts.dataDir, BATCHES_DIR);
+  if (!opts.force) {
+    const manifest = await checkExtracted(opts.dataDir);
+    if (manifest) return { dir, downloaded: false, manifest };
+  }
+  try {
+    await fsp.mkdir(opts.dataDir, { recursive: true });
+  } catch (e) {
+    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${(e as NodeJS.ErrnoException).code}`, 'pass a writable --data-dir');
+  }
+  const dest = path.join(opts.dataDir, ARCHIVE_NAME);
+  const fetched = await fetchArchive({
+    url: opts.url,
+    dest,
+    md5: opts.md5,
+    onProgress: opts.onProgress,
+    onLog: opts.onLog,
+    retryDelayMs: opts.retryDelayMs,
+    signal: opts.signal,
+  });
+  const isHttp = parseSource(opts.url).kind === 'http';
+  try {
+    const manifest = await extractCifar(fetched.archivePath, opts.dataDir, {
+      source: opts.url,
+      md5: fetched.md5,
+      expectOfficial: fetched.md5 === OFFICIAL_MD5,
+    });
+    return { dir, downloaded: true, manifest };
+  } finally {
+    // The batches are the data; the verified archive is not kept (170 MB). A hand-copied file is the user's.
+    if (isHttp) await fsp.rm(dest, { force: true });
+  }
+}
+
+export interface CifarData {
+  train: Split;
+  test: Split;
+  classNames: string[];
+}
+
+export interface LoadOptions {
+  limitTrain?: number; // first N training records (across batches, in file order)
+  limitTest?: number; // first N test records
+}
+
+/** Reads and decodes the splits. Each split is one typed array: decoded once, never copied again. */
+export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promise<CifarData> {
+  const dir = path.join(dataDir, BATCHES_DIR);
+  if ((await checkExtracted(dataDir)) === null) {
+    throw new AlexnetError(
+      'DATA',
+      `no CIFAR-10 data in ${dir}`,
+      `run \`alexnet download --data-dir ${dataDir}\`, or pass --url with a copy of the archive`,
+    );
+  }
+  const [train, test] = await Promise.all([
+    loadSplit(dir, TRAIN_FILES, opts.limitTrain),
+    loadSplit(dir, [TEST_FILE], opts.limitTest),
+  ]);
+  let classNames = DEFAULT_CLASS_NAMES;
+  try {
+    classNames = parseClassNames(await fsp.readFile(path.join(dir, META_FILE), 'utf8'));
+  } catch (e) {
+    if (e instanceof AlexnetError) throw e;
+  }
+  return { train, test, classNames };
+}
+
+async function loadSplit(dir: string, files: string[], limit?: number): Promise<Split> {
+  const buffers: Buffer[] = [];
+  let count = 0;
+  for (const name of files) {
+    if (limit !== undefined && count >= limit) break;
+    const buf = await fsp.readFile(path.join(dir, name));
+    const records = Math.floor(buf.length / RECORD_BYTES);
+    const take = limit === undefined ? records : Math.min(records, limit - count);
+    buffers.push(take === records ? buf : buf.subarray(0, take * RECORD_BYTES));
+    count += take;
+  }
+  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count), count };
+  let offset = 0;
+  files.forEach((name, i) => {
+    const buf = buffers[i];
+    if (buf === undefined) return;
+    decodeBatch(buf, `${BATCHES_DIR}/${name}`, split, offset);
+    offset += buf.length / RECORD_BYTES;
+  });
+  return split;
+}

@@ -1,0 +1,257 @@
+// Fetching the CIFAR-10 archive: HTTP(S) with resume, retries and a streaming MD5, or a local file.
+// The archive is written to `<dest>.part` and renamed to `<dest>` only once its checksum is verified, so a
+// half-downloaded archive is never mistaken for a whole one; the `.part` stays for the next resume.
+
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { fileURLToPath } from 'node:url';
+import { AlexnetError } from '../errors.js';
+
+export const OFFICIAL_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
+export const OFFICIAL_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'; // from the CIFAR-10 page
+export const OFFICIAL_BYTES = 170_052_171;
+export const ARCHIVE_NAME = 'cifar-10-binary.tar.gz';
+
+export interface Progress {
+  received: number; // bytes of the archive on disk so far
+  total: number | null; // null when the server does not say
+}
+
+export interface FetchOptions {
+  /** `http(s)://` or `file://` URL, or a plain path. */
+  url: string;
+  /** Where the verified archive goes (HTTP only; a local file is read in place). */
+  dest: string;
+  /** Expected MD5 (hex); null skips verification. */
+  md5: string | null;
+  onProgress?: (p: Progress) => void;
+  /** Retries, stalls and resumes, one line each; for stderr. */
+  onLog?: (message: string) => void;
+  retries?: number; // further attempts after the first; 5 rides out a minute-long outage with backoff
+  retryDelayMs?: number; // first backoff; doubles per retry
+  stallMs?: number; // a transfer with no byte for this long is cut and resumed
+  signal?: AbortSignal;
+}
+
+export interface FetchResult {
+  archivePath: string;
+  bytes: number;
+  md5: string;
+}
+
+export type Source = { kind: 'http'; url: URL } | { kind: 'file'; path: string };
+
+/** `https://...` and `http://...` download; `file://...` and anything else is a local path. */
+export function parseSource(url: string): Source {
+  if (/^https?:\/\//i.test(url)) return { kind: 'http', url: new URL(url) };
+  if (/^file:\/\//i.test(url)) return { kind: 'file', path: fileURLToPath(url) };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new AlexnetError('USAGE', `unsupported URL scheme in ${url}`, 'use an http(s):// or file:// URL, or a path');
+  }
+  return { kind: 'file', path: url };
+}
+
+export async function fetchArchive(opts: FetchOptions): Promise<FetchResult> {
+  const source = parseSource(opts.url);
+  const result = source.kind === 'file' ? await hashLocal(source.path, opts) : await download(source.url, opts);
+  if (opts.md5 !== null && result.md5 !== opts.md5.toLowerCase()) {
+    if (source.kind === 'http') await fsp.rm(opts.dest + '.part', { force: true });
+    throw new AlexnetError(
+      'CHECKSUM',
+      `checksum mismatch for ${opts.url}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}`,
+      source.kind === 'http'
+        ? 'the download was corrupted or the URL serves another file; run the command again, or pass the right --md5'
+        : 'the file is corrupted or not the CIFAR-10 binary archive; copy it again, or pass the right --md5',
+    );
+  }
+  if (source.kind === 'http') {
+    await fsp.rename(opts.dest + '.part', opts.dest);
+    return { ...result, archivePath: opts.dest };
+  }
+  return result;
+}
+
+async function hashLocal(path: string, opts: FetchOptions): Promise<FetchResult> {
+  let total: number;
+  try {
+    const st = await fsp.stat(path);
+    if (!st.isFile()) throw new Error('not a file');
+    total = st.size;
+  } catch {
+    throw new AlexnetError('IO', `cannot read archive ${path}`, 'check the path given to --url');
+  }
+  const hash = createHash('md5');
+  let received = 0;
+  for await (const chunk of createReadStream(path, { signal: opts.signal })) {
+    hash.update(chunk as Buffer);
+    received += (chunk as Buffer).length;
+    opts.onProgress?.({ received, total });
+  }
+  return { archivePath: path, bytes: received, md5: hash.digest('hex') };
+}
+
+/** Thrown inside an attempt for faults that a retry may cure (resets, 5xx, stalls, short bodies). */
+class Retryable extends Error {}
+
+const MAX_REDIRECTS = 5;
+
+async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
+  const part = opts.dest + '.part';
+  const retries = opts.retries ?? 5;
+  const baseDelay = opts.retryDelayMs ?? 1000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptDownload(url, part, opts);
+    } catch (e) {
+      if (!(e instanceof Retryable)) throw e;
+      if (attempt >= retries) {
+        throw new AlexnetError(
+          'NETWORK',
+          `download of ${url.href} failed after ${attempt + 1} attempts: ${e.message}`,
+          `check the network and run the command again (it resumes from ${part}), or copy the archive by hand and pass --url PATH`,
+        );
+      }
+      const delay = baseDelay * 2 ** attempt;
+      opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${retries + 1})`);
+      await sleep(delay, opts.signal);
+    }
+  }
+}
+
+async function attemptDownload(url: URL, part: string, opts: FetchOptions): Promise<FetchResult> {
+  let offset = await fileSize(part);
+  const hash = createHash('md5');
+  if (offset > 0) await hashFile(part, hash);
+
+  let res = await request(url, offset, opts);
+  for (let hops = 0; isRedirect(res.statusCode) && res.headers.location; hops++) {
+    res.resume();
+    if (hops >= MAX_REDIRECTS) throw new AlexnetError('HTTP', `too many redirects from ${url.href}`, 'check --url');
+    url = new URL(res.headers.location, url);
+    res = await request(url, offset, opts);
+  }
+  const status = res.statusCode ?? 0;
+  if (status === 416 && offset > 0) {
+    // The part is as long as (or longer than) the file: start over rather than guess.
+    res.resume();
+    await fsp.rm(part, { force: true });
+    throw new Retryable(`server refused to resume at byte ${offset}`);
+  }
+  if (status >= 500) {
+    res.resume();
+    throw new Retryable(`server answered ${status} ${res.statusMessage ?? ''}`.trim());
+  }
+  if (status < 200 || status >= 300) {
+    res.resume();
+    throw new AlexnetError(
+      'HTTP',
+      `${url.href} answered ${status} ${res.statusMessage ?? ''}`.trim(),
+      status === 404 ? 'check --url; for a copy made by hand, pass its path: --url ./cifar-10-binary.tar.gz' : 'check --url and access to it',
+    );
+  }
+
+  let total: number | null = null;
+  if (status === 206) {
+    const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+    if (!m || Number(m[1]) !== offset) {
+      res.resume();
+      await fsp.rm(part, { force: true });
+      throw new Retryable(`server resumed at the wrong byte (${res.headers['content-range'] ?? 'no Content-Range'})`);
+    }
+    if (m[2] !== '*') total = Number(m[2]);
+    opts.onLog?.(`resuming at byte ${offset}`);
+  } else {
+    if (offset > 0) opts.onLog?.('server ignored the resume request; downloading from the start');
+    offset = 0;
+    hash.destroy();
+    return finishBody(res, part, 0, createHash('md5'), contentLength(res), opts);
+  }
+  return finishBody(res, part, offset, hash, total, opts);
+}
+
+async function finishBody(
+  res: http.IncomingMessage,
+  part: string,
+  offset: number,
+  hash: Hash,
+  total: number | null,
+  opts: FetchOptions,
+): Promise<FetchResult> {
+  const file = await fsp.open(part, offset > 0 ? 'a' : 'w');
+  let received = offset;
+  const stallMs = opts.stallMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => res.destroy(new Retryable(`no data for ${stallMs / 1000} s`)), stallMs);
+  };
+  try {
+    arm();
+    opts.onProgress?.({ received, total });
+    for await (const chunk of res) {
+      arm();
+      const buf = chunk as Buffer;
+      await file.write(buf);
+      hash.update(buf);
+      received += buf.length;
+      opts.onProgress?.({ received, total });
+    }
+  } catch (e) {
+    if (e instanceof Retryable) throw e;
+    if (opts.signal?.aborted) throw e;
+    throw new Retryable(`connection lost at byte ${received} (${(e as Error).message})`);
+  } finally {
+    clearTimeout(timer);
+    await file.close();
+  }
+  if (total !== null && received !== total) {
+    throw new Retryable(`connection closed at byte ${received} of ${total}`);
+  }
+  return { archivePath: part, bytes: received, md5: hash.digest('hex') };
+}
+
+function request(url: URL, offset: number, opts: FetchOptions): Promise<http.IncomingMessage> {
+  const get = url.protocol === 'https:' ? https.get : http.get;
+  const headers: Record<string, string> = { 'user-agent': 'alexnet-cli' };
+  if (offset > 0) headers.range = `bytes=${offset}-`;
+  return new Promise((resolve, reject) => {
+    const req = get(url, { headers, signal: opts.signal }, resolve);
+    req.setTimeout(opts.stallMs ?? 30_000, () => req.destroy(new Error('no answer')));
+    req.on('error', (e) => {
+      if (opts.signal?.aborted) reject(e);
+      else reject(new Retryable(`cannot reach ${url.host}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+  });
+}
+
+function contentLength(res: http.IncomingMessage): number | null {
+  const n = Number(res.headers['content-length']);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}
+
+const isRedirect = (s: number | undefined) => s === 301 || s === 302 || s === 303 || s === 307 || s === 308;
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await fsp.stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function hashFile(path: string, hash: Hash): Promise<void> {
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
