@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { isAlexnetError } from './errors.js';
 import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
+import { BACKEND_CHOICES } from './backend.js';
 
 export function handleError(e: unknown): number {
   if (isAlexnetError(e)) {
@@ -50,8 +51,49 @@ export function buildProgram(): Command {
       await runDownload(downloadOptions(flags));
     });
 
+  program
+    .command('summary')
+    .description('print the network: each layer, its output shape and parameters, and the output of a zero input')
+    .option('--json', 'one JSON object instead of the table')
+    .addOption(backendOption())
+    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU')
+    .option('-q, --quiet', 'no backend line on stderr')
+    .action(async (flags) => {
+      const { runSummary } = await import('./commands/summary.js');
+      await runSummary(flags);
+    });
+
+  program
+    .command('train')
+    .description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout')
+    .option('--epochs <n>', 'epochs to train (with --resume: the total)', '20')
+    .option('--batch-size <n>', 'training batch size', '64')
+    .option('--lr <x>', 'SGD learning rate', '0.1')
+    .option('--eval-batch-size <n>', 'evaluation batch size', '128')
+    .option('--seed <n>', 'seed for initial weights and shuffles (default: random, reported with --json)')
+    .addOption(new Option('--init <scheme>', 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)').choices(['pytorch', 'glorot']).default('pytorch'))
+    .addOption(dataDirOption())
+    .addOption(urlOption())
+    .addOption(md5Option())
+    .option('--no-verify', 'skip the MD5 check of a download')
+    .addOption(backendOption())
+    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--limit-train <n>', 'use only the first N training images')
+    .option('--limit-test <n>', 'use only the first N test images')
+    .option('--json', 'one JSON object per epoch, then a summary object')
+    .option('--save <dir>', 'write a checkpoint (model.json, weights.bin, state.json, metrics.jsonl) after each epoch')
+    .option('--resume <dir>', 'continue from the checkpoint in DIR (saving there unless --save is given)')
+    .option('-q, --quiet', 'nothing on stderr but errors')
+    .action(async (flags, cmd: Command) => {
+      const { runTrain, trainOptions } = await import('./commands/train.js');
+      await runTrain(trainOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
+    });
+
   return program;
 }
+
+const backendOption = () =>
+  new Option('--backend <name>', 'auto (tfjs-node-gpu, then tfjs-node, then wasm, then cpu), tensorflow, wasm or cpu').choices([...BACKEND_CHOICES]).default('auto');
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();

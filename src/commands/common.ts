@@ -96,11 +96,30 @@ export function downloadProgress(quiet: boolean): { onProgress: (p: Progress) =>
  * An AbortSignal fired by the first SIGINT or SIGTERM, for cores that stop at a safe point. Returns a
  * `dispose` that removes the handlers.
  */
+let criticalDepth = 0;
+let exitWhenSafe = false;
+
+/** Runs `fn` (a checkpoint write) so that a second Ctrl-C waits for it instead of cutting it in half. */
+export async function critical<T>(fn: () => Promise<T>): Promise<T> {
+  criticalDepth++;
+  try {
+    return await fn();
+  } finally {
+    criticalDepth--;
+    if (criticalDepth === 0 && exitWhenSafe) process.exit(130);
+  }
+}
+
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void; which: () => NodeJS.Signals | null } {
   const controller = new AbortController();
   let got: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (got !== null) process.exit(130); // a second Ctrl-C: the user means it
+    if (got !== null) {
+      // A second Ctrl-C: the user means it, but never in the middle of a checkpoint.
+      if (criticalDepth > 0) exitWhenSafe = true;
+      else process.exit(130);
+      return;
+    }
     got = sig;
     controller.abort(new AlexnetError('INTERRUPTED', `interrupted by ${sig}`));
   };

@@ -1,0 +1,208 @@
+import { randomInt } from 'node:crypto';
+import * as path from 'node:path';
+import { SingleBar } from 'cli-progress';
+import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
+import { checkpointer, loadCheckpoint, readState } from '../checkpoint.js';
+import { loadCifar } from '../data/dataset.js';
+import { AlexnetError } from '../errors.js';
+import { INIT_CHOICES, type Init } from '../model.js';
+import { epochJson, epochLine } from '../report.js';
+import { DEFAULT_RECIPE, train, type BatchProgress, type Recipe, type TrainState } from '../train.js';
+import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, stderrIsTTY } from './common.js';
+import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
+
+export interface TrainFlags extends DataFlags {
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  evalBatchSize?: string;
+  seed?: string;
+  init?: string;
+  backend?: string;
+  gpu?: boolean;
+  limitTrain?: string;
+  limitTest?: string;
+  json?: boolean;
+  save?: string;
+  resume?: string;
+}
+
+export interface TrainCommandOptions {
+  data: DownloadOptions;
+  recipe: Recipe;
+  /** Recipe fields the user set on the command line (checked against a resumed checkpoint). */
+  explicit: Set<keyof Recipe | 'limitTrain' | 'limitTest'>;
+  backend: BackendChoice;
+  gpu: boolean;
+  limitTrain: number | null;
+  limitTest: number | null;
+  json: boolean;
+  quiet: boolean;
+  save: string | null;
+  resume: string | null;
+}
+
+/** Turns flag strings into typed options, once. `isExplicit` says whether a flag came from the command line. */
+export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => boolean): TrainCommandOptions {
+  const init = flags.init ?? 'pytorch';
+  if (!(INIT_CHOICES as readonly string[]).includes(init)) {
+    throw new AlexnetError('USAGE', `unknown --init ${JSON.stringify(init)}`, `use one of ${INIT_CHOICES.join(', ')}`);
+  }
+  const recipe: Recipe = {
+    epochs: flags.epochs !== undefined ? parseIntFlag('--epochs', 1)(flags.epochs) : DEFAULT_RECIPE.epochs,
+    batchSize: flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536)(flags.batchSize) : DEFAULT_RECIPE.batchSize,
+    evalBatchSize: flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536)(flags.evalBatchSize) : DEFAULT_RECIPE.evalBatchSize,
+    lr: flags.lr !== undefined ? parsePositiveFloat('--lr')(flags.lr) : DEFAULT_RECIPE.lr,
+    // No --seed: a fresh one, reported in --json and saved in checkpoints so the run can be repeated.
+    seed: flags.seed !== undefined ? parseIntFlag('--seed', 0, 2 ** 32 - 1)(flags.seed) : randomInt(2 ** 31),
+    init: init as Init,
+  };
+  const explicit = new Set<keyof Recipe | 'limitTrain' | 'limitTest'>();
+  for (const [flag, key] of [['batchSize', 'batchSize'], ['evalBatchSize', 'evalBatchSize'], ['lr', 'lr'], ['seed', 'seed'], ['init', 'init'], ['limitTrain', 'limitTrain'], ['limitTest', 'limitTest']] as const) {
+    if (isExplicit(flag)) explicit.add(key);
+  }
+  return {
+    data: downloadOptions(flags),
+    recipe,
+    explicit,
+    backend: parseBackendChoice(flags.backend ?? 'auto'),
+    gpu: flags.gpu ?? false,
+    limitTrain: flags.limitTrain !== undefined ? parseIntFlag('--limit-train', 1)(flags.limitTrain) : null,
+    limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
+    json: flags.json ?? false,
+    quiet: flags.quiet ?? false,
+    save: flags.save !== undefined ? path.resolve(flags.save) : null,
+    resume: flags.resume !== undefined ? path.resolve(flags.resume) : null,
+  };
+}
+
+/** A resumed run takes its recipe from the checkpoint; a flag that says otherwise is an error, not ignored. */
+function checkResume(opts: TrainCommandOptions, state: TrainState): void {
+  const saved: Record<string, unknown> = { ...state.recipe, limitTrain: state.limitTrain, limitTest: state.limitTest };
+  const asked: Record<string, unknown> = { ...opts.recipe, limitTrain: opts.limitTrain, limitTest: opts.limitTest };
+  for (const key of opts.explicit) {
+    if (asked[key] !== saved[key]) {
+      const flag = '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+      throw new AlexnetError('USAGE', `${flag} ${String(asked[key])} differs from the checkpoint's ${String(saved[key])}`, `drop ${flag} to resume with the saved recipe, or start a new run without --resume`);
+    }
+  }
+  if (state.epoch >= opts.recipe.epochs && state.batch === 0) {
+    throw new AlexnetError('USAGE', `the checkpoint has already done ${state.epoch} epochs`, `pass --epochs N with N > ${state.epoch} to train further`);
+  }
+}
+
+export async function runTrain(opts: TrainCommandOptions): Promise<void> {
+  const say = opts.quiet ? () => {} : logLine;
+  const resumed = opts.resume ? await loadCheckpointFirst(opts) : null;
+  const limitTrain = resumed ? resumed.state.limitTrain : opts.limitTrain;
+  const limitTest = resumed ? resumed.state.limitTest : opts.limitTest;
+  const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.recipe.epochs } : opts.recipe;
+
+  await runDownload({ ...opts.data, force: false, quiet: opts.data.quiet });
+  const data = await loadCifar(opts.data.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
+  const backend = await initBackend(opts.backend, { gpu: opts.gpu });
+  say(backend.line);
+  // Loading the weights needs the backend, so the model is read only now.
+  const resume = resumed ? await loadCheckpoint(resumed.dir) : undefined;
+  if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
+
+  const saveDir = opts.save ?? opts.resume;
+  const ckpt = saveDir ? checkpointer(saveDir) : undefined;
+  const interrupt = interruptSignal();
+  const bar = opts.quiet || !stderrIsTTY() ? null : progressBar();
+  const t0 = performance.now();
+  try {
+    const result = await train({
+      recipe,
+      train: data.train,
+      test: data.test,
+      limitTrain,
+      limitTest,
+      resume,
+      checkpointer: ckpt && { save: (m, s) => critical(() => ckpt.save(m, s)) },
+      signal: interrupt.signal,
+      onBatch: bar?.onBatch,
+      onEpochEnd: (m) => {
+        bar?.stop();
+        process.stdout.write((opts.json ? epochJson(m) : epochLine(m)) + '\n');
+      },
+    });
+    bar?.stop();
+    if (result.interrupted) {
+      const where = `epoch ${result.state.epoch}, batch ${result.state.batch}`;
+      throw new AlexnetError(
+        'INTERRUPTED',
+        `interrupted by ${interrupt.which() ?? 'a signal'} at ${where}${saveDir ? `; checkpoint saved in ${saveDir}` : ''}`,
+        saveDir ? `continue with \`alexnet train --resume ${saveDir}\`` : 'pass --save DIR to be able to resume an interrupted run',
+      );
+    }
+    if (opts.json) {
+      const last = result.history[result.history.length - 1];
+      const seconds = (performance.now() - t0) / 1000;
+      process.stdout.write(JSON.stringify({
+        type: 'summary',
+        backend: backend.name,
+        gpu: backend.gpu,
+        epochs: result.history.length,
+        seed: recipe.seed,
+        batchSize: recipe.batchSize,
+        lr: recipe.lr,
+        trainImages: data.train.count,
+        testImages: data.test.count,
+        finalValidAcc: last?.validAcc ?? null,
+        bestValidAcc: Math.max(...result.history.map((h) => h.validAcc)),
+        seconds,
+        savedTo: saveDir,
+      }) + '\n');
+    }
+    if (saveDir) say(`checkpoint in ${saveDir}`);
+  } finally {
+    bar?.stop();
+    interrupt.dispose();
+  }
+}
+
+async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: string; state: TrainState }> {
+  const state = await readState(opts.resume!);
+  checkResume(opts, state);
+  return { dir: opts.resume!, state };
+}
+
+/** A per-epoch bar on stderr; the running loss is read from the device at most ~10 times a second. */
+function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void } {
+  let bar: SingleBar | null = null;
+  let epoch = -1;
+  let lastRead = 0;
+  let loss = NaN;
+  let t0 = 0;
+  let startImages = 0;
+  return {
+    onBatch: (p) => {
+      const now = performance.now();
+      if (p.epoch !== epoch || bar === null) {
+        bar?.stop();
+        epoch = p.epoch;
+        t0 = now;
+        startImages = p.images;
+        bar = new SingleBar({
+          stream: process.stderr,
+          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | ETA {eta_formatted}`,
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 10,
+        });
+        bar.start(p.batches, p.batch, { ips: '-', loss: '-' });
+      }
+      if (now - lastRead >= 100) {
+        lastRead = now;
+        loss = p.runningLoss();
+        const ips = (p.images - startImages) / Math.max((now - t0) / 1000, 1e-3);
+        bar.update(p.batch, { ips: ips.toFixed(0), loss: loss.toFixed(4) });
+      }
+    },
+    stop: () => {
+      bar?.stop();
+      bar = null;
+    },
+  };
+}
