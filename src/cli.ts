@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { isAlexnetError } from './errors.js';
+import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
 import { BACKEND_CHOICES } from './backend.js';
@@ -87,6 +87,30 @@ export function buildProgram(): Command {
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');
       await runTrain(trainOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
+    });
+
+  program
+    .command('bench')
+    .description('time the training step, evaluation and decoding on synthetic data of the real shapes')
+    .addOption(new Option('--backend <name>', 'auto, tensorflow, wasm, cpu, or all (every backend that loads but cpu)').choices([...BACKEND_CHOICES, 'all']).default('auto'))
+    .option('--batch-size <n>', 'training batch size', '64')
+    .option('--eval-batch-size <n>', 'evaluation batch size', '128')
+    .option('--steps <n>', 'timed steps per measurement (after 2 warm-up steps)', '10')
+    .option('--json', 'one JSON object per backend')
+    .option('-q, --quiet', 'no backend line on stderr')
+    .action(async (flags) => {
+      const { runBench } = await import('./commands/bench.js');
+      await runBench(flags);
+    });
+
+  program
+    .command('doctor')
+    .description('check Node.js, the TensorFlow.js flavours, CUDA/cuDNN and the GPU, with a fix for each problem')
+    .option('--json', 'one JSON object')
+    .option('--require-gpu', `exit with code ${EXIT_CODES.NO_GPU} unless a GPU backend works`)
+    .action(async (flags) => {
+      const { runDoctor } = await import('./commands/doctor.js');
+      await runDoctor(flags);
     });
 
   return program;

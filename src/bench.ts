@@ -1,0 +1,96 @@
+// Timing the parts that make an epoch: the SGD step, evaluation, and decoding. Synthetic data of the real
+// shapes; speed only. The command prints; this module only measures.
+
+import * as tf from '@tensorflow/tfjs';
+import { IMAGE_BYTES, RECORD_BYTES, decodeBatch } from './data/cifar.js';
+import { INPUT_SHAPE, createModel } from './model.js';
+import { crossEntropy, trainStep } from './train.js';
+
+export const EPOCH_TRAIN_IMAGES = 50_000;
+export const EPOCH_TEST_IMAGES = 10_000;
+
+export interface BenchOptions {
+  batchSize: number; // training batch, 64 in the seed
+  evalBatchSize: number; // 128 in the seed
+  steps: number; // timed steps after the warm-up
+  warmup: number; // untimed steps first (kernel set-up, XNNPACK operator creation, GPU autotuning)
+}
+
+export interface BenchResult {
+  batchSize: number;
+  steps: number;
+  stepMsMedian: number; // one SGD step (forward, backward, update), the loss read back
+  trainImagesPerSecond: number;
+  evalMsMedian: number; // one forward pass + loss at evalBatchSize
+  evalImagesPerSecond: number;
+  epochSeconds: number; // implied: 50,000 training + 10,000 test images
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export function benchTraining(opts: BenchOptions): BenchResult {
+  const model = createModel({ seed: 0 });
+  const optimizer = tf.train.sgd(0.1);
+  const x = tf.randomUniform([opts.batchSize, ...INPUT_SHAPE] as [number, number, number, number], -1, 1) as tf.Tensor4D;
+  const y = tf.tensor1d(Array.from({ length: opts.batchSize }, (_, i) => i % 10), 'int32');
+  const stepTimes: number[] = [];
+  for (let i = 0; i < opts.warmup + opts.steps; i++) {
+    const t = performance.now();
+    const { loss, acc } = trainStep(model, optimizer, x, y);
+    loss.dataSync(); // wait for the device: an honest step time
+    tf.dispose([loss, acc]);
+    if (i >= opts.warmup) stepTimes.push(performance.now() - t);
+  }
+  const ex = tf.randomUniform([opts.evalBatchSize, ...INPUT_SHAPE] as [number, number, number, number], -1, 1) as tf.Tensor4D;
+  const ey = tf.tensor1d(Array.from({ length: opts.evalBatchSize }, (_, i) => i % 10), 'int32');
+  const evalTimes: number[] = [];
+  for (let i = 0; i < opts.warmup + opts.steps; i++) {
+    const t = performance.now();
+    const loss = tf.tidy(() => crossEntropy(model.apply(ex, { training: false }) as tf.Tensor2D, ey));
+    loss.dataSync();
+    loss.dispose();
+    if (i >= opts.warmup) evalTimes.push(performance.now() - t);
+  }
+  tf.dispose([x, y, ex, ey]);
+  model.dispose();
+  optimizer.dispose();
+  const stepMs = median(stepTimes);
+  const evalMs = median(evalTimes);
+  return {
+    batchSize: opts.batchSize,
+    steps: opts.steps,
+    stepMsMedian: round(stepMs),
+    trainImagesPerSecond: round((opts.batchSize / stepMs) * 1000),
+    evalMsMedian: round(evalMs),
+    evalImagesPerSecond: round((opts.evalBatchSize / evalMs) * 1000),
+    epochSeconds: round(((EPOCH_TRAIN_IMAGES / opts.batchSize) * stepMs + (EPOCH_TEST_IMAGES / opts.evalBatchSize) * evalMs) / 1000),
+  };
+}
+
+export interface DecodeResult {
+  records: number;
+  msMedian: number; // decoding all of them (6 batch files of 10,000 records), median of 5 runs
+  mbPerSecond: number;
+}
+
+/** Decodes a full-size CIFAR-10 (six synthetic 10,000-record batch files), as the loader does. */
+export function benchDecode(): DecodeResult {
+  const perFile = 10_000;
+  const files = Array.from({ length: 6 }, (_, f) => {
+    const b = new Uint8Array(perFile * RECORD_BYTES);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 31 + f) & 0xff;
+    for (let r = 0; r < perFile; r++) b[r * RECORD_BYTES] = r % 10;
+    return b;
+  });
+  const times: number[] = [];
+  for (let run = 0; run < 5; run++) {
+    const t = performance.now();
+    const split = { images: new Uint8Array(6 * perFile * IMAGE_BYTES), labels: new Uint8Array(6 * perFile), count: 6 * perFile };
+    files.forEach((b, f) => decodeBatch(b, `synthetic_${f}.bin`, split, f * perFile));
+    times.push(performance.now() - t);
+  }
+  const ms = median(times);
+  return { records: 6 * perFile, msMedian: round(ms), mbPerSecond: round((6 * perFile * RECORD_BYTES) / 1e6 / (ms / 1000)) };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
