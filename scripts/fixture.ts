@@ -11,18 +11,7 @@ import {
   BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_SIZE, LABEL_BYTES, NUM_CLASSES, PLANE_BYTES, RECORD_BYTES,
   TEST_FILE, TRAIN_FILES, META_FILE,
 } from '../src/data/cifar.js';
-
-/** A tiny deterministic PRNG (mulberry32) so fixtures are the same on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../src/random.js';
 
 // One colour per class, far apart, so the classes are learnable in a few epochs.
 const PALETTE: [number, number, number][] = [
@@ -32,7 +21,7 @@ const PALETTE: [number, number, number][] = [
 
 /** `count` records in the CIFAR layout: label byte, then planar R, G, B. Label i % 10 for record i. */
 export function makeRecords(count: number, seed: number, labelOf = (i: number) => i % NUM_CLASSES): Buffer {
-  const rand = rng(seed);
+  const rand = mulberry32(seed);
   const out = Buffer.alloc(count * RECORD_BYTES);
   for (let i = 0; i < count; i++) {
     const label = labelOf(i);

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE, createModel, type Init } from './model.js';
+import { mulberry32 } from './random.js';
 
 export interface Recipe {
   epochs: number; // total epochs to reach (a resumed run counts the saved ones)
@@ -73,18 +74,6 @@ export interface TrainResult {
   model: tf.LayersModel;
   interrupted: boolean;
   state: TrainState;
-}
-
-/** A deterministic PRNG (mulberry32): seeds the shuffles so that runs and resumes repeat exactly. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The training order of `epoch`: a Fisher-Yates shuffle seeded by (seed, epoch) alone. */
