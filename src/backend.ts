@@ -7,8 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { AlexnetError } from './errors.js';
 import { registerWasmKernels } from './kernels/wasm-kernels.js';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import type { BackendChoice } from './backend-choice.js';
+
+export { BACKEND_CHOICES, parseBackendChoice, type BackendChoice } from './backend-choice.js';
 
 export const NATIVE_GPU = '@tensorflow/tfjs-node-gpu';
 export const NATIVE_CPU = '@tensorflow/tfjs-node';
@@ -153,11 +154,6 @@ async function pick(choice: BackendChoice, gpu: boolean): Promise<BackendInfo> {
       }
     }
   }
-}
-
-export function parseBackendChoice(value: string): BackendChoice {
-  if ((BACKEND_CHOICES as readonly string[]).includes(value)) return value as BackendChoice;
-  throw new AlexnetError('USAGE', `unknown backend ${JSON.stringify(value)}`, `use one of ${BACKEND_CHOICES.join(', ')}`);
 }
 
 /** For tests: compare backends in one process. */

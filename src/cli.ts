@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
-import { BACKEND_CHOICES } from './backend.js';
+import { BACKEND_CHOICES } from './backend-choice.js';
 
 export function handleError(e: unknown): number {
   if (isAlexnetError(e)) {
