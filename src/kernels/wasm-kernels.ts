@@ -4,16 +4,17 @@
 // MaxPoolGrad 155 ms, Conv2DBackpropFilter (ours, first version) 252 ms, Conv2DBackpropInput 99 ms (698 stock),
 // BatchMatMul with transposeA 96 ms (it leaves XNNPACK for a scalar loop), Sum for conv1's bias grad 24 ms.
 //
-// 1. Convolution gradients, written as forward convolutions that XNNPACK runs well.
+// 1. Convolution gradients, written as work XNNPACK runs well (a convolution or a matrix product).
 // - Conv2DBackpropFilter is missing from tfjs-backend-wasm 4.22.0 (tensorflow/tfjs#8474), so a conv net
 //   cannot train there as shipped.
 // - Its Conv2DBackpropInput exists but is a scalar loop: 698 ms for this network's conv2 at batch 64,
 //   against 63 ms for the forward conv of the same size (measured on this 2-core machine with a scratch
 //   script timing tf.conv2dTranspose vs tf.conv2d on wasm).
 //
-// Both are rewritten, for stride 1, dilation 1, NHWC (what the network needs), as a forward Conv2D:
+// Both are rewritten for stride 1, dilation 1, NHWC (what the network needs):
 //   dW[kh,kw,ci,co] = sum_{n,oh,ow} x[n,oh+kh,ow+kw,ci] * dy[n,oh,ow,co]
 //     = conv2d(x^T [ci,H,W,n], dy^T [OH,OW,n,co] as the filter)  -> [ci,KH,KW,co] -> transpose to [KH,KW,ci,co]
+//     or, for filters of few rows (conv1), im2col(x)^T . dy  (see filterGradIm2col)
 //   dx = col2im(dy . W^T)  (a matrix product XNNPACK runs, then a scatter-add in JS)
 // Other configurations get a clear error (filter) or the stock kernel (input).
 
