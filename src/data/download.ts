@@ -123,9 +123,6 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
 
 async function attemptDownload(url: URL, part: string, opts: FetchOptions): Promise<FetchResult> {
   let offset = await fileSize(part);
-  const hash = createHash('md5');
-  if (offset > 0) await hashFile(part, hash);
-
   let res = await request(url, offset, opts);
   for (let hops = 0; isRedirect(res.statusCode) && res.headers.location; hops++) {
     res.resume();
@@ -163,13 +160,13 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
     }
     if (m[2] !== '*') total = Number(m[2]);
     opts.onLog?.(`resuming at byte ${offset}`);
-  } else {
-    if (offset > 0) opts.onLog?.('server ignored the resume request; downloading from the start');
-    offset = 0;
-    hash.destroy();
-    return finishBody(res, part, 0, createHash('md5'), contentLength(res), opts);
+    // Hash what is on disk only once the server has agreed to resume: not on every retry, not for a restart.
+    const hash = createHash('md5');
+    await hashFile(part, hash);
+    return finishBody(res, part, offset, hash, total, opts);
   }
-  return finishBody(res, part, offset, hash, total, opts);
+  if (offset > 0) opts.onLog?.('server ignored the resume request; downloading from the start');
+  return finishBody(res, part, 0, createHash('md5'), contentLength(res), opts);
 }
 
 async function finishBody(
