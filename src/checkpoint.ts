@@ -15,7 +15,7 @@ export const WEIGHTS_FILE = 'weights.bin';
 export const STATE_FILE = 'state.json';
 export const METRICS_FILE = 'metrics.jsonl';
 
-interface SavedState extends TrainState {
+export interface SavedState extends TrainState {
   weightsSha256: string;
 }
 
@@ -100,9 +100,9 @@ export async function readState(dir: string): Promise<SavedState> {
   return saved;
 }
 
-/** Loads a checkpoint to resume: the model and the state, checked against each other. */
-export async function loadCheckpoint(dir: string): Promise<{ model: tf.LayersModel; state: TrainState }> {
-  const saved = await readState(dir);
+/** Loads a checkpoint to resume: the model and the state (read here unless given), checked against each other. */
+export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tf.LayersModel; state: TrainState }> {
+  const saved = known ?? (await readState(dir));
   const { model, weights } = await loadModel(dir);
   const sha = createHash('sha256').update(weights).digest('hex');
   if (sha !== saved.weightsSha256) {

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
-import { checkpointer, loadCheckpoint, readState } from '../checkpoint.js';
+import { checkpointer, loadCheckpoint, readState, type SavedState } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
@@ -98,12 +98,12 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const limitTest = resumed ? resumed.state.limitTest : opts.limitTest;
   const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.recipe.epochs } : opts.recipe;
 
-  await runDownload({ ...opts.data, force: false, quiet: opts.data.quiet });
+  await runDownload(opts.data);
   const data = await loadCifar(opts.data.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(backend.line);
   // Loading the weights needs the backend, so the model is read only now.
-  const resume = resumed ? await loadCheckpoint(resumed.dir) : undefined;
+  const resume = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : undefined;
   if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
 
   const saveDir = opts.save ?? opts.resume;
@@ -162,7 +162,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   }
 }
 
-async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: string; state: TrainState }> {
+async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: string; state: SavedState }> {
   const state = await readState(opts.resume!);
   checkResume(opts, state);
   return { dir: opts.resume!, state };
