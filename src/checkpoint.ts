@@ -2,33 +2,26 @@
 // state.json (recipe, epoch, position in the epoch) and metrics.jsonl. Every file is written under a
 // temporary name and renamed, weights first and state.json last, so a reader sees either the old or the
 // new checkpoint; state.json records the weights' SHA-256 so a mismatched pair is caught, not trained on.
+// report.html, the page for people, is rewritten after each checkpoint.
 
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomic } from './atomic.js';
+import { DEFAULT_CLASS_NAMES, NUM_CLASSES } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
+import { INPUT_SHAPE } from './model.js';
 import type { Checkpointer, TrainState } from './train.js';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 export const STATE_FILE = 'state.json';
 export const METRICS_FILE = 'metrics.jsonl';
+export const REPORT_FILE = 'report.html';
 
 export interface SavedState extends TrainState {
   weightsSha256: string;
-}
-
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, file);
 }
 
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState): Promise<void> {
@@ -47,14 +40,21 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts!.weightSpecs }],
   };
   const saved: SavedState = { ...state, weightsSha256: createHash('sha256').update(weights).digest('hex') };
-  await writeAtomic(path.join(dir, WEIGHTS_FILE), weights);
-  await writeAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
-  await writeAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
-  await writeAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
+  await writeFileAtomic(path.join(dir, WEIGHTS_FILE), weights);
+  await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
+  await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
+  await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
 }
 
-export function checkpointer(dir: string): Checkpointer {
-  return { save: (model, state) => saveCheckpoint(dir, model, state) };
+/** Saves checkpoints in `dir`, each followed by report.html (curves and confusion matrix so far). */
+export function checkpointer(dir: string, meta: { backend?: string } = {}): Checkpointer {
+  return {
+    save: async (model, state) => {
+      await saveCheckpoint(dir, model, state);
+      const { renderReport } = await import('./report-html.js');
+      await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend: meta.backend }));
+    },
+  };
 }
 
 const ckptError = (dir: string, what: string) =>
@@ -80,7 +80,8 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; w
     const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData: buf }));
     return { model, weights };
   } catch (e) {
-    throw ckptError(dir, (e as Error).message.split('\n')[0]!);
+    const message = (e as Error).message.split('\n')[0]!;
+    throw ckptError(dir, /shape/i.test(message) ? `its weights do not fit its layers (${message})` : message);
   }
 }
 
@@ -111,4 +112,57 @@ export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{
   }
   const { weightsSha256: _, ...state } = saved;
   return { model, state };
+}
+
+/** Cheap checks before any backend starts: the directory exists and has model.json and weights.bin. */
+export async function checkModelDir(dir: string): Promise<void> {
+  const hint = 'pass the directory given to `alexnet train --save DIR`';
+  let isDir = false;
+  try {
+    isDir = (await fsp.stat(dir)).isDirectory();
+  } catch {
+    throw new AlexnetError('CHECKPOINT', `no model in ${dir}: the directory does not exist`, hint);
+  }
+  if (!isDir) throw new AlexnetError('CHECKPOINT', `no model in ${dir}: not a directory`, hint);
+  for (const file of [MODEL_FILE, WEIGHTS_FILE]) {
+    try {
+      await fsp.access(path.join(dir, file));
+    } catch {
+      throw new AlexnetError('CHECKPOINT', `no model in ${dir}: ${file} is missing`, hint);
+    }
+  }
+}
+
+export interface TrainedModel {
+  model: tf.LayersModel;
+  /** From state.json when the run saved them, else the official names. */
+  classNames: string[];
+  /** Epochs the model was trained for, when state.json says. */
+  epochs: number | null;
+}
+
+/**
+ * Loads a saved model to use (`eval`, `predict`): any Layers model that maps [N, 32, 32, 3] images to 10
+ * logits, checked before it is run so that a wrong model fails with its shapes named, not deep in a kernel.
+ */
+export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
+  await checkModelDir(dir);
+  const { model } = await loadModel(dir);
+  const input = model.inputs[0]?.shape ?? [];
+  const output = model.outputs[0]?.shape ?? [];
+  const want = (shape: (number | null)[]) => `[${shape.map((d) => d ?? 'N').join(', ')}]`;
+  if (model.inputs.length !== 1 || want(input) !== want([null, ...INPUT_SHAPE]) || model.outputs.length !== 1 || want(output) !== want([null, NUM_CLASSES])) {
+    model.dispose();
+    throw ckptError(dir, `it maps ${want(input)} to ${want(output)}, not ${want([null, ...INPUT_SHAPE])} images to ${want([null, NUM_CLASSES])} logits`);
+  }
+  let classNames = DEFAULT_CLASS_NAMES;
+  let epochs: number | null = null;
+  try {
+    const state = JSON.parse(await fsp.readFile(path.join(dir, STATE_FILE), 'utf8')) as Partial<SavedState>;
+    if (Array.isArray(state.classNames) && state.classNames.length === NUM_CLASSES) classNames = state.classNames.map(String);
+    if (typeof state.epoch === 'number') epochs = state.epoch;
+  } catch {
+    // A model without state.json (exported elsewhere) is still usable; it just has the official names.
+  }
+  return { model, classNames, epochs };
 }

@@ -29,6 +29,14 @@ function packageVersion(): string {
 const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (default: $ALEXNET_DATA_DIR, $XDG_CACHE_HOME/alexnet or ~/.cache/alexnet)');
 const urlOption = () => new Option('--url <url>', `archive URL: http(s)://, file:// or a path (default: ${OFFICIAL_URL})`);
 const md5Option = () => new Option('--md5 <hex>', 'expected MD5 of the archive (default: the official archive\'s)');
+/** Where the data is, and where to get it if it is missing: every command that reads CIFAR-10 takes these. */
+const dataOptions = (verifyHelp = 'skip the MD5 check of a download') => [
+  dataDirOption(),
+  urlOption(),
+  md5Option(),
+  new Option('--no-verify', verifyHelp),
+];
+const withOptions = (cmd: Command, options: Option[]) => options.reduce((c, o) => c.addOption(o), cmd);
 
 export function buildProgram(): Command {
   const program = new Command('alexnet')
@@ -38,13 +46,12 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  program
-    .command('download')
-    .description('download, verify and unpack the CIFAR-10 binary batches')
-    .addOption(dataDirOption())
-    .addOption(urlOption())
-    .addOption(md5Option())
-    .option('--no-verify', 'skip the MD5 check')
+  withOptions(
+    program
+      .command('download')
+      .description('download, verify and unpack the CIFAR-10 binary batches'),
+    dataOptions('skip the MD5 check'),
+  )
     .option('--force', 'download and unpack again even if the data is there')
     .option('-q, --quiet', 'no progress or messages on stderr')
     .action(async (flags: DataFlags) => {
@@ -63,19 +70,18 @@ export function buildProgram(): Command {
       await runSummary(flags);
     });
 
-  program
-    .command('train')
-    .description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout')
+  withOptions(
+    program
+      .command('train')
+      .description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout'),
+    dataOptions(),
+  )
     .option('--epochs <n>', 'epochs to train (with --resume: the total)', '20')
     .option('--batch-size <n>', 'training batch size', '64')
     .option('--lr <x>', 'SGD learning rate', '0.1')
     .option('--eval-batch-size <n>', 'evaluation batch size', '128')
     .option('--seed <n>', 'seed for initial weights and shuffles (default: random, reported with --json)')
     .addOption(new Option('--init <scheme>', 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)').choices(['pytorch', 'glorot']).default('pytorch'))
-    .addOption(dataDirOption())
-    .addOption(urlOption())
-    .addOption(md5Option())
-    .option('--no-verify', 'skip the MD5 check of a download')
     .addOption(backendOption())
     .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
     .option('--limit-train <n>', 'use only the first N training images')
@@ -87,6 +93,56 @@ export function buildProgram(): Command {
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');
       await runTrain(trainOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
+    });
+
+  withOptions(
+    program
+      .command('samples')
+      .description('write a PNG grid of decoded images, each named by its class, to check the data at a glance'),
+    dataOptions(),
+  )
+    .addOption(new Option('--split <name>', 'which split').choices(['train', 'test']).default('train'))
+    .option('--count <n>', 'images to show (with --classes: count/10 per class, rounded up)', '100')
+    .option('--classes', 'one row per class with its name, instead of the first images in file order')
+    .option('--scale <n>', 'enlarge each pixel to an NxN block (nearest neighbour)', '4')
+    .option('--out <file>', 'PNG to write, or - for stdout', 'samples.png')
+    .option('-q, --quiet', 'nothing on stderr but errors')
+    .action(async (flags) => {
+      const { runSamples, samplesOptions } = await import('./commands/samples.js');
+      await runSamples(samplesOptions(flags));
+    });
+
+  withOptions(
+    program
+      .command('eval')
+      .description('test loss and accuracy of a saved model, per class, and its confusion matrix')
+      .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`'),
+    dataOptions(),
+  )
+    .option('--batch-size <n>', 'evaluation batch size', '128')
+    .option('--limit-test <n>', 'use only the first N test images')
+    .addOption(backendOption())
+    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--json', 'one JSON object')
+    .option('-q, --quiet', 'nothing on stderr but errors')
+    .action(async (flags) => {
+      const { evalOptions, runEval } = await import('./commands/eval.js');
+      await runEval(evalOptions(flags));
+    });
+
+  program
+    .command('predict')
+    .description('the most probable classes of PNG or JPEG images (centre-cropped, area-averaged to 32x32)')
+    .argument('<image...>', 'PNG or JPEG files, any size')
+    .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`')
+    .option('--top <k>', 'classes to show per image', '3')
+    .addOption(backendOption())
+    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--json', 'one JSON object per image')
+    .option('-q, --quiet', 'nothing on stderr but errors')
+    .action(async (images: string[], flags) => {
+      const { predictOptions, runPredict } = await import('./commands/predict.js');
+      await runPredict(predictOptions(images, flags));
     });
 
   program

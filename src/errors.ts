@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'BACKEND' // a TensorFlow.js backend cannot be loaded or used
   | 'NO_GPU' // a GPU was required and none works
   | 'DIVERGED' // training produced a NaN or infinite loss
-  | 'CHECKPOINT' // a checkpoint cannot be read or written
+  | 'CHECKPOINT' // a checkpoint or saved model cannot be read or written
+  | 'IMAGE' // an image given to `predict` cannot be read
   | 'INTERRUPTED' // SIGINT/SIGTERM
   | 'IO'; // a file system error
 
@@ -27,6 +28,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   NO_GPU: 3,
   DIVERGED: 1,
   CHECKPOINT: 1,
+  IMAGE: 1,
   INTERRUPTED: 130,
   IO: 1,
 };

@@ -1,8 +1,10 @@
-// What goes to stdout: the seed's epoch line (pipelines parse it), JSON records, and the summary table.
+// What goes to stdout: the seed's epoch line (pipelines parse it), JSON records, the summary table, and the
+// results of `eval` and `predict`.
 // Pure formatting; the commands write the strings.
 
 import type { ModelSummary } from './model.js';
-import type { EpochMetrics } from './train.js';
+import type { ClassScore } from './predict.js';
+import type { EpochMetrics, EvalReport } from './train.js';
 
 /** Whole seconds as HH:MM:SS, truncated as the seed's `(cur_time - prev_time).seconds` is. */
 export function hhmmss(seconds: number): string {
@@ -35,4 +37,32 @@ export function summaryText(s: ModelSummary): string {
     `total parameters: ${s.totalParams.toLocaleString('en-US')}`,
     `output of a zero [${s.inputShape.join(', ')}] input: [${s.outputShape.join(', ')}]`,
   ].join('\n');
+}
+
+/** `alexnet eval`'s terminal output: totals, per-class accuracy, and the confusion matrix as a table. */
+export function evalText(r: EvalReport): string {
+  const nameW = Math.max(5, ...r.classNames.map((n) => n.length));
+  const n = r.images.toLocaleString('en-US');
+  const lines = [
+    `Test Loss: ${r.loss.toFixed(6)}, Test Acc: ${r.accuracy.toFixed(6)} (${r.correct.toLocaleString('en-US')} of ${n} images correct)`,
+    '',
+    `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy`,
+    ...r.perClass.map((c) => `${c.name.padEnd(nameW)}  ${`${c.correct} / ${c.count}`.padStart(13)}  ${Number.isNaN(c.accuracy) ? '       -' : c.accuracy.toFixed(4).padStart(8)}`),
+    '',
+    'confusion matrix (rows: true class, columns: predicted class)',
+  ];
+  // Column heads are the names cut to the column width; the rows carry the full names.
+  const colW = Math.max(5, ...r.confusion.flat().map((v) => String(v).length));
+  lines.push(`${''.padEnd(nameW)} ${r.classNames.map((c) => c.slice(0, colW).padStart(colW)).join(' ')}`);
+  r.confusion.forEach((row, t) => lines.push(`${(r.classNames[t] ?? String(t)).padEnd(nameW)} ${row.map((v) => String(v).padStart(colW)).join(' ')}`));
+  return lines.join('\n');
+}
+
+export function evalJson(r: EvalReport): string {
+  return JSON.stringify({ type: 'eval', ...r, perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : c.accuracy })) });
+}
+
+/** `alexnet predict`'s line for one image: `cat.png: cat 0.912, dog 0.051, frog 0.013`. */
+export function predictionLine(file: string, top: ClassScore[]): string {
+  return `${file}: ${top.map((s) => `${s.name} ${s.probability.toFixed(3)}`).join(', ')}`;
 }

@@ -3,7 +3,7 @@
 // It never prints and never exits (STYLE.md #3).
 
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
+import { DEFAULT_CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE, createModel, type Init } from './model.js';
 import { mulberry32 } from './random.js';
@@ -48,6 +48,10 @@ export interface TrainState {
   batch: number; // batches of `epoch` already done (0 at an epoch boundary)
   partial: { lossSum: number; accSum: number; seconds: number } | null; // sums of the epoch in progress
   history: EpochMetrics[];
+  /** Confusion matrix on the validation split after the last finished epoch: [true class][predicted class]. */
+  confusion?: number[][];
+  /** The data's class names (batches.meta.txt), so a saved model can name its predictions. */
+  classNames?: string[];
 }
 
 export interface Checkpointer {
@@ -58,6 +62,8 @@ export interface TrainOptions {
   recipe: Recipe;
   train: Split;
   test: Split;
+  /** Saved in the state, for `predict` and the report; the official names when not given. */
+  classNames?: string[];
   limitTrain?: number | null;
   limitTest?: number | null;
   /** Continue from here (weights and state from a checkpoint). */
@@ -159,6 +165,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     history: [],
   };
   state.recipe = { ...state.recipe, epochs: recipe.epochs };
+  state.classNames = opts.classNames ?? state.classNames ?? DEFAULT_CLASS_NAMES;
 
   const bs = recipe.batchSize;
   const batches = Math.ceil(trainSplit.count / bs);
@@ -232,6 +239,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         throw new AlexnetError('DIVERGED', `training diverged: the validation loss is ${valid.loss} after epoch ${epoch}`, `lower the learning rate, e.g. --lr ${recipe.lr / 10}`);
       }
       state.history.push(metrics);
+      state.confusion = confusionMatrix(testSplit.labels, valid.predictions);
       state.epoch = epoch + 1;
       state.batch = 0;
       state.partial = null;
@@ -277,4 +285,48 @@ export function evaluate(model: tf.LayersModel, split: Split, batchSize: number,
   const result = { loss: lossSum.dataSync()[0]! / batches, acc: accSum.dataSync()[0]! / batches, predictions };
   tf.dispose([lossSum, accSum, ...preds]);
   return result;
+}
+
+/** counts[t][p]: how many records of true class t were predicted as p. */
+export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes = NUM_CLASSES): number[][] {
+  if (labels.length !== predictions.length) throw new RangeError(`${labels.length} labels but ${predictions.length} predictions`);
+  const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]![predictions[i]!]!++;
+  return counts;
+}
+
+/** Per true class: records, correct ones, and their ratio (NaN for a class with no records). */
+export function perClassAccuracy(confusion: number[][]): { count: number; correct: number; accuracy: number }[] {
+  return confusion.map((row, t) => {
+    const count = row.reduce((a, b) => a + b, 0);
+    const correct = row[t]!;
+    return { count, correct, accuracy: count === 0 ? NaN : correct / count };
+  });
+}
+
+export interface EvalReport {
+  /** As the training line's Valid Loss and Valid Acc: means of per-batch means, so the numbers match. */
+  loss: number;
+  accuracy: number;
+  correct: number;
+  images: number;
+  classNames: string[];
+  perClass: { name: string; count: number; correct: number; accuracy: number }[];
+  confusion: number[][]; // [true class][predicted class]
+}
+
+/** Everything `alexnet eval` reports for a model on a split. */
+export function evaluateReport(model: tf.LayersModel, split: Split, batchSize: number, classNames: string[]): EvalReport {
+  const r = evaluate(model, split, batchSize);
+  const confusion = confusionMatrix(split.labels, r.predictions);
+  const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c }));
+  return {
+    loss: r.loss,
+    accuracy: r.acc,
+    correct: perClass.reduce((n, c) => n + c.correct, 0),
+    images: split.count,
+    classNames,
+    perClass,
+    confusion,
+  };
 }

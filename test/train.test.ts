@@ -75,7 +75,7 @@ describe('alexnet train', () => {
     const dir = path.join(tmpDir(), 'ckpt');
     const first = await runCli(['train', '--epochs', '2', '--json', '--save', dir, ...RECIPE, ...data(), '-q']);
     assert.equal(first.code, 0, first.stderr);
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['metrics.jsonl', 'model.json', 'state.json', 'weights.bin']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['metrics.jsonl', 'model.json', 'report.html', 'state.json', 'weights.bin']);
     assert.equal(fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);
     const second = await runCli(['train', '--epochs', '3', '--json', '--resume', dir, ...data(), '-q']);
     assert.equal(second.code, 0, second.stderr);

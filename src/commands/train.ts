@@ -107,7 +107,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
 
   const saveDir = opts.save ?? opts.resume;
-  const ckpt = saveDir ? checkpointer(saveDir) : undefined;
+  const ckpt = saveDir ? checkpointer(saveDir, { backend: backend.line.replace(/^backend: /, '') }) : undefined;
   const interrupt = interruptSignal();
   const bar = opts.quiet || !stderrIsTTY() ? null : progressBar();
   const t0 = performance.now();
@@ -116,6 +116,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
       recipe,
       train: data.train,
       test: data.test,
+      classNames: data.classNames,
       limitTrain,
       limitTest,
       resume,

@@ -1,0 +1,74 @@
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
+import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
+import { NUM_CLASSES } from '../data/cifar.js';
+import { decodeImage, toCifarImage } from '../data/image.js';
+import { AlexnetError } from '../errors.js';
+import { predictTop, type ClassScore } from '../predict.js';
+import { predictionLine } from '../report.js';
+import { logLine, parseIntFlag } from './common.js';
+
+export interface PredictFlags {
+  model: string;
+  top?: string;
+  backend?: string;
+  gpu?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export interface PredictOptions {
+  modelDir: string;
+  images: string[];
+  top: number;
+  backend: BackendChoice;
+  gpu: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+export function predictOptions(images: string[], flags: PredictFlags): PredictOptions {
+  return {
+    modelDir: path.resolve(flags.model),
+    images,
+    top: parseIntFlag('--top', 1, NUM_CLASSES)(flags.top ?? '3'),
+    backend: parseBackendChoice(flags.backend ?? 'auto'),
+    gpu: flags.gpu ?? false,
+    json: flags.json ?? false,
+    quiet: flags.quiet ?? false,
+  };
+}
+
+/** Reads and prepares every image before anything is printed, so a bad one fails the command cleanly. */
+async function readImages(files: string[]): Promise<Uint8Array[]> {
+  return Promise.all(files.map(async (file) => {
+    let bytes: Buffer;
+    try {
+      bytes = await fsp.readFile(file);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code);
+      throw new AlexnetError('IMAGE', `cannot read ${file}: ${why}`, 'pass paths of PNG or JPEG files');
+    }
+    return toCifarImage(decodeImage(bytes, file));
+  }));
+}
+
+export async function runPredict(opts: PredictOptions): Promise<ClassScore[][]> {
+  const say = opts.quiet ? () => {} : logLine;
+  await checkModelDir(opts.modelDir);
+  const images = await readImages(opts.images);
+  const backend = await initBackend(opts.backend, { gpu: opts.gpu });
+  say(backend.line);
+  const { model, classNames } = await loadTrainedModel(opts.modelDir);
+  const results = predictTop(model, images, classNames, opts.top);
+  model.dispose();
+  const out = results.map((top, i) =>
+    opts.json
+      ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: top.map((s) => ({ class: s.name, index: s.index, probability: s.probability })) })
+      : predictionLine(opts.images[i]!, top),
+  );
+  process.stdout.write(out.join('\n') + '\n');
+  return results;
+}

@@ -1,0 +1,70 @@
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { writeFileAtomic } from '../atomic.js';
+import { loadCifar } from '../data/dataset.js';
+import { AlexnetError } from '../errors.js';
+import { renderSamples, sampleLayout } from '../samples.js';
+import { logLine, parseIntFlag } from './common.js';
+import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
+
+export interface SamplesFlags extends DataFlags {
+  split?: string;
+  count?: string;
+  classes?: boolean;
+  scale?: string;
+  out?: string;
+}
+
+export interface SamplesOptions {
+  data: DownloadOptions;
+  split: 'train' | 'test';
+  count: number;
+  byClass: boolean;
+  scale: number;
+  out: string | '-'; // '-' writes the PNG to stdout
+  quiet: boolean;
+}
+
+export function samplesOptions(flags: SamplesFlags): SamplesOptions {
+  const split = flags.split ?? 'train';
+  if (split !== 'train' && split !== 'test') throw new AlexnetError('USAGE', `--split must be train or test, got ${JSON.stringify(split)}`, 'e.g. --split test');
+  return {
+    data: downloadOptions(flags),
+    split,
+    count: parseIntFlag('--count', 1, 10_000)(flags.count ?? '100'),
+    byClass: flags.classes ?? false,
+    scale: parseIntFlag('--scale', 1, 16)(flags.scale ?? '4'),
+    out: flags.out === '-' ? '-' : path.resolve(flags.out ?? 'samples.png'),
+    quiet: flags.quiet ?? false,
+  };
+}
+
+/** Writes the PNG (atomically, or to stdout) and prints its path on stdout. */
+export async function runSamples(opts: SamplesOptions): Promise<void> {
+  const say = opts.quiet ? () => {} : logLine;
+  if (opts.out === '-' && process.stdout.isTTY) {
+    throw new AlexnetError('USAGE', 'refusing to write PNG bytes to a terminal', 'pipe the output (`--out - | display`) or pass --out FILE.png');
+  }
+  await runDownload({ ...opts.data, quiet: opts.quiet });
+  // Grouping by class needs the whole split to find each class's first images; a plain grid only the first N.
+  const limit = opts.byClass ? undefined : opts.count;
+  const data = await loadCifar(opts.data.dataDir, opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit });
+  const split = data[opts.split];
+  const layout = sampleLayout(split.labels, data.classNames, { count: opts.count, byClass: opts.byClass, scale: opts.scale });
+  if (!opts.byClass && layout.tiles.length < opts.count) say(`the ${opts.split} split has only ${layout.tiles.length} images; showing them all`);
+  const image = renderSamples(split, layout, opts.scale);
+  const png = new PNG({ width: image.width, height: image.height });
+  png.data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
+  const bytes = PNG.sync.write(png);
+  if (opts.out === '-') {
+    process.stdout.write(bytes);
+    return;
+  }
+  try {
+    await writeFileAtomic(opts.out, bytes);
+  } catch (e) {
+    throw new AlexnetError('IO', `cannot write ${opts.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass --out with a path in a writable folder');
+  }
+  say(`${layout.tiles.length} ${opts.split} images, ${image.width}x${image.height} pixels`);
+  process.stdout.write(opts.out + '\n');
+}

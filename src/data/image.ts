@@ -1,0 +1,101 @@
+// Images from users (`predict`): PNG or JPEG bytes to one 32x32 RGB image in the training data's layout.
+// Decoding is left to well-kept libraries (pngjs, jpeg-js); what is ours is the resize, which mirrors how
+// CIFAR-10 was made: Tiny Images were downsampled whole to 32x32, so each output pixel is the mean of the
+// source area it covers (a box filter), after a centre crop to a square so nothing is stretched.
+
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { AlexnetError } from '../errors.js';
+import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE } from './cifar.js';
+
+export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+export const JPEG_SIGNATURE = [0xff, 0xd8, 0xff]; // SOI marker, then the first segment's marker
+/** Larger images are refused rather than decoded into gigabytes (jpeg-js's own guard, applied to PNG too). */
+export const MAX_MEGAPIXELS = 100;
+/** Transparent pixels are composited over white: CIFAR has no alpha, and icons are drawn for light pages. */
+export const BACKGROUND = 255;
+
+export interface RgbaImage {
+  width: number;
+  height: number;
+  /** width x height x 4 bytes, row-major RGBA. */
+  data: Uint8Array;
+}
+
+export function sniffImageType(bytes: Uint8Array): 'png' | 'jpeg' | null {
+  const starts = (sig: number[]) => bytes.length >= sig.length && sig.every((b, i) => bytes[i] === b);
+  if (starts(PNG_SIGNATURE)) return 'png';
+  if (starts(JPEG_SIGNATURE)) return 'jpeg';
+  return null;
+}
+
+/** Decodes PNG or JPEG bytes (by content, not by file name); `name` goes into the error. */
+export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
+  const type = sniffImageType(bytes);
+  const fail = (why: string) => new AlexnetError('IMAGE', `cannot read ${name}: ${why}`, 'pass PNG or JPEG image files');
+  if (type === null) throw fail('not a PNG or JPEG file');
+  // Check the size in the IHDR chunk (always first, at byte 12) before decoding: pngjs would decode a huge
+  // image whole before we could refuse it. A damaged header is left to pngjs to report.
+  if (type === 'png' && bytes.length >= 24 && String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR') {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(16) * view.getUint32(20) > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
+  }
+  let img: RgbaImage;
+  try {
+    if (type === 'png') {
+      const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      img = { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+    } else {
+      const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS });
+      img = { width: j.width, height: j.height, data: j.data };
+    }
+  } catch (e) {
+    throw fail(`the ${type === 'png' ? 'PNG' : 'JPEG'} data is damaged (${String((e as Error).message ?? e).split('\n')[0]})`);
+  }
+  if (img.width === 0 || img.height === 0) throw fail('the image is empty');
+  if (img.width * img.height > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
+  return img;
+}
+
+/** For each output index, the source pixels it covers and their weights (summing to 1): a box filter. */
+function boxWeights(start: number, span: number, outSize: number): { index: number; weight: number }[][] {
+  const scale = span / outSize;
+  return Array.from({ length: outSize }, (_, o) => {
+    const lo = o * scale;
+    const hi = (o + 1) * scale;
+    const taps: { index: number; weight: number }[] = [];
+    for (let i = Math.floor(lo); i < hi; i++) {
+      const w = Math.min(hi, i + 1) - Math.max(lo, i);
+      if (w > 1e-12) taps.push({ index: start + i, weight: w / scale });
+    }
+    return taps;
+  });
+}
+
+/**
+ * The image as CIFAR-10 stores it after decoding: 32x32x3 bytes, HWC. Centre crop to a square, alpha over
+ * white, then each output pixel is the area-weighted mean of its source pixels. Smaller images are enlarged
+ * by the same rule, which is then nearest-neighbour.
+ */
+export function toCifarImage(img: RgbaImage, out = new Uint8Array(IMAGE_BYTES)): Uint8Array {
+  const side = Math.min(img.width, img.height);
+  const xs = boxWeights(Math.floor((img.width - side) / 2), side, IMAGE_SIZE);
+  const ys = boxWeights(Math.floor((img.height - side) / 2), side, IMAGE_SIZE);
+  const acc = new Float64Array(CHANNELS);
+  for (let oy = 0; oy < IMAGE_SIZE; oy++) {
+    for (let ox = 0; ox < IMAGE_SIZE; ox++) {
+      acc.fill(0);
+      for (const ty of ys[oy]!) {
+        for (const tx of xs[ox]!) {
+          const p = (ty.index * img.width + tx.index) * 4;
+          const w = ty.weight * tx.weight;
+          const alpha = img.data[p + 3]! / 255;
+          for (let c = 0; c < CHANNELS; c++) acc[c] += w * (img.data[p + c]! * alpha + BACKGROUND * (1 - alpha));
+        }
+      }
+      const o = (oy * IMAGE_SIZE + ox) * CHANNELS;
+      for (let c = 0; c < CHANNELS; c++) out[o + c] = Math.min(255, Math.max(0, Math.round(acc[c]!)));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,187 @@
+// Pure pieces behind `predict`, `samples`, `eval` and the report, on hand-made pixels and counts.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { IMAGE_BYTES, IMAGE_SIZE } from '../src/data/cifar.js';
+import { decodeImage, sniffImageType, toCifarImage, type RgbaImage } from '../src/data/image.js';
+import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from '../src/font.js';
+import { renderSamples, sampleLayout } from '../src/samples.js';
+import { confusionMatrix, perClassAccuracy } from '../src/train.js';
+
+/** A deterministic 32x32 RGB image (HWC) with every pixel different from its neighbours. */
+function pattern(seed: number): Uint8Array {
+  return Uint8Array.from({ length: IMAGE_BYTES }, (_, i) => (i * 37 + seed * 101 + ((i * i) % 13)) % 256);
+}
+
+/** `img` (32x32 HWC) enlarged k times by nearest neighbour, as RGBA, with `padTop` rows of `fill` above and below. */
+function upscale(img: Uint8Array, k: number, padTop = 0, fill = 0): RgbaImage {
+  const w = IMAGE_SIZE * k;
+  const h = IMAGE_SIZE * k + 2 * padTop;
+  const data = new Uint8Array(w * h * 4).fill(fill);
+  for (let y = 0; y < IMAGE_SIZE * k; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (Math.floor(y / k) * IMAGE_SIZE + Math.floor(x / k)) * 3;
+      const o = ((y + padTop) * w + x) * 4;
+      data.set([img[s]!, img[s + 1]!, img[s + 2]!, 255], o);
+    }
+  }
+  return { width: w, height: h, data };
+}
+
+test('sniffImageType: by the first bytes, not the name', () => {
+  const cases: [number[], 'png' | 'jpeg' | null][] = [
+    [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0], 'png'],
+    [[0xff, 0xd8, 0xff, 0xe0], 'jpeg'],
+    [[0xff, 0xd8], null], // too short to be a JPEG
+    [[0x47, 0x49, 0x46, 0x38], null], // GIF
+    [[], null],
+  ];
+  for (const [bytes, want] of cases) assert.equal(sniffImageType(Uint8Array.from(bytes)), want, bytes.join(','));
+});
+
+test('toCifarImage: an image enlarged k times (nearest) comes back to its exact pixels', () => {
+  for (const k of [1, 2, 3, 5]) {
+    const img = pattern(k);
+    assert.deepEqual(toCifarImage(upscale(img, k)), img, `k=${k}`);
+  }
+});
+
+test('toCifarImage: a tall image is centre-cropped (the bands above and below are dropped)', () => {
+  const img = pattern(7);
+  assert.deepEqual(toCifarImage(upscale(img, 2, 16, 0)), img);
+  // A wide one too: transpose the roles by building it directly.
+  const wide: RgbaImage = { width: 48, height: 32, data: new Uint8Array(48 * 32 * 4) };
+  for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
+    const s = (y * 32 + x) * 3;
+    wide.data.set([img[s]!, img[s + 1]!, img[s + 2]!, 255], (y * 48 + x + 8) * 4);
+  }
+  assert.deepEqual(toCifarImage(wide), img);
+});
+
+test('toCifarImage: each output pixel is the mean of the area it covers; alpha is over white', () => {
+  // 64x64: output pixel (0,0) covers source (0..1, 0..1) with values 0, 10, 20, 30 -> 15.
+  const src: RgbaImage = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4).fill(255) };
+  [[0, 0, 0], [1, 0, 10], [0, 1, 20], [1, 1, 30]].forEach(([x, y, v]) => src.data.set([v!, v!, v!, 255], (y! * 64 + x!) * 4));
+  const out = toCifarImage(src);
+  assert.deepEqual([...out.subarray(0, 3)], [15, 15, 15]);
+  // 96x96: a 3:1 ratio, so output pixel 0 covers three source columns and rows.
+  const three: RgbaImage = { width: 96, height: 96, data: new Uint8Array(96 * 96 * 4).fill(255) };
+  for (let i = 0; i < 9; i++) three.data.set([i * 9, 0, 0, 255], ((Math.floor(i / 3)) * 96 + (i % 3)) * 4);
+  assert.equal(toCifarImage(three)[0], 36); // mean of 0, 9, ..., 72
+  // Fully transparent black is white; half-transparent black is mid-grey.
+  const alpha: RgbaImage = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 4) };
+  alpha.data.set([0, 0, 0, 128], 4);
+  const a = toCifarImage(alpha);
+  assert.deepEqual([...a.subarray(0, 6)], [255, 255, 255, 127, 127, 127]);
+  // Smaller than 32x32: enlarged by nearest neighbour.
+  const tiny: RgbaImage = { width: 2, height: 2, data: Uint8Array.from([10, 10, 10, 255, 20, 20, 20, 255, 30, 30, 30, 255, 40, 40, 40, 255]) };
+  const t = toCifarImage(tiny);
+  assert.deepEqual([t[0], t[15 * 3], t[16 * 3], t[(16 * 32) * 3], t[IMAGE_BYTES - 3]], [10, 10, 20, 30, 40]);
+});
+
+test('decodeImage: PNG and JPEG decode; damaged or foreign bytes are one-line IMAGE errors', () => {
+  const img = pattern(3);
+  const rgba = upscale(img, 1);
+  const png = new PNG({ width: 32, height: 32 });
+  png.data = Buffer.from(rgba.data);
+  const pngBytes = PNG.sync.write(png);
+  assert.deepEqual(toCifarImage(decodeImage(pngBytes, 'a.png')), img);
+  const jpg = jpeg.encode({ width: 32, height: 32, data: Buffer.from(rgba.data) }, 100).data;
+  const back = toCifarImage(decodeImage(jpg, 'a.jpg'));
+  const meanError = back.reduce((s, v, i) => s + Math.abs(v - img[i]!), 0) / IMAGE_BYTES;
+  assert.ok(meanError < 12, `JPEG at quality 100 stays close: mean error ${meanError}`);
+
+  const hugePng = Buffer.from(pngBytes);
+  hugePng.writeUInt32BE(20_000, 16);
+  hugePng.writeUInt32BE(20_000, 20);
+  const cases: [Uint8Array, RegExp][] = [
+    [Buffer.from('hello'), /^cannot read x: not a PNG or JPEG file$/],
+    [pngBytes.subarray(0, 60), /^cannot read x: the PNG data is damaged \(.+\)$/],
+    [jpg.subarray(0, 40), /^cannot read x: the JPEG data is damaged \(.+\)$/],
+    [hugePng, /^cannot read x: larger than 100 megapixels$/],
+  ];
+  for (const [bytes, re] of cases) {
+    assert.throws(() => decodeImage(bytes, 'x'), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'IMAGE');
+      assert.match(e.message, re);
+      return true;
+    });
+  }
+});
+
+test('confusionMatrix and perClassAccuracy', () => {
+  const cases: { labels: number[]; preds: number[]; k: number; want: number[][]; acc: number[] }[] = [
+    { labels: [0, 1, 2], preds: [0, 1, 2], k: 3, want: [[1, 0, 0], [0, 1, 0], [0, 0, 1]], acc: [1, 1, 1] },
+    { labels: [0, 0, 1, 1], preds: [1, 0, 1, 1], k: 3, want: [[1, 1, 0], [0, 2, 0], [0, 0, 0]], acc: [0.5, 1, NaN] },
+    { labels: [2, 2], preds: [0, 1], k: 3, want: [[0, 0, 0], [0, 0, 0], [1, 1, 0]], acc: [NaN, NaN, 0] },
+  ];
+  for (const c of cases) {
+    const m = confusionMatrix(c.labels, c.preds, c.k);
+    assert.deepEqual(m, c.want);
+    assert.deepEqual(perClassAccuracy(m).map((p) => p.accuracy), c.acc);
+  }
+  assert.throws(() => confusionMatrix([0], [0, 1]), RangeError);
+});
+
+test('font: every glyph is 5x7; unknown characters draw as ?', () => {
+  for (const ch of 'abcdefghijklmnopqrstuvwxyz0123456789 -_.?') {
+    const g = glyph(ch);
+    assert.equal(g.length, GLYPH_HEIGHT, ch);
+    for (const row of g) assert.match(row, new RegExp(`^[.#]{${GLYPH_WIDTH}}$`), ch);
+  }
+  assert.deepEqual(glyph('é'), glyph('?'));
+  assert.deepEqual(glyph('a'), glyph('A'));
+  assert.equal(textWidth('cat', 2), (3 * 6 - 1) * 2);
+  assert.equal(textWidth('', 2), 0);
+});
+
+test('sampleLayout: tiles and names inside the image, never overlapping; by class, each row its class', () => {
+  const labels = Uint8Array.from({ length: 57 }, (_, i) => (i * 7) % 10);
+  const names = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+  for (const [count, byClass, scale] of [[23, false, 1], [100, false, 4], [30, true, 3], [5, true, 2]] as const) {
+    const l = sampleLayout(labels, names, { count, byClass, scale });
+    const side = IMAGE_SIZE * scale;
+    assert.equal(l.tiles.length, byClass ? Math.min(57, 10 * Math.ceil(count / 10)) : Math.min(count, 57));
+    const boxes = [
+      ...l.tiles.map((t) => ({ x: t.x, y: t.y, w: side, h: side })),
+      ...l.labels.map((n) => ({ x: n.x, y: n.y, w: textWidth(n.text, l.fontScale), h: GLYPH_HEIGHT * l.fontScale })),
+    ];
+    for (const [i, a] of boxes.entries()) {
+      assert.ok(a.x >= 0 && a.y >= 0 && a.x + a.w <= l.width && a.y + a.h <= l.height, `box ${i} inside`);
+      for (const b of boxes.slice(i + 1)) {
+        const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+        assert.ok(!overlap, `boxes overlap: ${JSON.stringify([a, b])}`);
+      }
+    }
+    if (byClass) {
+      // Row k holds class k's tiles, and class k's name sits beside them (its middle within their span).
+      for (const t of l.tiles) {
+        const name = l.labels[labels[t.record]!]!;
+        const middle = name.y + (GLYPH_HEIGHT * l.fontScale) / 2;
+        assert.ok(middle > t.y && middle < t.y + side && name.x < t.x, `record ${t.record} in its class's row`);
+      }
+    }
+  }
+});
+
+test('renderSamples: each tile holds its record exactly, as scale x scale blocks', () => {
+  const count = 12;
+  const images = new Uint8Array(count * IMAGE_BYTES);
+  for (let r = 0; r < count; r++) images.set(pattern(r), r * IMAGE_BYTES);
+  const split = { images, labels: Uint8Array.from({ length: count }, (_, i) => i % 10), count };
+  const scale = 3;
+  const layout = sampleLayout(split.labels, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], { count, byClass: false, scale });
+  const out = renderSamples(split, layout, scale);
+  for (const t of layout.tiles) {
+    const img = pattern(t.record);
+    for (let y = 0; y < IMAGE_SIZE * scale; y++) {
+      for (let x = 0; x < IMAGE_SIZE * scale; x++) {
+        const o = ((t.y + y) * out.width + t.x + x) * 4;
+        const s = (Math.floor(y / scale) * IMAGE_SIZE + Math.floor(x / scale)) * 3;
+        if (out.data[o] !== img[s] || out.data[o + 1] !== img[s + 1] || out.data[o + 2] !== img[s + 2]) assert.fail(`record ${t.record} pixel ${x},${y}`);
+      }
+    }
+  }
+});

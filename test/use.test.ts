@@ -1,0 +1,218 @@
+// End to end: a model trained on a generated learnable archive, then everything that uses it or the data:
+// report.html, `eval`, `predict` and `samples`, run as a user would run them.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, test } from 'node:test';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { IMAGE_BYTES, IMAGE_SIZE, NUM_CLASSES, decodeBatch, type Split } from '../src/data/cifar.js';
+import { sampleLayout } from '../src/samples.js';
+import { cifarEntries, gzipTar } from '../scripts/fixture.js';
+import { listFiles, runCli, tmpDir } from './helpers.js';
+
+const entries = cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 });
+const EPOCHS = 4; // the fixture's classes are all learnt by then (valid accuracy 1.0 with this recipe)
+const RECIPE = ['--batch-size', '32', '--seed', '9'];
+
+/** Decoded records of one member of the fixture, for comparing pixels. */
+function fixtureSplit(member: string): Split {
+  const bytes = entries.find((e) => e.path.endsWith(member))!.data!;
+  const count = bytes.length / (IMAGE_BYTES + 1);
+  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count), count };
+  decodeBatch(bytes, member, split, 0);
+  return split;
+}
+
+/** Record `r` as an RGBA image enlarged k times (nearest), as a user's photo would be larger. */
+function recordRgba(split: Split, r: number, k: number): { width: number; height: number; data: Buffer } {
+  const side = IMAGE_SIZE * k;
+  const data = Buffer.alloc(side * side * 4);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      const s = r * IMAGE_BYTES + (Math.floor(y / k) * IMAGE_SIZE + Math.floor(x / k)) * 3;
+      data.set([split.images[s]!, split.images[s + 1]!, split.images[s + 2]!, 255], (y * side + x) * 4);
+    }
+  }
+  return { width: side, height: side, data };
+}
+
+function writePng(file: string, img: { width: number; height: number; data: Buffer }): void {
+  const png = new PNG({ width: img.width, height: img.height });
+  png.data = img.data;
+  fs.writeFileSync(file, PNG.sync.write(png));
+}
+
+const oneLineError = (stderr: string, re: RegExp) => {
+  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('backend: ') && !l.startsWith('CIFAR-10 '));
+  assert.equal(lines.length, 2, `an error line and a hint line: ${stderr}`);
+  assert.match(lines[0]!, re);
+  assert.match(lines[1]!, /^hint: /);
+};
+
+describe('using a trained model', () => {
+  const dir = tmpDir();
+  const archive = path.join(dir, 'cifar-10-binary.tar.gz');
+  const dataDir = path.join(dir, 'data');
+  const model = path.join(dir, 'model');
+  const data = ['--data-dir', dataDir, '--url', archive, '--no-verify'];
+  const test200 = fixtureSplit('test_batch.bin');
+  let lastEpoch: { validLoss: number; validAcc: number };
+
+  before(async () => {
+    fs.writeFileSync(archive, gzipTar(entries));
+    const r = await runCli(['train', '--epochs', String(EPOCHS), '--json', '--save', model, ...RECIPE, ...data, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; validLoss: number; validAcc: number });
+    lastEpoch = lines.filter((l) => l.type === 'epoch').at(-1)!;
+  });
+
+  test('train --save writes report.html: both curves, the confusion matrix, and the numbers behind them', () => {
+    const html = fs.readFileSync(path.join(model, 'report.html'), 'utf8');
+    assert.doesNotMatch(html, /<script(?! type="application\/json")/, 'no script to run');
+    assert.doesNotMatch(html, /\b(src|href)="(https?:)?\/\//, 'nothing to fetch');
+    const section = (id: string) => new RegExp(`<section id="${id}">(<svg[\\s\\S]*?</svg>)</section>`).exec(html)?.[1] ?? '';
+    for (const id of ['loss', 'accuracy']) {
+      const svg = section(id);
+      assert.match(svg, /class="mark-line role-mark/, `${id}: a line mark`);
+      // One point per epoch and split, and a legend naming both splits.
+      assert.equal((svg.match(/class="mark-symbol role-mark[^"]*"[^>]*>([\s\S]*?)<\/g>/)?.[1]?.match(/<path /g) ?? []).length, 2 * EPOCHS, id);
+      assert.match(svg, />train</);
+      assert.match(svg, />valid</);
+    }
+    const confusion = section('confusion');
+    const cells = confusion.match(/class="mark-rect role-mark[^"]*"[^>]*>([\s\S]*?)<\/g>/)?.[1]?.match(/<path /g) ?? [];
+    assert.equal(cells.length, NUM_CLASSES * NUM_CLASSES, 'a cell per (true, predicted) pair');
+    for (const name of ['airplane', 'truck']) assert.match(confusion, new RegExp(`>${name}<`));
+    const dataJson = JSON.parse(/<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(html)![1]!) as { history: unknown[]; confusion: number[][] };
+    assert.equal(dataJson.history.length, EPOCHS);
+    assert.equal(dataJson.confusion.flat().reduce((a, b) => a + b, 0), test200.count);
+    assert.equal(dataJson.confusion.reduce((s, row, i) => s + row[i]!, 0), test200.count, 'the fixture is learnt: all on the diagonal');
+  });
+
+  test('eval: the same loss and accuracy as the last epoch, per class, and the matrix as a table', async () => {
+    const j = await runCli(['eval', '--model', model, ...data, '--json', '-q']);
+    assert.equal(j.code, 0, j.stderr);
+    const r = JSON.parse(j.stdout) as { loss: number; accuracy: number; correct: number; images: number; perClass: { name: string; count: number; accuracy: number }[]; confusion: number[][] };
+    assert.ok(Math.abs(r.loss - lastEpoch.validLoss) < 1e-6, `${r.loss} vs ${lastEpoch.validLoss}`);
+    assert.ok(Math.abs(r.accuracy - lastEpoch.validAcc) < 1e-6);
+    assert.equal(r.images, 200);
+    assert.equal(r.correct, 200);
+    assert.deepEqual(r.perClass.map((c) => [c.name, c.count, c.accuracy]), ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'].map((n) => [n, 20, 1]));
+
+    const t = await runCli(['eval', '--model', model, ...data]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^Test Loss: \d+\.\d{6}, Test Acc: 1\.000000 \(200 of 200 images correct\)$/m);
+    assert.match(t.stdout, /^automobile +20 \/ 20 +1\.0000$/m);
+    assert.match(t.stdout, /^ +airpl +autom +bird +cat +deer +dog +frog +horse +ship +truck$/m);
+    assert.match(t.stdout, /^truck( +0){9} +20$/m);
+    assert.match(t.stderr, /^model .* \(trained 4 epochs\) on 200 test images$/m);
+  });
+
+  test('predict: PNG and JPEG of any size give the right class first, with probabilities', async () => {
+    const imgDir = tmpDir();
+    const files: string[] = [];
+    for (let r = 0; r < NUM_CLASSES; r++) {
+      const file = path.join(imgDir, `record${r}.png`);
+      writePng(file, recordRgba(test200, r, 2 + (r % 3))); // 64, 96 and 128 pixels a side
+      files.push(file);
+    }
+    const jpg = path.join(imgDir, 'record13.jpg');
+    fs.writeFileSync(jpg, jpeg.encode(recordRgba(test200, 13, 4), 95).data);
+    files.push(jpg);
+
+    const r = await runCli(['predict', '--model', model, ...files]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, files.length);
+    const names = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+    lines.forEach((line, i) => {
+      const m = /^(.+): (\w+) (\d\.\d{3}), (\w+) (\d\.\d{3}), (\w+) (\d\.\d{3})$/.exec(line);
+      assert.ok(m, line);
+      assert.equal(m[1], files[i]);
+      assert.equal(m[2], names[test200.labels[i === NUM_CLASSES ? 13 : i]!], line);
+      assert.ok(Number(m[3]) >= Number(m[5]) && Number(m[5]) >= Number(m[7]), `best first: ${line}`);
+    });
+
+    const j = await runCli(['predict', '--model', model, '--top', '10', '--json', '-q', files[0]!]);
+    assert.equal(j.code, 0, j.stderr);
+    const p = JSON.parse(j.stdout) as { type: string; image: string; top: { class: string; index: number; probability: number }[] };
+    assert.equal(p.type, 'prediction');
+    assert.equal(p.top.length, 10);
+    assert.equal(p.top[0]!.class, 'airplane');
+    assert.ok(Math.abs(p.top.reduce((s, c) => s + c.probability, 0) - 1) < 1e-4, 'all ten probabilities sum to 1');
+  });
+
+  test('samples: the PNG holds the exact pixels of the records, enlarged; --classes groups them; --out - pipes', async () => {
+    const trainSplit = fixtureSplit('data_batch_1.bin');
+    const out = path.join(tmpDir(), 'grid.png');
+    for (const [args, byClass] of [[['--count', '23', '--scale', '3'], false], [['--classes', '--count', '30', '--scale', '2'], true]] as const) {
+      const r = await runCli(['samples', ...args, '--out', out, ...data, '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, out + '\n', 'the path on stdout');
+      const png = PNG.sync.read(fs.readFileSync(out));
+      const scale = Number(args[args.indexOf('--scale') + 1]);
+      const count = Number(args[args.indexOf('--count') + 1]);
+      const layout = sampleLayout(trainSplit.labels, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'], { count, byClass, scale });
+      assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+      assert.equal(layout.tiles.length, byClass ? 30 : 23);
+      for (const t of layout.tiles) {
+        for (let y = 0; y < IMAGE_SIZE * scale; y++) {
+          for (let x = 0; x < IMAGE_SIZE * scale; x++) {
+            const o = ((t.y + y) * png.width + t.x + x) * 4;
+            const s = t.record * IMAGE_BYTES + (Math.floor(y / scale) * IMAGE_SIZE + Math.floor(x / scale)) * 3;
+            const got = [png.data[o], png.data[o + 1], png.data[o + 2]];
+            const want = [trainSplit.images[s], trainSplit.images[s + 1], trainSplit.images[s + 2]];
+            if (got.join() !== want.join()) assert.fail(`record ${t.record} at (${x}, ${y}): ${got} != ${want}`);
+          }
+        }
+      }
+      // Names are drawn: every label box has black ink.
+      for (const l of layout.labels) {
+        let ink = 0;
+        for (let y = l.y; y < l.y + 7 * layout.fontScale; y++) for (let x = l.x; x < l.x + 6 * layout.fontScale * l.text.length - layout.fontScale; x++) if (png.data[(y * png.width + x) * 4] === 0) ink++;
+        assert.ok(ink > 10 * l.text.length, `label ${l.text} is drawn`);
+      }
+    }
+    const piped = await runCli(['samples', '--count', '4', '--out', '-', ...data, '-q']);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(piped.stdout.startsWith('\ufffdPNG'), 'PNG bytes on stdout');
+  });
+
+  test('bad inputs are one-line errors with a hint, exit non-zero, and leave nothing behind', async () => {
+    const scratch = tmpDir();
+    const text = path.join(scratch, 'notes.png');
+    fs.writeFileSync(text, 'not an image\n');
+    const truncated = path.join(scratch, 'cut.png');
+    writePng(truncated, recordRgba(test200, 0, 2));
+    fs.truncateSync(truncated, 100);
+    const wrong = path.join(scratch, 'wrong');
+    fs.cpSync(model, wrong, { recursive: true });
+    const topo = fs.readFileSync(path.join(wrong, 'model.json'), 'utf8');
+    fs.writeFileSync(path.join(wrong, 'model.json'), topo.replace('"units":10', '"units":12'));
+    const image = path.join(scratch, 'ok.png');
+    writePng(image, recordRgba(test200, 0, 1));
+
+    const cases: [string[], number, RegExp][] = [
+      [['eval', '--model', path.join(scratch, 'none'), ...data], 1, /^error: no model in .*none: the directory does not exist$/],
+      [['predict', '--model', path.join(scratch, 'none'), image], 1, /^error: no model in .*none: the directory does not exist$/],
+      [['predict', '--model', scratch, image], 1, /^error: no model in .*: model\.json is missing$/],
+      [['predict', '--model', wrong, image], 1, /^error: cannot load the model in .*wrong: its weights do not fit its layers \(.*\[192,12\].*\)$/],
+      [['eval', '--model', wrong, ...data], 1, /^error: cannot load the model in .*wrong: its weights do not fit its layers/],
+      [['predict', '--model', model, image, text], 1, /^error: cannot read .*notes\.png: not a PNG or JPEG file$/],
+      [['predict', '--model', model, truncated], 1, /^error: cannot read .*cut\.png: the PNG data is damaged \(.+\)$/],
+      [['predict', '--model', model, path.join(scratch, 'missing.jpg')], 1, /^error: cannot read .*missing\.jpg: no such file$/],
+      [['predict', '--model', model, '--top', '11', image], 2, /^error: --top must be an integer in 1\.\.10, got "11"$/],
+      [['samples', '--count', '0', ...data], 2, /^error: --count must be an integer in 1\.\.10000, got "0"$/],
+      [['samples', '--out', path.join(scratch, 'no-such-dir', 'x.png'), ...data], 1, /^error: cannot write .*x\.png: ENOENT$/],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '', `${args[0]}: nothing on stdout`);
+      oneLineError(r.stderr, re);
+    }
+    assert.deepEqual(listFiles(scratch).filter((f) => !f.startsWith('wrong')), ['cut.png', 'notes.png', 'ok.png'], 'no partial files');
+  });
+});
