@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, RECORD_BYTES, decodeBatch } from './data/cifar.js';
 import { INPUT_SHAPE, createModel } from './model.js';
+import { DataParallel } from './parallel.js';
 import { crossEntropy, trainStep } from './train.js';
 
 export const EPOCH_TRAIN_IMAGES = 50_000;
@@ -14,10 +15,12 @@ export interface BenchOptions {
   evalBatchSize: number; // 128 in the seed
   steps: number; // timed steps after the warm-up
   warmup: number; // untimed steps first (kernel set-up, XNNPACK operator creation, GPU autotuning)
+  threads: number; // wasm: data-parallel threads per step (src/parallel.ts); ignored elsewhere
 }
 
 export interface BenchResult {
   batchSize: number;
+  threads: number; // threads the step ran on (1 unless wasm with --threads > 1)
   steps: number;
   stepMsMedian: number; // one SGD step (forward, backward, update), the loss read back
   trainImagesPerSecond: number;
@@ -28,18 +31,26 @@ export interface BenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export function benchTraining(opts: BenchOptions): BenchResult {
+export async function benchTraining(opts: BenchOptions): Promise<BenchResult> {
   const model = createModel({ seed: 0 });
   const optimizer = tf.train.sgd(0.1);
-  const x = tf.randomUniform([opts.batchSize, ...INPUT_SHAPE] as [number, number, number, number], -1, 1) as tf.Tensor4D;
-  const y = tf.tensor1d(Array.from({ length: opts.batchSize }, (_, i) => i % 10), 'int32');
+  const xData = Float32Array.from({ length: opts.batchSize * IMAGE_BYTES }, (_, i) => Math.sin(i * 12.9898) % 1);
+  const yData = Int32Array.from({ length: opts.batchSize }, (_, i) => i % 10);
+  const x = tf.tensor4d(xData, [opts.batchSize, ...INPUT_SHAPE] as [number, number, number, number]);
+  const y = tf.tensor1d(yData, 'int32');
+  const threads = tf.getBackend() === 'wasm' ? opts.threads : 1;
+  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
   const stepTimes: number[] = [];
-  for (let i = 0; i < opts.warmup + opts.steps; i++) {
-    const t = performance.now();
-    const { loss, acc } = trainStep(model, optimizer, x, y);
-    loss.dataSync(); // wait for the device: an honest step time
-    tf.dispose([loss, acc]);
-    if (i >= opts.warmup) stepTimes.push(performance.now() - t);
+  try {
+    for (let i = 0; i < opts.warmup + opts.steps; i++) {
+      const t = performance.now();
+      const { loss, acc } = parallel ? await parallel.step(model, optimizer, xData, yData, opts.batchSize) : trainStep(model, optimizer, x, y);
+      loss.dataSync(); // wait for the device: an honest step time
+      tf.dispose([loss, acc]);
+      if (i >= opts.warmup) stepTimes.push(performance.now() - t);
+    }
+  } finally {
+    await parallel?.dispose();
   }
   const ex = tf.randomUniform([opts.evalBatchSize, ...INPUT_SHAPE] as [number, number, number, number], -1, 1) as tf.Tensor4D;
   const ey = tf.tensor1d(Array.from({ length: opts.evalBatchSize }, (_, i) => i % 10), 'int32');
@@ -58,6 +69,7 @@ export function benchTraining(opts: BenchOptions): BenchResult {
   const evalMs = median(evalTimes);
   return {
     batchSize: opts.batchSize,
+    threads,
     steps: opts.steps,
     stepMsMedian: round(stepMs),
     trainImagesPerSecond: round((opts.batchSize / stepMs) * 1000),

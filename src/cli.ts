@@ -86,6 +86,7 @@ export function buildProgram(): Command {
     .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
     .option('--limit-train <n>', 'use only the first N training images')
     .option('--limit-test <n>', 'use only the first N test images')
+    .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
     .option('--json', 'one JSON object per epoch, then a summary object')
     .option('--save <dir>', 'write a checkpoint (model.json, weights.bin, state.json, metrics.jsonl) after each epoch')
     .option('--resume <dir>', 'continue from the checkpoint in DIR (saving there unless --save is given)')
@@ -151,7 +152,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--backend <name>', 'auto, tensorflow, wasm, cpu, or all (every backend that loads but cpu)').choices([...BACKEND_CHOICES, 'all']).default('auto'))
     .option('--batch-size <n>', 'training batch size', '64')
     .option('--eval-batch-size <n>', 'evaluation batch size', '128')
-    .option('--steps <n>', 'timed steps per measurement (after 2 warm-up steps)', '10')
+    .option('--steps <n>', 'timed steps per measurement (after 3 warm-up steps)', '10')
+    .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
     .option('--json', 'one JSON object per backend')
     .option('-q, --quiet', 'no backend line on stderr')
     .action(async (flags) => {

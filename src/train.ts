@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE, createModel, type Init } from './model.js';
+import { DataParallel } from './parallel.js';
 import { mulberry32 } from './random.js';
 
 export interface Recipe {
@@ -52,6 +53,8 @@ export interface TrainState {
   confusion?: number[][];
   /** The data's class names (batches.meta.txt), so a saved model can name its predictions. */
   classNames?: string[];
+  /** Threads each step was shared among (wasm): a resumed run keeps it, for the same float rounding. */
+  threads?: number;
 }
 
 export interface Checkpointer {
@@ -73,6 +76,8 @@ export interface TrainOptions {
   onBatch?: (p: BatchProgress) => void;
   /** Stop at the next batch boundary; with a checkpointer, save first. */
   signal?: AbortSignal;
+  /** wasm only: cut each batch across this many threads (src/parallel.ts); 1 or absent: one thread. */
+  threads?: number;
 }
 
 export interface TrainResult {
@@ -100,10 +105,10 @@ export function epochPermutation(n: number, seed: number, epoch: number): Uint32
 const NORMALISE = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
 
 /**
- * Fills `out` with the normalised images of `indices` (HWC) and returns the batch as tensors. Normalising in
+ * Fills `out` with the normalised images of `indices` (HWC) and `labelsOut` with their labels. Normalising in
  * JS with a table costs ~0.3 ms per batch of 64 and needs no extra device op.
  */
-export function makeBatch(split: Split, indices: ArrayLike<number>, out: Float32Array, labelsOut: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
+export function fillBatch(split: Split, indices: ArrayLike<number>, out: Float32Array, labelsOut: Int32Array): void {
   const n = indices.length;
   for (let b = 0; b < n; b++) {
     const src = indices[b]! * IMAGE_BYTES;
@@ -111,6 +116,12 @@ export function makeBatch(split: Split, indices: ArrayLike<number>, out: Float32
     for (let k = 0; k < IMAGE_BYTES; k++) out[dst + k] = NORMALISE[split.images[src + k]!]!;
     labelsOut[b] = split.labels[indices[b]!]!;
   }
+}
+
+/** fillBatch, then the batch as tensors. */
+export function makeBatch(split: Split, indices: ArrayLike<number>, out: Float32Array, labelsOut: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
+  fillBatch(split, indices, out, labelsOut);
+  const n = indices.length;
   return {
     x: tf.tensor4d(out.subarray(0, n * IMAGE_BYTES), [n, ...INPUT_SHAPE] as [number, number, number, number]),
     y: tf.tensor1d(labelsOut.subarray(0, n), 'int32'),
@@ -127,10 +138,10 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
 }
 
 /**
- * One SGD step: forward, backward, update. Returns the batch's loss and accuracy as device scalars the
- * caller owns; every other tensor is freed.
+ * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
+ * as tensors the caller owns. Shared by the one-thread step and the data-parallel workers (src/parallel.ts).
  */
-export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar } {
+export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
     let acc: tf.Scalar | undefined;
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -139,9 +150,19 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.
       acc = tf.keep(accuracy(logits, y));
       return crossEntropy(logits, y);
     }, vars);
-    optimizer.applyGradients(grads);
-    return { loss: value, acc: acc! };
+    return { loss: value, acc: acc!, grads };
   });
+}
+
+/**
+ * One SGD step: forward, backward, update. Returns the batch's loss and accuracy as device scalars the
+ * caller owns; every other tensor is freed.
+ */
+export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar } {
+  const { loss, acc, grads } = lossAndGrads(model, x, y);
+  optimizer.applyGradients(grads);
+  tf.dispose(grads);
+  return { loss, acc };
 }
 
 /** How often (in batches) the loop reads the device to catch a diverged run; a read per batch would stall a GPU. */
@@ -172,85 +193,101 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const xBuf = new Float32Array(Math.max(bs, recipe.evalBatchSize) * IMAGE_BYTES);
   const yBuf = new Int32Array(Math.max(bs, recipe.evalBatchSize));
 
-  while (state.epoch < recipe.epochs) {
-    const epoch = state.epoch;
-    const t0 = performance.now();
-    const prior = state.partial ?? { lossSum: 0, accSum: 0, seconds: 0 };
-    const perm = epochPermutation(trainSplit.count, recipe.seed, epoch);
-    let lossSum = tf.scalar(prior.lossSum);
-    let accSum = tf.scalar(prior.accSum);
-    let badBatch = tf.scalar(-1, 'int32'); // first batch whose loss was not finite, -1 while none
-    let done = state.batch;
-    const runningLoss = () => lossSum.dataSync()[0]! / Math.max(done, 1);
+  // One thread per share of each batch on wasm (src/parallel.ts); other backends use their own threads.
+  const threads = tf.getBackend() === 'wasm' ? Math.max(1, opts.threads ?? 1) : 1;
+  state.threads = threads;
+  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
+  try {
+    while (state.epoch < recipe.epochs) {
+      const epoch = state.epoch;
+      const t0 = performance.now();
+      const prior = state.partial ?? { lossSum: 0, accSum: 0, seconds: 0 };
+      const perm = epochPermutation(trainSplit.count, recipe.seed, epoch);
+      let lossSum = tf.scalar(prior.lossSum);
+      let accSum = tf.scalar(prior.accSum);
+      let badBatch = tf.scalar(-1, 'int32'); // first batch whose loss was not finite, -1 while none
+      let done = state.batch;
+      const runningLoss = () => lossSum.dataSync()[0]! / Math.max(done, 1);
 
-    const checkDiverged = () => {
-      const bad = badBatch.dataSync()[0]!;
-      if (bad >= 0) {
-        throw new AlexnetError(
-          'DIVERGED',
-          `training diverged: the loss is NaN or infinite at epoch ${epoch}, batch ${bad}`,
-          `lower the learning rate, e.g. --lr ${recipe.lr / 10}`,
-        );
-      }
-    };
-
-    try {
-      for (; done < batches; ) {
-        if (opts.signal?.aborted) {
-          checkDiverged();
-          state.batch = done;
-          state.partial = { lossSum: lossSum.dataSync()[0]!, accSum: accSum.dataSync()[0]!, seconds: prior.seconds + (performance.now() - t0) / 1000 };
-          await opts.checkpointer?.save(model, state);
-          return { history: state.history, model, interrupted: true, state };
+      const checkDiverged = () => {
+        const bad = badBatch.dataSync()[0]!;
+        if (bad >= 0) {
+          throw new AlexnetError(
+            'DIVERGED',
+            `training diverged: the loss is NaN or infinite at epoch ${epoch}, batch ${bad}`,
+            `lower the learning rate, e.g. --lr ${recipe.lr / 10}`,
+          );
         }
-        const idx = perm.subarray(done * bs, Math.min((done + 1) * bs, trainSplit.count));
-        const { x, y } = makeBatch(trainSplit, idx, xBuf, yBuf);
-        const { loss, acc } = trainStep(model, optimizer, x, y);
-        const batchIndex = done;
-        const next = tf.tidy(() => ({
-          lossSum: lossSum.add(loss) as tf.Scalar,
-          accSum: accSum.add(acc) as tf.Scalar,
-          badBatch: tf.where(tf.logicalAnd(tf.less(badBatch, 0), tf.logicalNot(tf.isFinite(loss))), tf.scalar(batchIndex, 'int32'), badBatch) as tf.Scalar,
-        }));
-        tf.dispose([x, y, loss, acc, lossSum, accSum, badBatch]);
-        ({ lossSum, accSum, badBatch } = next);
-        done++;
-        if (done % DIVERGENCE_CHECK_EVERY === 0) checkDiverged();
-        opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * bs, trainSplit.count), runningLoss });
-        // Let signal handlers and timers run between batches (the step itself is synchronous on wasm/cpu).
-        if (done % 4 === 0) await new Promise((r) => setImmediate(r));
-      }
-      checkDiverged();
-      const trainLoss = lossSum.dataSync()[0]! / batches;
-      const trainAcc = accSum.dataSync()[0]! / batches;
-      const valid = evaluate(model, testSplit, recipe.evalBatchSize, xBuf, yBuf);
-      const seconds = prior.seconds + (performance.now() - t0) / 1000;
-      const images = trainSplit.count - state.batch * bs + testSplit.count;
-      const metrics: EpochMetrics = {
-        epoch,
-        trainLoss,
-        trainAcc,
-        validLoss: valid.loss,
-        validAcc: valid.acc,
-        seconds,
-        imagesPerSecond: images / Math.max(seconds - prior.seconds, 1e-9),
       };
-      if (!Number.isFinite(valid.loss)) {
-        throw new AlexnetError('DIVERGED', `training diverged: the validation loss is ${valid.loss} after epoch ${epoch}`, `lower the learning rate, e.g. --lr ${recipe.lr / 10}`);
+
+      try {
+        for (; done < batches; ) {
+          if (opts.signal?.aborted) {
+            checkDiverged();
+            state.batch = done;
+            state.partial = { lossSum: lossSum.dataSync()[0]!, accSum: accSum.dataSync()[0]!, seconds: prior.seconds + (performance.now() - t0) / 1000 };
+            await opts.checkpointer?.save(model, state);
+            return { history: state.history, model, interrupted: true, state };
+          }
+          const idx = perm.subarray(done * bs, Math.min((done + 1) * bs, trainSplit.count));
+          let loss: tf.Scalar;
+          let acc: tf.Scalar;
+          if (parallel) {
+            fillBatch(trainSplit, idx, xBuf, yBuf);
+            ({ loss, acc } = await parallel.step(model, optimizer, xBuf, yBuf, idx.length));
+          } else {
+            const { x, y } = makeBatch(trainSplit, idx, xBuf, yBuf);
+            ({ loss, acc } = trainStep(model, optimizer, x, y));
+            tf.dispose([x, y]);
+          }
+          const batchIndex = done;
+          const next = tf.tidy(() => ({
+            lossSum: lossSum.add(loss) as tf.Scalar,
+            accSum: accSum.add(acc) as tf.Scalar,
+            badBatch: tf.where(tf.logicalAnd(tf.less(badBatch, 0), tf.logicalNot(tf.isFinite(loss))), tf.scalar(batchIndex, 'int32'), badBatch) as tf.Scalar,
+          }));
+          tf.dispose([loss, acc, lossSum, accSum, badBatch]);
+          ({ lossSum, accSum, badBatch } = next);
+          done++;
+          if (done % DIVERGENCE_CHECK_EVERY === 0) checkDiverged();
+          opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * bs, trainSplit.count), runningLoss });
+          // Let signal handlers and timers run between batches (the step itself is synchronous on wasm/cpu).
+          if (done % 4 === 0) await new Promise((r) => setImmediate(r));
+        }
+        checkDiverged();
+        const trainLoss = lossSum.dataSync()[0]! / batches;
+        const trainAcc = accSum.dataSync()[0]! / batches;
+        const valid = evaluate(model, testSplit, recipe.evalBatchSize, xBuf, yBuf);
+        const seconds = prior.seconds + (performance.now() - t0) / 1000;
+        const images = trainSplit.count - state.batch * bs + testSplit.count;
+        const metrics: EpochMetrics = {
+          epoch,
+          trainLoss,
+          trainAcc,
+          validLoss: valid.loss,
+          validAcc: valid.acc,
+          seconds,
+          imagesPerSecond: images / Math.max(seconds - prior.seconds, 1e-9),
+        };
+        if (!Number.isFinite(valid.loss)) {
+          throw new AlexnetError('DIVERGED', `training diverged: the validation loss is ${valid.loss} after epoch ${epoch}`, `lower the learning rate, e.g. --lr ${recipe.lr / 10}`);
+        }
+        state.history.push(metrics);
+        state.confusion = confusionMatrix(testSplit.labels, valid.predictions);
+        state.epoch = epoch + 1;
+        state.batch = 0;
+        state.partial = null;
+        await opts.checkpointer?.save(model, state);
+        opts.onEpochEnd?.(metrics);
+      } finally {
+        tf.dispose([lossSum, accSum, badBatch]);
       }
-      state.history.push(metrics);
-      state.confusion = confusionMatrix(testSplit.labels, valid.predictions);
-      state.epoch = epoch + 1;
-      state.batch = 0;
-      state.partial = null;
-      await opts.checkpointer?.save(model, state);
-      opts.onEpochEnd?.(metrics);
-    } finally {
-      tf.dispose([lossSum, accSum, badBatch]);
     }
+    optimizer.dispose();
+    return { history: state.history, model, interrupted: false, state };
+  } finally {
+    await parallel?.dispose();
   }
-  optimizer.dispose();
-  return { history: state.history, model, interrupted: false, state };
 }
 
 export interface EvalResult {

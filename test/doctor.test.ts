@@ -64,6 +64,7 @@ test('alexnet bench: a tiny run reports every field, as text and JSON', async ()
   const b = JSON.parse(r.stdout) as Record<string, unknown> & { decode: Record<string, number> };
   assert.equal(b.backend, 'wasm');
   assert.equal(b.batchSize, 4);
+  assert.equal(b.threads, 2, 'one thread per core');
   for (const k of ['stepMsMedian', 'trainImagesPerSecond', 'evalMsMedian', 'evalImagesPerSecond', 'epochSeconds']) {
     assert.ok(typeof b[k] === 'number' && (b[k] as number) > 0, k);
   }
@@ -71,7 +72,8 @@ test('alexnet bench: a tiny run reports every field, as text and JSON', async ()
   assert.ok(b.decode.msMedian > 0);
   const t = await runCli(['bench', '--backend', 'all', '--steps', '1', '--batch-size', '4', '--eval-batch-size', '4']);
   assert.equal(t.code, 0, t.stderr);
-  assert.match(t.stdout, /^wasm \(CPU; asked for with --backend wasm\)$/m);
+  // Two cores here: wasm on both (the default), then on one for comparison.
+  assert.match(t.stdout, /^wasm \(CPU; asked for with --backend wasm\), 2 threads\n[^]*^wasm \(CPU; asked for with --backend wasm\), 1 thread$/m);
   assert.match(t.stdout, /train step \(batch 4\): [\d.]+ ms median of 1/);
   assert.match(t.stdout, /implied epoch \(50,000 train \+ 10,000 test\): [\d.]+ s/);
 });

@@ -5,6 +5,7 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { switchBackendForTests } from '../src/backend.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
+import { DataParallel, shardSizes } from '../src/parallel.js';
 import { trainStep } from '../src/train.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
@@ -178,4 +179,47 @@ describe('wasm kernels against the cpu backend', () => {
     tf.dispose([x, y]);
     model.dispose();
   });
+
+  test('data-parallel steps (3 threads, uneven shards) match one-thread steps within 1e-5, without leaking tensors', async () => {
+    await switchBackendForTests('wasm');
+    const batch = 7; // shards of 3, 2 and 2
+    const xv = randomArray(batch * 32 * 32 * 3, 5).map((v) => Math.max(-1, Math.min(1, v / 2)));
+    const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+    const one = createModel({ seed: 3 });
+    const many = createModel({ seed: 3 });
+    const [opt1, optN] = [tf.train.sgd(0.1), tf.train.sgd(0.1)];
+    const dp = await DataParallel.start(3, many.trainableWeights.map((w) => w.shape as number[]));
+    try {
+      const x = tf.tensor4d(xv, [batch, 32, 32, 3]);
+      const y = tf.tensor1d(labels, 'int32');
+      const before = tf.memory().numTensors;
+      for (let s = 0; s < 2; s++) {
+        const a = trainStep(one, opt1, x, y);
+        const b = await dp.step(many, optN, xv, labels, batch);
+        assert.ok(Math.abs(a.loss.dataSync()[0]! - b.loss.dataSync()[0]!) <= 1e-5, 'loss');
+        assert.ok(Math.abs(a.acc.dataSync()[0]! - b.acc.dataSync()[0]!) <= 1e-6, 'accuracy');
+        tf.dispose([a.loss, a.acc, b.loss, b.acc]);
+      }
+      assert.equal(tf.memory().numTensors, before);
+      one.trainableWeights.forEach((w, i) => {
+        assert.ok(relErr(many.trainableWeights[i]!.read().dataSync(), w.read().dataSync()) <= 1e-5, w.name);
+      });
+      tf.dispose([x, y]);
+    } finally {
+      await dp.dispose();
+      one.dispose();
+      many.dispose();
+    }
+  });
+});
+
+test('shardSizes: as equal as possible, larger first, never an empty shard', () => {
+  const cases: [number, number, number[]][] = [
+    [64, 2, [32, 32]],
+    [7, 3, [3, 2, 2]],
+    [65, 4, [17, 16, 16, 16]],
+    [1, 4, [1]],
+    [3, 1, [3]],
+  ];
+  for (const [n, k, want] of cases) assert.deepEqual(shardSizes(n, k), want, `${n} over ${k}`);
 });

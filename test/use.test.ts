@@ -13,8 +13,9 @@ import { cifarEntries, gzipTar } from '../scripts/fixture.js';
 import { listFiles, runCli, tmpDir } from './helpers.js';
 
 const entries = cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 });
-const EPOCHS = 4; // the fixture's classes are all learnt by then (valid accuracy 1.0 with this recipe)
-const RECIPE = ['--batch-size', '32', '--seed', '9'];
+const EPOCHS = 6; // the fixture's classes are all learnt by then (valid accuracy 1.0 from epoch 4 with this recipe)
+// Threads pinned: the shares of a batch change float rounding, so the trajectory depends on the count.
+const RECIPE = ['--batch-size', '32', '--seed', '9', '--threads', '2'];
 
 /** Decoded records of one member of the fixture, for comparing pixels. */
 function fixtureSplit(member: string): Split {
@@ -107,7 +108,7 @@ describe('using a trained model', () => {
     assert.match(t.stdout, /^automobile +20 \/ 20 +1\.0000$/m);
     assert.match(t.stdout, /^ +airpl +autom +bird +cat +deer +dog +frog +horse +ship +truck$/m);
     assert.match(t.stdout, /^truck( +0){9} +20$/m);
-    assert.match(t.stderr, /^model .* \(trained 4 epochs\) on 200 test images$/m);
+    assert.match(t.stderr, new RegExp(`^model .* \\(trained ${EPOCHS} epochs\\) on 200 test images$`, 'm'));
   });
 
   test('predict: PNG and JPEG of any size give the right class first, with probabilities', async () => {

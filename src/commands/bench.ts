@@ -9,6 +9,7 @@ export interface BenchFlags {
   batchSize?: string;
   evalBatchSize?: string;
   steps?: string;
+  threads?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -21,22 +22,29 @@ export interface BenchRecord extends BenchResult {
   decode: DecodeResult;
 }
 
-/** `all`: every backend that loads, except `cpu`, whose one step at batch 64 takes minutes (ask for it by name). */
-async function backendsForAll(): Promise<string[]> {
+/**
+ * `all`: every backend that loads, except `cpu`, whose one step at batch 64 takes minutes (ask for it by
+ * name); wasm on the default threads and, where that is more than one, on one thread too.
+ */
+async function runsForAll(threads: number): Promise<{ backend: string; threads: number }[]> {
   const native = (await probeNative()).some((p) => p.loaded);
-  return native ? ['tensorflow', 'wasm'] : ['wasm'];
+  const wasm = threads > 1 ? [{ backend: 'wasm', threads }, { backend: 'wasm', threads: 1 }] : [{ backend: 'wasm', threads: 1 }];
+  return native ? [{ backend: 'tensorflow', threads: 1 }, ...wasm] : wasm;
 }
 
 export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
   const steps = flags.steps !== undefined ? parseIntFlag('--steps', 1, 10_000)(flags.steps) : 10;
   const batchSize = flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536)(flags.batchSize) : 64;
   const evalBatchSize = flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536)(flags.evalBatchSize) : 128;
+  const { MAX_THREADS, defaultThreads } = await import('../parallel.js');
+  const threads = flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads();
   const name = flags.backend ?? 'auto';
   if (name === 'all') {
-    // One process per backend: each gets a clean engine and its own memory.
+    // One process per run: each gets a clean engine and its own memory.
     const records: BenchRecord[] = [];
-    for (const backend of await backendsForAll()) {
-      const args = [process.argv[1]!, 'bench', '--backend', backend, '--steps', String(steps), '--batch-size', String(batchSize), '--eval-batch-size', String(evalBatchSize), '--json', '--quiet'];
+    for (const run of await runsForAll(threads)) {
+      const backend = run.backend;
+      const args = [process.argv[1]!, 'bench', '--backend', backend, '--threads', String(run.threads), '--steps', String(steps), '--batch-size', String(batchSize), '--eval-batch-size', String(evalBatchSize), '--json', '--quiet'];
       const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       if (r.status !== 0) throw new AlexnetError('BACKEND', `bench --backend ${backend} failed (exit ${r.status})`, `run \`alexnet bench --backend ${backend}\` to see why`);
       const rec = JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchRecord;
@@ -48,8 +56,9 @@ export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
   }
   const info = await initBackend(parseBackendChoice(name));
   if (!flags.quiet) logLine(info.line);
-  const result = benchTraining({ batchSize, evalBatchSize, steps, warmup: 2 });
-  const rec: BenchRecord = { type: 'bench', backend: info.name, gpu: info.gpu, detail: info.line.replace(/^backend: /, ''), ...result, decode: benchDecode() };
+  const result = await benchTraining({ batchSize, evalBatchSize, steps, warmup: 3, threads });
+  const detail = info.line.replace(/^backend: /, '') + (info.name === 'wasm' ? `, ${result.threads} thread${result.threads === 1 ? '' : 's'}` : '');
+  const rec: BenchRecord = { type: 'bench', backend: info.name, gpu: info.gpu, detail, ...result, decode: benchDecode() };
   if (flags.json) process.stdout.write(JSON.stringify(rec) + '\n');
   else printRecord(rec);
   return [rec];

@@ -7,6 +7,7 @@ import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
 import { epochJson, epochLine } from '../report.js';
+import { MAX_THREADS, defaultThreads } from '../parallel.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Recipe, type TrainState } from '../train.js';
 import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, stderrIsTTY } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
@@ -22,6 +23,7 @@ export interface TrainFlags extends DataFlags {
   gpu?: boolean;
   limitTrain?: string;
   limitTest?: string;
+  threads?: string;
   json?: boolean;
   save?: string;
   resume?: string;
@@ -36,6 +38,9 @@ export interface TrainCommandOptions {
   gpu: boolean;
   limitTrain: number | null;
   limitTest: number | null;
+  threads: number;
+  /** Whether --threads was given; if not, a resumed run keeps the checkpoint's count (the same rounding). */
+  threadsExplicit: boolean;
   json: boolean;
   quiet: boolean;
   save: string | null;
@@ -69,6 +74,8 @@ export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => bo
     gpu: flags.gpu ?? false,
     limitTrain: flags.limitTrain !== undefined ? parseIntFlag('--limit-train', 1)(flags.limitTrain) : null,
     limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
+    threads: flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads(),
+    threadsExplicit: isExplicit('threads'),
     json: flags.json ?? false,
     quiet: flags.quiet ?? false,
     save: flags.save !== undefined ? path.resolve(flags.save) : null,
@@ -102,6 +109,8 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const data = await loadCifar(opts.data.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(backend.line);
+  const threads = backend.name !== 'wasm' ? 1 : !opts.threadsExplicit && resumed?.state.threads ? resumed.state.threads : opts.threads;
+  if (threads > 1) say(`threads: ${threads} (each batch is shared out among them; --threads 1 for one)`);
   // Loading the weights needs the backend, so the model is read only now.
   const resume = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : undefined;
   if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
@@ -122,6 +131,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
       resume,
       checkpointer: ckpt && { save: (m, s) => critical(() => ckpt.save(m, s)) },
       signal: interrupt.signal,
+      threads,
       onBatch: bar?.onBatch,
       onEpochEnd: (m) => {
         bar?.stop();
@@ -144,6 +154,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
         type: 'summary',
         backend: backend.name,
         gpu: backend.gpu,
+        threads,
         epochs: result.history.length,
         seed: recipe.seed,
         batchSize: recipe.batchSize,
