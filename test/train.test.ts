@@ -124,6 +124,7 @@ describe('alexnet train', () => {
     const cases: [string[], number, RegExp][] = [
       [['train', '--epochs', '0'], 2, /^error: --epochs must be an integer >= 1, got "0"$/m],
       [['train', '--lr', 'fast'], 2, /^error: --lr must be a positive number, got "fast"$/m],
+      [['train', '--threads', '9'], 2, /^error: --threads must be an integer in 1\.\.4, got "9"$/m],
       [['train', '--backend', 'tpu'], 2, /^error: option '--backend <name>' argument 'tpu' is invalid/m],
       [['train', '--resume', '/nonexistent/ckpt'], 1, /^error: cannot resume from \/nonexistent\/ckpt: no state\.json$/m],
       [['train', '--backend', 'tensorflow', '--epochs', '1'], 1, /^error: --backend tensorflow: @tensorflow\/tfjs-node-gpu is not installed; @tensorflow\/tfjs-node is not installed$/m],
