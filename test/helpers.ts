@@ -26,8 +26,13 @@ export interface RunOptions {
 }
 
 export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [BIN, ...args], opts);
+}
+
+/** Runs any command with the test environment (short retry delays), collecting its output. */
+export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       env: { ...process.env, ALEXNET_RETRY_DELAY_MS: '20', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
-import { runCli, sendWithRange, serve, tmpDir } from './helpers.js';
+import { BIN, run, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 }));
 const sum = md5(archive);
@@ -48,6 +48,7 @@ describe('alexnet train', () => {
     assert.ok(epochs[3]!.trainLoss < epochs[0]!.trainLoss * 0.7, `train loss ${epochs.map((e) => e.trainLoss)}`);
     assert.ok(epochs[3]!.validAcc > 0.6, `final valid accuracy ${epochs[3]!.validAcc}`);
     assert.match(r.stderr, /CIFAR-10 ready in /);
+    assert.doesNotMatch(r.stderr, /batches \|/, 'no progress bar when stderr is not a terminal');
     assert.match(r.stderr, /^backend: wasm \(CPU; native TensorFlow is not installed, see README "GPU"\)$/m);
   });
 
@@ -110,6 +111,18 @@ describe('alexnet train', () => {
     assert.match(resumed.stderr, /resuming from .* at epoch 0, batch \d+/);
     const objs = parseJsonLines(resumed.stdout);
     assert.deepEqual(objs.slice(0, 3).map(metricsOf), reference.map(metricsOf));
+  });
+
+  test('on a terminal: a progress bar with rate, running loss and ETA, cleared before each epoch line', async () => {
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    const cmd = [process.execPath, BIN, 'train', '--epochs', '1', ...RECIPE, ...data()].map((a) => `'${a}'`).join(' ');
+    const r = await run('script', ['-qec', cmd, '/dev/null']);
+    assert.equal(r.code, 0, r.stderr);
+    const screen = r.stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '');
+    assert.match(screen, /epoch 0 \[[=-]+\] \d+\/16 batches \| \d+ img\/s \| loss \d\.\d{4} \| ETA \d\d:\d\d:\d\d/);
+    assert.doesNotMatch(screen, /batches [^E]*ETA (?!\d\d:\d\d:\d\d|-)/, 'every ETA is a time or -, never NaN or infinity');
+    assert.doesNotMatch(screen, /NaN img\/s|Infinity img\/s/);
+    assert.match(r.stdout, /\x1b\[2KEpoch 0\. Train Loss: /, 'the bar is cleared, then the epoch line');
   });
 
   test('a diverging learning rate stops with an error naming the epoch and batch', async () => {

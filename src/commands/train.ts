@@ -6,7 +6,7 @@ import { checkpointer, loadCheckpoint, readState, type SavedState } from '../che
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
-import { epochJson, epochLine } from '../report.js';
+import { epochJson, epochLine, hhmmss } from '../report.js';
 import { MAX_THREADS, defaultThreads } from '../parallel.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Recipe, type TrainState } from '../train.js';
 import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, stderrIsTTY } from './common.js';
@@ -188,28 +188,34 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
   let loss = NaN;
   let t0 = 0;
   let startImages = 0;
+  let startBatch = 0;
   return {
     onBatch: (p) => {
       const now = performance.now();
       if (p.epoch !== epoch || bar === null) {
         bar?.stop();
         epoch = p.epoch;
+        // Rates count from the first batch seen, which is already done when this is called.
         t0 = now;
         startImages = p.images;
+        startBatch = p.batch;
         bar = new SingleBar({
           stream: process.stderr,
-          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | ETA {eta_formatted}`,
+          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | ETA {remaining}`,
           hideCursor: true,
           clearOnComplete: true,
           fps: 10,
         });
-        bar.start(p.batches, p.batch, { ips: '-', loss: '-' });
+        bar.start(p.batches, p.batch, { ips: '-', loss: '-', remaining: '-' });
       }
       if (now - lastRead >= 100) {
         lastRead = now;
         loss = p.runningLoss();
-        const ips = (p.images - startImages) / Math.max((now - t0) / 1000, 1e-3);
-        bar.update(p.batch, { ips: ips.toFixed(0), loss: loss.toFixed(4) });
+        const seconds = (now - t0) / 1000;
+        const measured = p.batch > startBatch && seconds > 0;
+        const eta = measured ? hhmmss(((p.batches - p.batch) * seconds) / (p.batch - startBatch)) : '-';
+        const ips = measured ? ((p.images - startImages) / seconds).toFixed(0) : '-';
+        bar.update(p.batch, { ips, loss: loss.toFixed(4), remaining: eta });
       }
     },
     stop: () => {
