@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, RECORD_BYTES, decodeBatch } from './data/cifar.js';
 import { INPUT_SHAPE, createModel } from './model.js';
 import { DataParallel } from './parallel.js';
-import { crossEntropy, trainStep } from './train.js';
+import { crossEntropy, trainStep } from './step.js';
 
 export const EPOCH_TRAIN_IMAGES = 50_000;
 export const EPOCH_TEST_IMAGES = 10_000;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './backend.js';
 import { INPUT_SHAPE, createModel } from './model.js';
 import type { StepRequest, WorkerReply } from './parallel.js';
-import { lossAndGrads } from './train.js';
+import { lossAndGrads } from './step.js';
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE } from './model.js';
-import { lossAndGrads } from './train.js';
+import { lossAndGrads } from './step.js';
 
 /** Most threads worth using: a batch of 64 cut finer leaves each shard too little work per kernel. */
 export const MAX_THREADS = 4;

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { switchBackendForTests } from '../src/backend.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
 import { DataParallel, shardSizes } from '../src/parallel.js';
-import { trainStep } from '../src/train.js';
+import { trainStep } from '../src/step.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
 async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {
