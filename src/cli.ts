@@ -122,6 +122,7 @@ export function buildProgram(): Command {
   )
     .option('--batch-size <n>', 'evaluation batch size', '128')
     .option('--limit-test <n>', 'use only the first N test images')
+    .option('--threads <n>', 'wasm: threads per batch, each taking a share (default: one per core, at most 4)')
     .addOption(backendOption())
     .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
     .option('--json', 'one JSON object')

@@ -11,10 +11,11 @@
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES } from './data/cifar.js';
+import { IMAGE_BYTES, type Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE } from './model.js';
-import { lossAndGrads } from './step.js';
+import { evalBatch, fillBatch, lossAndGrads } from './step.js';
+import type { EvalResult } from './train.js';
 
 /** Most threads worth using: a batch of 64 cut finer leaves each shard too little work per kernel. */
 export const MAX_THREADS = 4;
@@ -22,16 +23,17 @@ export const MAX_THREADS = 4;
 /** The default --threads: one per core, at most MAX_THREADS. */
 export const defaultThreads = (): number => Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
 
-export interface StepRequest {
-  type: 'step';
-  id: number;
-  weights: Float32Array; // every trainable weight, in model.trainableWeights order, concatenated
-  x: Float32Array; // the shard's normalised images, NHWC
-  y: Int32Array;
-}
+/** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
+export type WorkerRequest =
+  | { type: 'step'; weights: Float32Array; x: Float32Array; y: Int32Array }
+  | { type: 'weights'; weights: Float32Array } // no reply
+  | { type: 'eval'; x: Float32Array; y: Int32Array };
+// Float32Array weights: every trainable weight, in model.trainableWeights order, concatenated. x: the shard's
+// normalised images, NHWC; y: their labels.
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'result'; id: number; grads: Float32Array; loss: number; acc: number }
+  | { type: 'result'; grads: Float32Array; loss: number; acc: number }
+  | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array }
   | { type: 'error'; message: string };
 
 /** Shard sizes for `n` images over `k` threads: as equal as possible, larger first, no empty shard. */
@@ -42,7 +44,6 @@ export function shardSizes(n: number, k: number): number[] {
 }
 
 export class DataParallel {
-  private nextId = 0;
 
   private constructor(private readonly workers: Worker[]) {}
 
@@ -73,23 +74,11 @@ export class DataParallel {
     // Workers first, so they compute while the main thread does its own shard.
     const pending: Promise<WorkerReply>[] = [];
     if (sizes.length > 1) {
-      const weights = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
-      let off = 0;
-      for (const v of vars) {
-        weights.set(v.dataSync() as Float32Array, off);
-        off += v.size;
-      }
+      const weights = flatWeights(vars);
       for (let s = 1; s < sizes.length; s++) {
-        const worker = this.workers[s - 1]!;
-        const request: StepRequest = {
-          type: 'step',
-          id: this.nextId++,
-          weights,
-          x: x.slice(starts[s]! * IMAGE_BYTES, (starts[s]! + sizes[s]!) * IMAGE_BYTES),
-          y: y.slice(starts[s]!, starts[s]! + sizes[s]!),
-        };
-        pending.push(reply(worker));
-        worker.postMessage(request, [request.x.buffer as ArrayBuffer, request.y.buffer as ArrayBuffer]);
+        const x1 = x.slice(starts[s]! * IMAGE_BYTES, (starts[s]! + sizes[s]!) * IMAGE_BYTES);
+        const y1 = y.slice(starts[s]!, starts[s]! + sizes[s]!);
+        pending.push(this.ask(s - 1, { type: 'step', weights, x: x1, y: y1 }, [x1.buffer, y1.buffer]));
       }
     }
     const n0 = sizes[0]!;
@@ -133,9 +122,67 @@ export class DataParallel {
     return { loss: tf.scalar(loss), acc: tf.scalar(acc) };
   }
 
+  /**
+   * Loss, accuracy and predictions over a split in order, in batches of `batchSize`, each batch shared out as
+   * in `step`: the same numbers as train.ts's evaluate (a mean over batches of each batch's mean), up to
+   * rounding.
+   */
+  async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
+    const weights = flatWeights(model.trainableWeights.map((w) => w.read() as tf.Variable));
+    this.workers.forEach((w) => w.postMessage({ type: 'weights', weights } satisfies WorkerRequest));
+    const xb = new Float32Array(batchSize * IMAGE_BYTES);
+    const yb = new Int32Array(batchSize);
+    const predictions = new Uint8Array(split.count);
+    const batches = Math.ceil(split.count / batchSize);
+    let lossSum = 0;
+    let accSum = 0;
+    for (let b = 0; b < batches; b++) {
+      const start = b * batchSize;
+      const n = Math.min(batchSize, split.count - start);
+      fillBatch(split, Array.from({ length: n }, (_, i) => start + i), xb, yb);
+      const sizes = shardSizes(n, this.threads);
+      const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((p, q) => p + q, 0));
+      const pending = sizes.slice(1).map((size, i) => {
+        const x1 = xb.slice(starts[i + 1]! * IMAGE_BYTES, (starts[i + 1]! + size) * IMAGE_BYTES);
+        const y1 = yb.slice(starts[i + 1]!, starts[i + 1]! + size);
+        return this.ask(i, { type: 'eval', x: x1, y: y1 }, [x1.buffer, y1.buffer]);
+      });
+      const x0 = tf.tensor4d(xb.subarray(0, sizes[0]! * IMAGE_BYTES), [sizes[0]!, ...INPUT_SHAPE] as [number, number, number, number]);
+      const y0 = tf.tensor1d(yb.subarray(0, sizes[0]!), 'int32');
+      const own = evalBatch(model, x0, y0);
+      tf.dispose([x0, y0]);
+      const shards = [own, ...((await Promise.all(pending)) as Extract<WorkerReply, { type: 'evaluated' }>[])];
+      shards.forEach((r, s) => {
+        lossSum += (r.loss * sizes[s]!) / n;
+        accSum += (r.acc * sizes[s]!) / n;
+        predictions.set(r.predictions, start + starts[s]!);
+      });
+    }
+    return { loss: lossSum / batches, acc: accSum / batches, predictions };
+  }
+
+  /** Sends a request to worker `i` and waits for its reply. */
+  private ask(i: number, request: WorkerRequest, transfer: ArrayBufferLike[]): Promise<WorkerReply> {
+    const worker = this.workers[i]!;
+    const answer = reply(worker);
+    worker.postMessage(request, transfer as ArrayBuffer[]);
+    return answer;
+  }
+
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/** Every trainable weight, concatenated in order: what a worker needs to mirror the model. */
+function flatWeights(vars: tf.Variable[]): Float32Array {
+  const weights = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
+  let off = 0;
+  for (const v of vars) {
+    weights.set(v.dataSync() as Float32Array, off);
+    off += v.size;
+  }
+  return weights;
 }
 
 /** The worker's next message; an error message, a crash or an exit becomes a BACKEND error. */

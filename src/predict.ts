@@ -3,7 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, type Split } from './data/cifar.js';
-import { makeBatch } from './train.js';
+import { makeBatch } from './step.js';
 
 export interface ClassScore {
   index: number;

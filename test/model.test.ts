@@ -7,6 +7,7 @@ import { switchBackendForTests } from '../src/backend.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
 import { DataParallel, shardSizes } from '../src/parallel.js';
 import { trainStep } from '../src/step.js';
+import { evaluate } from '../src/train.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
 async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {
@@ -180,7 +181,7 @@ describe('wasm kernels against the cpu backend', () => {
     model.dispose();
   });
 
-  test('data-parallel steps (3 threads, uneven shards) match one-thread steps within 1e-5, without leaking tensors', async () => {
+  test('data-parallel steps and evaluation (3 threads, uneven shards) match one thread within 1e-5, without leaking tensors', async () => {
     await switchBackendForTests('wasm');
     const batch = 7; // shards of 3, 2 and 2
     const xv = randomArray(batch * 32 * 32 * 3, 5).map((v) => Math.max(-1, Math.min(1, v / 2)));
@@ -204,6 +205,14 @@ describe('wasm kernels against the cpu backend', () => {
       one.trainableWeights.forEach((w, i) => {
         assert.ok(relErr(many.trainableWeights[i]!.read().dataSync(), w.read().dataSync()) <= 1e-5, w.name);
       });
+      // Evaluation shared out the same way: 11 images in batches of 4, 4 and 3, each cut among 3 threads.
+      const split = { images: Uint8Array.from({ length: 11 * 3072 }, (_, i) => (i * 131) % 256), labels: Uint8Array.from({ length: 11 }, (_, i) => i % 10), count: 11 };
+      const alone = evaluate(many, split, 4);
+      const shared = await dp.evaluate(many, split, 4);
+      assert.ok(Math.abs(alone.loss - shared.loss) <= 1e-5, `loss ${alone.loss} vs ${shared.loss}`);
+      assert.ok(Math.abs(alone.acc - shared.acc) <= 1e-6, `accuracy ${alone.acc} vs ${shared.acc}`);
+      assert.deepEqual([...shared.predictions], [...alone.predictions]);
+      assert.equal(tf.memory().numTensors, before);
       tf.dispose([x, y]);
     } finally {
       await dp.dispose();

@@ -3,6 +3,7 @@ import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.
 import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { evalJson, evalText } from '../report.js';
+import { DataParallel, MAX_THREADS, defaultThreads } from '../parallel.js';
 import { DEFAULT_RECIPE, evaluateReport, type EvalReport } from '../train.js';
 import { logLine, parseIntFlag } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
@@ -11,6 +12,7 @@ export interface EvalFlags extends DataFlags {
   model: string;
   batchSize?: string;
   limitTest?: string;
+  threads?: string;
   backend?: string;
   gpu?: boolean;
   json?: boolean;
@@ -21,6 +23,7 @@ export interface EvalOptions {
   data: DownloadOptions;
   batchSize: number;
   limitTest: number | null;
+  threads: number;
   backend: BackendChoice;
   gpu: boolean;
   json: boolean;
@@ -33,6 +36,7 @@ export function evalOptions(flags: EvalFlags): EvalOptions {
     data: downloadOptions(flags),
     batchSize: parseIntFlag('--batch-size', 1, 65536)(flags.batchSize ?? String(DEFAULT_RECIPE.evalBatchSize)),
     limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
+    threads: flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads(),
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
     json: flags.json ?? false,
@@ -49,9 +53,16 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   say(backend.line);
   const { model, epochs } = await loadTrainedModel(opts.modelDir);
   say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
-  // Names from the data being evaluated: they are what the labels mean.
-  const report = evaluateReport(model, data.test, opts.batchSize, data.classNames);
-  model.dispose();
+  const threads = backend.name === 'wasm' ? opts.threads : 1;
+  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
+  let report: EvalReport;
+  try {
+    // Names from the data being evaluated: they are what the labels mean.
+    report = await evaluateReport(model, data.test, opts.batchSize, data.classNames, parallel);
+  } finally {
+    await parallel?.dispose();
+    model.dispose();
+  }
   process.stdout.write((opts.json ? evalJson(report) : evalText(report)) + '\n');
   return report;
 }
