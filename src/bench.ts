@@ -39,8 +39,8 @@ export async function benchTraining(opts: BenchOptions): Promise<BenchResult> {
   const yData = Int32Array.from({ length: opts.batchSize }, (_, i) => i % 10);
   const x = tf.tensor4d(xData, [opts.batchSize, ...INPUT_SHAPE] as [number, number, number, number]);
   const y = tf.tensor1d(yData, 'int32');
-  const threads = tf.getBackend() === 'wasm' ? opts.threads : 1;
-  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
+  const parallel = await DataParallel.forModel(model, opts.threads);
+  const threads = parallel?.threads ?? 1;
   const evalSplit = {
     images: Uint8Array.from({ length: opts.evalBatchSize * IMAGE_BYTES }, (_, i) => (i * 97) & 0xff),
     labels: Uint8Array.from({ length: opts.evalBatchSize }, (_, i) => i % 10),

@@ -10,7 +10,6 @@
 // to 264-273 ms, averaging the gradients included (README "Performance"). Evaluation batches are shared out
 // the same way.
 
-import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { IMAGE_BYTES, type Split } from './data/cifar.js';
@@ -19,11 +18,6 @@ import { INPUT_SHAPE } from './model.js';
 import { evalBatch, fillBatch, lossAndGrads } from './step.js';
 import type { EvalResult } from './train.js';
 
-/** Most threads worth using: a batch of 64 cut finer leaves each shard too little work per kernel. */
-export const MAX_THREADS = 4;
-
-/** The default --threads: one per core, at most MAX_THREADS. */
-export const defaultThreads = (): number => Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
 
 /** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
 export type WorkerRequest =
@@ -47,6 +41,15 @@ export function shardSizes(n: number, k: number): number[] {
 
 export class DataParallel {
   private constructor(private readonly workers: Worker[]) {}
+
+  /**
+   * For training or evaluating `model` on `threads` threads: null where that is one thread's work (one thread
+   * asked for, or a backend other than wasm, which has threads of its own), else the started workers.
+   */
+  static async forModel(model: tf.LayersModel, threads: number): Promise<DataParallel | null> {
+    if (threads <= 1 || tf.getBackend() !== 'wasm') return null;
+    return DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[]));
+  }
 
   /** Starts `threads - 1` workers (the main thread is the other one) for a network whose weights have `shapes`. */
   static async start(threads: number, shapes: number[][]): Promise<DataParallel> {

@@ -132,9 +132,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const yBuf = new Int32Array(Math.max(bs, recipe.evalBatchSize));
 
   // One thread per share of each batch on wasm (src/parallel.ts); other backends use their own threads.
-  const threads = tf.getBackend() === 'wasm' ? Math.max(1, opts.threads ?? 1) : 1;
-  state.threads = threads;
-  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
+  const parallel = await DataParallel.forModel(model, opts.threads ?? 1);
+  state.threads = tf.getBackend() === 'wasm' ? (parallel?.threads ?? 1) : undefined; // only wasm's rounding depends on it
   try {
     while (state.epoch < recipe.epochs) {
       const epoch = state.epoch;

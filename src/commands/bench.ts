@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { initBackend, parseBackendChoice, probeNative } from '../backend.js';
 import { benchDecode, benchTraining, type BenchResult, type DecodeResult } from '../bench.js';
 import { AlexnetError } from '../errors.js';
-import { logLine, parseIntFlag } from './common.js';
+import { logLine, parseIntFlag, parseThreads } from './common.js';
 
 export interface BenchFlags {
   backend?: string;
@@ -36,8 +36,7 @@ export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
   const steps = flags.steps !== undefined ? parseIntFlag('--steps', 1, 10_000)(flags.steps) : 10;
   const batchSize = flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536)(flags.batchSize) : 64;
   const evalBatchSize = flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536)(flags.evalBatchSize) : 128;
-  const { MAX_THREADS, defaultThreads } = await import('../parallel.js');
-  const threads = flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads();
+  const threads = parseThreads(flags.threads);
   const name = flags.backend ?? 'auto';
   if (name === 'all') {
     // One process per run: each gets a clean engine and its own memory.

@@ -4,6 +4,7 @@
 import { SingleBar } from 'cli-progress';
 import { AlexnetError } from '../errors.js';
 import type { Progress } from '../data/download.js';
+import { MAX_THREADS, defaultThreads } from '../threads.js';
 
 export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -14,6 +15,11 @@ export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_IN
     }
     return n;
   };
+}
+
+/** --threads: 1..MAX_THREADS, one per core (at most MAX_THREADS) when not given. */
+export function parseThreads(value: string | undefined): number {
+  return value === undefined ? defaultThreads() : parseIntFlag('--threads', 1, MAX_THREADS)(value);
 }
 
 export function parsePositiveFloat(name: string) {

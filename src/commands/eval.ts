@@ -3,9 +3,9 @@ import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.
 import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { evalJson, evalText } from '../report.js';
-import { DataParallel, MAX_THREADS, defaultThreads } from '../parallel.js';
+import { DataParallel } from '../parallel.js';
 import { DEFAULT_RECIPE, evaluateReport, type EvalReport } from '../train.js';
-import { logLine, parseIntFlag } from './common.js';
+import { logLine, parseIntFlag, parseThreads } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
 export interface EvalFlags extends DataFlags {
@@ -36,7 +36,7 @@ export function evalOptions(flags: EvalFlags): EvalOptions {
     data: downloadOptions(flags),
     batchSize: parseIntFlag('--batch-size', 1, 65536)(flags.batchSize ?? String(DEFAULT_RECIPE.evalBatchSize)),
     limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
-    threads: flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads(),
+    threads: parseThreads(flags.threads),
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
     json: flags.json ?? false,
@@ -53,8 +53,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   say(backend.line);
   const { model, epochs } = await loadTrainedModel(opts.modelDir);
   say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
-  const threads = backend.name === 'wasm' ? opts.threads : 1;
-  const parallel = threads > 1 ? await DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[])) : null;
+  const parallel = await DataParallel.forModel(model, opts.threads);
   let report: EvalReport;
   try {
     // Names from the data being evaluated: they are what the labels mean.

@@ -7,9 +7,8 @@ import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
 import { epochJson, epochLine, hhmmss } from '../report.js';
-import { MAX_THREADS, defaultThreads } from '../parallel.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Recipe, type TrainState } from '../train.js';
-import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, stderrIsTTY } from './common.js';
+import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
 export interface TrainFlags extends DataFlags {
@@ -74,7 +73,7 @@ export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => bo
     gpu: flags.gpu ?? false,
     limitTrain: flags.limitTrain !== undefined ? parseIntFlag('--limit-train', 1)(flags.limitTrain) : null,
     limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
-    threads: flags.threads !== undefined ? parseIntFlag('--threads', 1, MAX_THREADS)(flags.threads) : defaultThreads(),
+    threads: parseThreads(flags.threads),
     threadsExplicit: isExplicit('threads'),
     json: flags.json ?? false,
     quiet: flags.quiet ?? false,
