@@ -144,9 +144,9 @@ export interface TrainedModel {
 /**
  * Loads a saved model to use (`eval`, `predict`): any Layers model that maps [N, 32, 32, 3] images to 10
  * logits, checked before it is run so that a wrong model fails with its shapes named, not deep in a kernel.
+ * The commands call checkModelDir first, before any backend starts; loadModel names a missing file anyway.
  */
 export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
-  await checkModelDir(dir);
   const { model } = await loadModel(dir);
   const input = model.inputs[0]?.shape ?? [];
   const output = model.outputs[0]?.shape ?? [];
