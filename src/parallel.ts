@@ -73,29 +73,17 @@ export class DataParallel {
    */
   async step(model: tf.LayersModel, optimizer: tf.Optimizer, x: Float32Array, y: Int32Array, n: number): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const sizes = shardSizes(n, this.threads);
-    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-    // Workers first, so they compute while the main thread does its own shard.
-    const pending: Promise<WorkerReply>[] = [];
-    if (sizes.length > 1) {
-      const weights = flatWeights(vars);
-      for (let s = 1; s < sizes.length; s++) {
-        const x1 = x.slice(starts[s]! * IMAGE_BYTES, (starts[s]! + sizes[s]!) * IMAGE_BYTES);
-        const y1 = y.slice(starts[s]!, starts[s]! + sizes[s]!);
-        pending.push(this.ask(s - 1, { type: 'step', weights, x: x1, y: y1 }, [x1.buffer, y1.buffer]));
-      }
-    }
+    let weights: Float32Array | undefined; // read only when a worker gets a shard
+    const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', weights: (weights ??= flatWeights(vars)), x: xw, y: yw }));
     const n0 = sizes[0]!;
-    const xs = tf.tensor4d(x.subarray(0, n0 * IMAGE_BYTES), [n0, ...INPUT_SHAPE] as [number, number, number, number]);
-    const ys = tf.tensor1d(y.subarray(0, n0), 'int32');
-    const own = lossAndGrads(model, xs, ys);
-    tf.dispose([xs, ys]);
+    const own = lossAndGrads(model, x0, y0);
+    tf.dispose([x0, y0]);
     if (pending.length === 0) {
       optimizer.applyGradients(own.grads);
       tf.dispose(own.grads);
       return { loss: own.loss, acc: own.acc };
     }
-    const results = await Promise.all(pending);
+    const results = (await Promise.all(pending)) as Extract<WorkerReply, { type: 'result' }>[];
     // The batch mean of loss, accuracy and gradient: each shard's mean weighted by its share of the batch.
     let loss = (own.loss.dataSync()[0]! * n0) / n;
     let acc = (own.acc.dataSync()[0]! * n0) / n;
@@ -108,7 +96,7 @@ export class DataParallel {
       const w0 = n0 / n;
       for (let k = 0; k < sum.length; k++) sum[k] = mine[k]! * w0;
       results.forEach((r, i) => {
-        const g = (r as Extract<WorkerReply, { type: 'result' }>).grads;
+        const g = r.grads;
         const w = sizes[i + 1]! / n;
         for (let k = 0; k < sum.length; k++) sum[k] += g[off + k]! * w;
       });
@@ -116,9 +104,8 @@ export class DataParallel {
       off += v.size;
     }
     results.forEach((r, i) => {
-      const res = r as Extract<WorkerReply, { type: 'result' }>;
-      loss += (res.loss * sizes[i + 1]!) / n;
-      acc += (res.acc * sizes[i + 1]!) / n;
+      loss += (r.loss * sizes[i + 1]!) / n;
+      acc += (r.acc * sizes[i + 1]!) / n;
     });
     tf.dispose([own.loss, own.acc, ...Object.values(own.grads)]);
     optimizer.applyGradients(combined);
@@ -144,15 +131,7 @@ export class DataParallel {
       const start = b * batchSize;
       const n = Math.min(batchSize, split.count - start);
       fillBatch(split, Array.from({ length: n }, (_, i) => start + i), xb, yb);
-      const sizes = shardSizes(n, this.threads);
-      const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((p, q) => p + q, 0));
-      const pending = sizes.slice(1).map((size, i) => {
-        const x1 = xb.slice(starts[i + 1]! * IMAGE_BYTES, (starts[i + 1]! + size) * IMAGE_BYTES);
-        const y1 = yb.slice(starts[i + 1]!, starts[i + 1]! + size);
-        return this.ask(i, { type: 'eval', x: x1, y: y1 }, [x1.buffer, y1.buffer]);
-      });
-      const x0 = tf.tensor4d(xb.subarray(0, sizes[0]! * IMAGE_BYTES), [sizes[0]!, ...INPUT_SHAPE] as [number, number, number, number]);
-      const y0 = tf.tensor1d(yb.subarray(0, sizes[0]!), 'int32');
+      const { sizes, starts, pending, x0, y0 } = this.shareOut(xb, yb, n, (xw, yw) => ({ type: 'eval', x: xw, y: yw }));
       const own = evalBatch(model, x0, y0);
       tf.dispose([x0, y0]);
       const shards = [own, ...((await Promise.all(pending)) as Extract<WorkerReply, { type: 'evaluated' }>[])];
@@ -163,6 +142,26 @@ export class DataParallel {
       });
     }
     return { loss: lossSum / batches, acc: accSum / batches, predictions };
+  }
+
+  /**
+   * Cuts the first `n` images of `x` (normalised, NHWC) and labels `y` into shards, workers first so they
+   * compute while the main thread does its own: shard s > 0 goes to worker s - 1 as `request(x, y)`. Returns
+   * the shards' sizes and starts, the workers' pending replies, and shard 0 as tensors the caller disposes.
+   */
+  private shareOut(x: Float32Array, y: Int32Array, n: number, request: (x: Float32Array, y: Int32Array) => WorkerRequest) {
+    const sizes = shardSizes(n, this.threads);
+    const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+    const pending = sizes.slice(1).map((size, i) => {
+      const at = starts[i + 1]!;
+      const xw = x.slice(at * IMAGE_BYTES, (at + size) * IMAGE_BYTES);
+      const yw = y.slice(at, at + size);
+      return this.ask(i, request(xw, yw), [xw.buffer, yw.buffer]);
+    });
+    const n0 = sizes[0]!;
+    const x0 = tf.tensor4d(x.subarray(0, n0 * IMAGE_BYTES), [n0, ...INPUT_SHAPE] as [number, number, number, number]);
+    const y0 = tf.tensor1d(y.subarray(0, n0), 'int32');
+    return { sizes, starts, pending, x0, y0 };
   }
 
   /** Sends a request to worker `i` and waits for its reply. */
