@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IMAGE_SIZE } from '../src/data/cifar.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'alexnet');
@@ -103,4 +104,35 @@ export function sendWithRange(req: http.IncomingMessage, res: http.ServerRespons
   }
   res.writeHead(200, { 'content-length': body.length });
   res.end(body);
+}
+
+/** A 32x32 HWC image enlarged k times (nearest neighbour) as RGBA, with `padTop` rows of `fill` above and below. */
+export function upscale(img: Uint8Array, k: number, padTop = 0, fill = 0): { width: number; height: number; data: Buffer } {
+  const w = IMAGE_SIZE * k;
+  const h = IMAGE_SIZE * k + 2 * padTop;
+  const data = Buffer.alloc(w * h * 4, fill);
+  for (let y = 0; y < IMAGE_SIZE * k; y++) {
+    for (let x = 0; x < w; x++) {
+      const s = (Math.floor(y / k) * IMAGE_SIZE + Math.floor(x / k)) * 3;
+      data.set([img[s]!, img[s + 1]!, img[s + 2]!, 255], ((y + padTop) * w + x) * 4);
+    }
+  }
+  return { width: w, height: h, data };
+}
+
+/**
+ * Where a tile of `image` (RGBA) differs from `hwc` (a 32x32 HWC image) enlarged `scale` times by nearest
+ * neighbour with its top-left corner at (x, y), or null where every pixel matches.
+ */
+export function tileMismatch(image: { width: number; data: Uint8Array }, x: number, y: number, hwc: Uint8Array, scale: number): string | null {
+  for (let ty = 0; ty < IMAGE_SIZE * scale; ty++) {
+    for (let tx = 0; tx < IMAGE_SIZE * scale; tx++) {
+      const o = ((y + ty) * image.width + x + tx) * 4;
+      const s = (Math.floor(ty / scale) * IMAGE_SIZE + Math.floor(tx / scale)) * 3;
+      const got = [image.data[o], image.data[o + 1], image.data[o + 2]];
+      const want = [hwc[s], hwc[s + 1], hwc[s + 2]];
+      if (got.join() !== want.join()) return `pixel (${tx}, ${ty}): ${got} != ${want}`;
+    }
+  }
+  return null;
 }

@@ -9,25 +9,11 @@ import { decodeImage, sniffImageType, toCifarImage, type RgbaImage } from '../sr
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from '../src/font.js';
 import { renderSamples, sampleLayout } from '../src/samples.js';
 import { confusionMatrix, perClassAccuracy } from '../src/train.js';
+import { tileMismatch, upscale } from './helpers.js';
 
 /** A deterministic 32x32 RGB image (HWC) with every pixel different from its neighbours. */
 function pattern(seed: number): Uint8Array {
   return Uint8Array.from({ length: IMAGE_BYTES }, (_, i) => (i * 37 + seed * 101 + ((i * i) % 13)) % 256);
-}
-
-/** `img` (32x32 HWC) enlarged k times by nearest neighbour, as RGBA, with `padTop` rows of `fill` above and below. */
-function upscale(img: Uint8Array, k: number, padTop = 0, fill = 0): RgbaImage {
-  const w = IMAGE_SIZE * k;
-  const h = IMAGE_SIZE * k + 2 * padTop;
-  const data = new Uint8Array(w * h * 4).fill(fill);
-  for (let y = 0; y < IMAGE_SIZE * k; y++) {
-    for (let x = 0; x < w; x++) {
-      const s = (Math.floor(y / k) * IMAGE_SIZE + Math.floor(x / k)) * 3;
-      const o = ((y + padTop) * w + x) * 4;
-      data.set([img[s]!, img[s + 1]!, img[s + 2]!, 255], o);
-    }
-  }
-  return { width: w, height: h, data };
 }
 
 test('sniffImageType: by the first bytes, not the name', () => {
@@ -174,14 +160,5 @@ test('renderSamples: each tile holds its record exactly, as scale x scale blocks
   const scale = 3;
   const layout = sampleLayout(split.labels, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], { count, byClass: false, scale });
   const out = renderSamples(split, layout, scale);
-  for (const t of layout.tiles) {
-    const img = pattern(t.record);
-    for (let y = 0; y < IMAGE_SIZE * scale; y++) {
-      for (let x = 0; x < IMAGE_SIZE * scale; x++) {
-        const o = ((t.y + y) * out.width + t.x + x) * 4;
-        const s = (Math.floor(y / scale) * IMAGE_SIZE + Math.floor(x / scale)) * 3;
-        if (out.data[o] !== img[s] || out.data[o + 1] !== img[s + 1] || out.data[o + 2] !== img[s + 2]) assert.fail(`record ${t.record} pixel ${x},${y}`);
-      }
-    }
-  }
+  for (const t of layout.tiles) assert.equal(tileMismatch(out, t.x, t.y, pattern(t.record), scale), null, `record ${t.record}`);
 });
