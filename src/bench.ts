@@ -1,12 +1,10 @@
 // Timing the parts that make an epoch: the SGD step, evaluation, and decoding. Synthetic data of the real
 // shapes; speed only. The command prints; this module only measures.
 
-import * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES, RECORD_BYTES, decodeBatch } from './data/cifar.js';
-import { INPUT_SHAPE, createModel } from './model.js';
-import { DataParallel } from './parallel.js';
-import { trainStep } from './step.js';
-import { evaluate } from './train.js';
+import type { ActiveBackend } from './backends/index.js';
+import { IMAGE_BYTES, RECORD_BYTES, decodeBatch, type Split } from './data/cifar.js';
+import { createModel } from './model.js';
+import * as tf from './tf.js';
 
 export const EPOCH_TRAIN_IMAGES = 50_000;
 export const EPOCH_TEST_IMAGES = 10_000;
@@ -16,12 +14,12 @@ export interface BenchOptions {
   evalBatchSize: number; // 128 in the seed
   steps: number; // timed steps after the warm-up
   warmup: number; // untimed steps first (kernel set-up, XNNPACK operator creation, GPU autotuning)
-  threads: number; // wasm: data-parallel threads per step (src/parallel.ts); ignored elsewhere
+  threads: number; // --threads: backends that share a step among threads (wasm) use this many
 }
 
 export interface BenchResult {
   batchSize: number;
-  threads: number; // threads the step ran on (1 unless wasm with --threads > 1)
+  threads: number; // threads the step ran on (1 but on wasm with --threads > 1)
   steps: number;
   stepMsMedian: number; // one SGD step (forward, backward, update), the loss read back
   trainImagesPerSecond: number;
@@ -32,41 +30,43 @@ export interface BenchResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export async function benchTraining(opts: BenchOptions): Promise<BenchResult> {
+/** `n` synthetic images of the real shape, every pixel value used, and labels cycling through the classes. */
+function syntheticSplit(n: number, salt: number): Split {
+  return {
+    images: Uint8Array.from({ length: n * IMAGE_BYTES }, (_, i) => (i * 97 + salt) & 0xff),
+    labels: Uint8Array.from({ length: n }, (_, i) => i % 10),
+    count: n,
+  };
+}
+
+/** Times the backend's own step and evaluation, as the training loop runs them (the batch gathered each step). */
+export async function benchTraining(backend: ActiveBackend, opts: BenchOptions): Promise<BenchResult> {
   const model = createModel({ seed: 0 });
   const optimizer = tf.train.sgd(0.1);
-  const xData = Float32Array.from({ length: opts.batchSize * IMAGE_BYTES }, (_, i) => Math.sin(i * 12.9898) % 1);
-  const yData = Int32Array.from({ length: opts.batchSize }, (_, i) => i % 10);
-  const x = tf.tensor4d(xData, [opts.batchSize, ...INPUT_SHAPE] as [number, number, number, number]);
-  const y = tf.tensor1d(yData, 'int32');
-  const parallel = await DataParallel.forModel(model, opts.threads);
-  const threads = parallel?.threads ?? 1;
-  const evalSplit = {
-    images: Uint8Array.from({ length: opts.evalBatchSize * IMAGE_BYTES }, (_, i) => (i * 97) & 0xff),
-    labels: Uint8Array.from({ length: opts.evalBatchSize }, (_, i) => i % 10),
-    count: opts.evalBatchSize,
-  };
+  const trainSplit = syntheticSplit(opts.batchSize, 0);
+  const evalSplit = syntheticSplit(opts.evalBatchSize, 1);
+  const indices = Uint32Array.from({ length: opts.batchSize }, (_, i) => i);
+  const runner = await backend.runner(model, { threads: opts.threads });
+  const threads = runner.threads ?? 1;
   const stepTimes: number[] = [];
   const evalTimes: number[] = [];
   try {
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
-      const { loss, acc } = parallel ? await parallel.step(model, optimizer, xData, yData, opts.batchSize) : trainStep(model, optimizer, x, y);
-      loss.dataSync(); // wait for the device: an honest step time
+      const { loss, acc } = await runner.step(model, optimizer, trainSplit, indices);
+      await loss.data(); // wait for the device: an honest step time
       tf.dispose([loss, acc]);
       if (i >= opts.warmup) stepTimes.push(performance.now() - t);
     }
-    // Evaluation: one batch of evalBatchSize per measurement, shared out among the threads as in training.
+    // Evaluation: one batch of evalBatchSize per measurement, run as in training (shared out on wasm).
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
-      if (parallel) await parallel.evaluate(model, evalSplit, opts.evalBatchSize);
-      else evaluate(model, evalSplit, opts.evalBatchSize);
+      await runner.evaluate(model, evalSplit, opts.evalBatchSize);
       if (i >= opts.warmup) evalTimes.push(performance.now() - t);
     }
   } finally {
-    await parallel?.dispose();
+    await runner.dispose();
   }
-  tf.dispose([x, y]);
   model.dispose();
   optimizer.dispose();
   const stepMs = median(stepTimes);

@@ -2,23 +2,21 @@
 // state.json (recipe, epoch, position in the epoch) and metrics.jsonl. Every file is written under a
 // temporary name and renamed, weights first and state.json last, so a reader sees either the old or the
 // new checkpoint; state.json records the weights' SHA-256 so a mismatched pair is caught, not trained on.
-// report.html, the page for people, is rewritten after each checkpoint.
 
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { writeFileAtomic } from './atomic.js';
 import { DEFAULT_CLASS_NAMES, NUM_CLASSES } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { INPUT_SHAPE } from './model.js';
-import type { Checkpointer, TrainState } from './train.js';
+import type { TrainState } from './train.js';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
 export const STATE_FILE = 'state.json';
 export const METRICS_FILE = 'metrics.jsonl';
-export const REPORT_FILE = 'report.html';
 
 export interface SavedState extends TrainState {
   weightsSha256: string;
@@ -44,17 +42,6 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
   await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
   await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
   await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
-}
-
-/** Saves checkpoints in `dir`, each followed by report.html (curves and confusion matrix so far). */
-export function checkpointer(dir: string, meta: { backend?: string } = {}): Checkpointer {
-  return {
-    save: async (model, state) => {
-      await saveCheckpoint(dir, model, state);
-      const { renderReport } = await import('./report-html.js');
-      await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend: meta.backend }));
-    },
-  };
 }
 
 const ckptError = (dir: string, what: string) =>

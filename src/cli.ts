@@ -6,7 +6,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
-import { BACKEND_CHOICES } from './backend-choice.js';
+import { BACKEND_CHOICES, BACKEND_HELP } from './backends/table.js';
+import { closeBackend } from './backends/lifecycle.js';
 
 export function handleError(e: unknown): number {
   if (isAlexnetError(e)) {
@@ -40,7 +41,7 @@ const withOptions = (cmd: Command, options: Option[]) => options.reduce((c, o) =
 
 export function buildProgram(): Command {
   const program = new Command('alexnet')
-    .description('Train the classic small AlexNet on CIFAR-10 (GPU through tfjs-node-gpu, a wasm fallback elsewhere).')
+    .description('Train the classic small AlexNet on CIFAR-10 (on the GPU through WebGPU or tfjs-node-gpu, else on the CPU).')
     .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -63,7 +64,7 @@ export function buildProgram(): Command {
     .description('print the network: each layer, its output shape and parameters, and the output of a zero input')
     .option('--json', 'one JSON object instead of the table')
     .addOption(backendOption())
-    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU')
+    .option('--gpu', GPU_HELP)
     .option('-q, --quiet', 'no backend line on stderr')
     .action(async (flags) => {
       const { runSummary } = await import('./commands/summary.js');
@@ -83,7 +84,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed for initial weights and shuffles (default: random, reported with --json)')
     .addOption(new Option('--init <scheme>', 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)').choices(['pytorch', 'glorot']).default('pytorch'))
     .addOption(backendOption())
-    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--gpu', GPU_HELP)
     .option('--limit-train <n>', 'use only the first N training images')
     .option('--limit-test <n>', 'use only the first N test images')
     .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
@@ -124,7 +125,7 @@ export function buildProgram(): Command {
     .option('--limit-test <n>', 'use only the first N test images')
     .option('--threads <n>', 'wasm: threads per batch, each taking a share (default: one per core, at most 4)')
     .addOption(backendOption())
-    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--gpu', GPU_HELP)
     .option('--json', 'one JSON object')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags) => {
@@ -139,7 +140,7 @@ export function buildProgram(): Command {
     .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`')
     .option('--top <k>', 'classes to show per image', '3')
     .addOption(backendOption())
-    .option('--gpu', 'insist on @tensorflow/tfjs-node-gpu with a GPU; fail otherwise')
+    .option('--gpu', GPU_HELP)
     .option('--json', 'one JSON object per image')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (images: string[], flags) => {
@@ -150,11 +151,12 @@ export function buildProgram(): Command {
   program
     .command('bench')
     .description('time the training step, evaluation and decoding on synthetic data of the real shapes')
-    .addOption(new Option('--backend <name>', 'auto, tensorflow, wasm, cpu, or all (every backend that loads but cpu)').choices([...BACKEND_CHOICES, 'all']).default('auto'))
+    .addOption(new Option('--backend <name>', `${BACKEND_CHOICES.join(', ')}, or all (every backend that starts here, but cpu and software GPU adapters)`).choices([...BACKEND_CHOICES, 'all']).default('auto'))
     .option('--batch-size <n>', 'training batch size', '64')
     .option('--eval-batch-size <n>', 'evaluation batch size', '128')
     .option('--steps <n>', 'timed steps per measurement (after 3 warm-up steps)', '10')
     .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
+    .option('--gpu', GPU_HELP)
     .option('--json', 'one JSON object per backend')
     .option('-q, --quiet', 'no backend line on stderr')
     .action(async (flags) => {
@@ -175,8 +177,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-const backendOption = () =>
-  new Option('--backend <name>', 'auto (tfjs-node-gpu, then tfjs-node, then wasm, then cpu), tensorflow, wasm or cpu').choices([...BACKEND_CHOICES]).default('auto');
+const backendOption = () => new Option('--backend <name>', BACKEND_HELP).choices([...BACKEND_CHOICES]).default('auto');
+const GPU_HELP = 'insist on a GPU backend (tfjs-node-gpu on CUDA, or WebGPU on a hardware adapter); exit 3 otherwise';
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -186,5 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     return handleError(e);
+  } finally {
+    await closeBackend().catch(() => {}); // the answer is out; a device that fails to close changes nothing
   }
 }

@@ -2,7 +2,7 @@
 // TensorFlow.js is NHWC, so the input is [32, 32, 3] where PyTorch's is [3, 32, 32]; shapes below are per
 // image. Nothing is built at import time.
 
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { CHANNELS, IMAGE_SIZE, NUM_CLASSES } from './data/cifar.js';
 
 export const INIT_CHOICES = ['pytorch', 'glorot'] as const;

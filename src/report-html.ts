@@ -6,7 +6,9 @@
 import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
 import { hhmmss } from './report.js';
 import type { EpochMetrics, TrainState } from './train.js';
-import { perClassAccuracy } from './train.js';
+
+export const REPORT_FILE = 'report.html';
+import { perClassAccuracy } from './evaluate.js';
 
 export interface ReportMeta {
   /** When the page was written (shown; the caller passes it so that rendering stays pure). */

@@ -4,7 +4,8 @@
 
 import type { ModelSummary } from './model.js';
 import type { ClassScore } from './predict.js';
-import type { EpochMetrics, EvalReport } from './train.js';
+import type { EvalReport } from './evaluate.js';
+import type { EpochMetrics } from './train.js';
 
 /** Whole seconds as HH:MM:SS, truncated as the seed's `(cur_time - prev_time).seconds` is. */
 export function hhmmss(seconds: number): string {

@@ -1,8 +1,7 @@
 // Batches and one SGD step of the seed's recipe: normalised pixels in, cross-entropy on the logits, its
-// gradient, the update. Shared by the training loop (src/train.ts), the data-parallel workers
-// (src/parallel.ts), prediction and the benchmark.
+// gradient, the update. Shared by the backends' runners (src/backends/), prediction and the benchmark.
 
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
 
@@ -44,7 +43,7 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
 
 /**
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
- * as tensors the caller owns. Shared by the one-thread step and the data-parallel workers (src/parallel.ts).
+ * as tensors the caller owns. Shared by the one-thread step and the data-parallel workers (src/backends/wasm/parallel.ts).
  */
 export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
@@ -68,21 +67,4 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.
   optimizer.applyGradients(grads);
   tf.dispose(grads);
   return { loss, acc };
-}
-
-export interface BatchEval {
-  loss: number; // the batch's mean loss
-  acc: number;
-  predictions: Int32Array; // predicted class per image
-}
-
-/** Evaluates one batch and reads the results (the data-parallel path, where each shard is read anyway). */
-export function evalBatch(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
-  const [loss, acc, pred] = tf.tidy(() => {
-    const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-    return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1)];
-  });
-  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array };
-  tf.dispose([loss, acc, pred]);
-  return out;
 }

@@ -2,13 +2,13 @@
 // number on the device and reads it once per epoch, reports through callbacks, and checkpoints atomically.
 // It never prints and never exits (STYLE.md #3).
 
-import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
+import type { ActiveBackend } from './backends/index.js';
+import { DEFAULT_CLASS_NAMES, type Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
+import { confusionMatrix } from './evaluate.js';
 import { createModel, type Init } from './model.js';
-import { DataParallel } from './parallel.js';
-import { accuracy, crossEntropy, fillBatch, makeBatch, trainStep } from './step.js';
 import { mulberry32 } from './random.js';
+import * as tf from './tf.js';
 
 export interface Recipe {
   epochs: number; // total epochs to reach (a resumed run counts the saved ones)
@@ -37,7 +37,7 @@ export interface BatchProgress {
   batches: number; // batches in the epoch
   images: number; // training images done in this epoch
   /** Reads the running mean loss from the device: call it sparingly (the progress bar: ~10 times a second). */
-  runningLoss: () => number;
+  runningLoss: () => Promise<number>;
 }
 
 /** Where a run stands; saved with the weights so that `--resume` continues exactly. */
@@ -77,7 +77,9 @@ export interface TrainOptions {
   onBatch?: (p: BatchProgress) => void;
   /** Stop at the next batch boundary; with a checkpointer, save first. */
   signal?: AbortSignal;
-  /** wasm only: cut each batch across this many threads (src/parallel.ts); 1 or absent: one thread. */
+  /** The started backend: it runs each step and evaluation its own way (src/backends/). */
+  backend: ActiveBackend;
+  /** --threads: backends that share a step among threads (wasm) use this many; absent: 1. */
   threads?: number;
 }
 
@@ -128,12 +130,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const bs = recipe.batchSize;
   const batches = Math.ceil(trainSplit.count / bs);
-  const xBuf = new Float32Array(Math.max(bs, recipe.evalBatchSize) * IMAGE_BYTES);
-  const yBuf = new Int32Array(Math.max(bs, recipe.evalBatchSize));
 
-  // One thread per share of each batch on wasm (src/parallel.ts); other backends use their own threads.
-  const parallel = await DataParallel.forModel(model, opts.threads ?? 1);
-  state.threads = tf.getBackend() === 'wasm' ? (parallel?.threads ?? 1) : undefined; // only wasm's rounding depends on it
+  const runner = await opts.backend.runner(model, { threads: opts.threads ?? 1 });
+  state.threads = runner.threads; // set where the rounding depends on it (wasm), so a resumed run keeps it
   try {
     while (state.epoch < recipe.epochs) {
       const epoch = state.epoch;
@@ -144,10 +143,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let accSum = tf.scalar(prior.accSum);
       let badBatch = tf.scalar(-1, 'int32'); // first batch whose loss was not finite, -1 while none
       let done = state.batch;
-      const runningLoss = () => lossSum.dataSync()[0]! / Math.max(done, 1);
+      const runningLoss = async () => (await lossSum.data())[0]! / Math.max(done, 1);
 
-      const checkDiverged = () => {
-        const bad = badBatch.dataSync()[0]!;
+      const checkDiverged = async () => {
+        const bad = (await badBatch.data())[0]!;
         if (bad >= 0) {
           throw new AlexnetError(
             'DIVERGED',
@@ -160,41 +159,32 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       try {
         for (; done < batches; ) {
           if (opts.signal?.aborted) {
-            checkDiverged();
+            await checkDiverged();
             state.batch = done;
-            state.partial = { lossSum: lossSum.dataSync()[0]!, accSum: accSum.dataSync()[0]!, seconds: prior.seconds + (performance.now() - t0) / 1000 };
+            state.partial = { lossSum: (await lossSum.data())[0]!, accSum: (await accSum.data())[0]!, seconds: prior.seconds + (performance.now() - t0) / 1000 };
             await opts.checkpointer?.save(model, state);
             return { history: state.history, model, interrupted: true, state };
           }
           const idx = perm.subarray(done * bs, Math.min((done + 1) * bs, trainSplit.count));
-          let loss: tf.Scalar;
-          let acc: tf.Scalar;
-          if (parallel) {
-            fillBatch(trainSplit, idx, xBuf, yBuf);
-            ({ loss, acc } = await parallel.step(model, optimizer, xBuf, yBuf, idx.length));
-          } else {
-            const { x, y } = makeBatch(trainSplit, idx, xBuf, yBuf);
-            ({ loss, acc } = trainStep(model, optimizer, x, y));
-            tf.dispose([x, y]);
-          }
+          const { loss, acc } = await runner.step(model, optimizer, trainSplit, idx);
           const batchIndex = done;
           const next = tf.tidy(() => ({
-            lossSum: lossSum.add(loss) as tf.Scalar,
-            accSum: accSum.add(acc) as tf.Scalar,
+            lossSum: tf.add(lossSum, loss) as tf.Scalar,
+            accSum: tf.add(accSum, acc) as tf.Scalar,
             badBatch: tf.where(tf.logicalAnd(tf.less(badBatch, 0), tf.logicalNot(tf.isFinite(loss))), tf.scalar(batchIndex, 'int32'), badBatch) as tf.Scalar,
           }));
           tf.dispose([loss, acc, lossSum, accSum, badBatch]);
           ({ lossSum, accSum, badBatch } = next);
           done++;
-          if (done % DIVERGENCE_CHECK_EVERY === 0) checkDiverged();
+          if (done % DIVERGENCE_CHECK_EVERY === 0) await checkDiverged();
           opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * bs, trainSplit.count), runningLoss });
-          // Let signal handlers and timers run between batches (the step itself is synchronous on wasm/cpu).
+          // Let signal handlers and timers run between batches (a step may never yield to the event loop).
           if (done % 4 === 0) await new Promise((r) => setImmediate(r));
         }
-        checkDiverged();
-        const trainLoss = lossSum.dataSync()[0]! / batches;
-        const trainAcc = accSum.dataSync()[0]! / batches;
-        const valid = parallel ? await parallel.evaluate(model, testSplit, recipe.evalBatchSize) : evaluate(model, testSplit, recipe.evalBatchSize, xBuf, yBuf);
+        await checkDiverged();
+        const trainLoss = (await lossSum.data())[0]! / batches;
+        const trainAcc = (await accSum.data())[0]! / batches;
+        const valid = await runner.evaluate(model, testSplit, recipe.evalBatchSize);
         const seconds = prior.seconds + (performance.now() - t0) / 1000;
         const images = trainSplit.count - state.batch * bs + testSplit.count;
         const metrics: EpochMetrics = {
@@ -223,84 +213,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     return { history: state.history, model, interrupted: false, state };
   } finally {
-    await parallel?.dispose();
+    await runner.dispose();
   }
-}
-
-export interface EvalResult {
-  loss: number; // mean over batches of each batch's mean, as the seed
-  acc: number;
-  predictions: Uint8Array; // predicted class per record
-}
-
-/** Loss and accuracy over a split in order, in batches of `batchSize`; one device read at the end. */
-export function evaluate(model: tf.LayersModel, split: Split, batchSize: number, xBuf?: Float32Array, yBuf?: Int32Array): EvalResult {
-  const xb = xBuf ?? new Float32Array(batchSize * IMAGE_BYTES);
-  const yb = yBuf ?? new Int32Array(batchSize);
-  const batches = Math.ceil(split.count / batchSize);
-  let lossSum = tf.scalar(0);
-  let accSum = tf.scalar(0);
-  const preds: tf.Tensor1D[] = [];
-  for (let b = 0; b < batches; b++) {
-    const start = b * batchSize;
-    const idx = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
-    const { x, y } = makeBatch(split, idx, xb, yb);
-    const next = tf.tidy(() => {
-      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
-      return { lossSum: lossSum.add(crossEntropy(logits, y)) as tf.Scalar, accSum: accSum.add(accuracy(logits, y)) as tf.Scalar };
-    });
-    tf.dispose([x, y, lossSum, accSum]);
-    ({ lossSum, accSum } = next);
-  }
-  const all = tf.concat(preds);
-  const predictions = Uint8Array.from(all.dataSync() as Int32Array);
-  all.dispose();
-  const result = { loss: lossSum.dataSync()[0]! / batches, acc: accSum.dataSync()[0]! / batches, predictions };
-  tf.dispose([lossSum, accSum, ...preds]);
-  return result;
-}
-
-/** counts[t][p]: how many records of true class t were predicted as p. */
-export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes = NUM_CLASSES): number[][] {
-  if (labels.length !== predictions.length) throw new RangeError(`${labels.length} labels but ${predictions.length} predictions`);
-  const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  for (let i = 0; i < labels.length; i++) counts[labels[i]!]![predictions[i]!]!++;
-  return counts;
-}
-
-/** Per true class: records, correct ones, and their ratio (NaN for a class with no records). */
-export function perClassAccuracy(confusion: number[][]): { count: number; correct: number; accuracy: number }[] {
-  return confusion.map((row, t) => {
-    const count = row.reduce((a, b) => a + b, 0);
-    const correct = row[t]!;
-    return { count, correct, accuracy: count === 0 ? NaN : correct / count };
-  });
-}
-
-export interface EvalReport {
-  /** As the training line's Valid Loss and Valid Acc: means of per-batch means, so the numbers match. */
-  loss: number;
-  accuracy: number;
-  correct: number;
-  images: number;
-  classNames: string[];
-  perClass: { name: string; count: number; correct: number; accuracy: number }[];
-  confusion: number[][]; // [true class][predicted class]
-}
-
-/** Everything `alexnet eval` reports for a model on a split; with `parallel`, each batch is shared out. */
-export async function evaluateReport(model: tf.LayersModel, split: Split, batchSize: number, classNames: string[], parallel?: DataParallel | null): Promise<EvalReport> {
-  const r = parallel ? await parallel.evaluate(model, split, batchSize) : evaluate(model, split, batchSize);
-  const confusion = confusionMatrix(split.labels, r.predictions);
-  const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c }));
-  return {
-    loss: r.loss,
-    accuracy: r.acc,
-    correct: perClass.reduce((n, c) => n + c.correct, 0),
-    images: split.count,
-    classNames,
-    perClass,
-    confusion,
-  };
 }

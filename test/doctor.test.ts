@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { diagnose, findLibraries } from '../src/doctor.js';
+import { diagnose, findLibraries } from '../src/backends/tensorflow/doctor.js';
+import { describeAdapter, icdsByHand, type GpuAdapterInfo } from '../src/backends/webgpu/adapter.js';
+import { adapterFix } from '../src/backends/webgpu/index.js';
 import { runCli, tmpDir } from './helpers.js';
 
 test('diagnose: real load errors map to their fixes', () => {
@@ -43,15 +45,22 @@ test('alexnet doctor here: no native binding, names the wasm fallback, exit 0; -
   const r = await runCli(['doctor']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /@tensorflow\/tfjs-node-gpu: not installed/);
-  assert.match(r.stdout, /auto backend: wasm \(CPU; native TensorFlow is not installed/);
+  assert.match(r.stdout, /auto backend: wasm \(CPU; no GPU backend: native TensorFlow is not installed; WebGPU/);
+  // The WebGPU section: the package, the Vulkan loader, and each adapter with whether it is software.
+  assert.match(r.stdout, /^WebGPU \(Dawn\):\nok   webgpu 0\.6\.2 \(Dawn; Vulkan\)$/m);
+  assert.match(r.stdout, /^(ok  |--  ) Vulkan loader: /m);
+  if (process.env.VK_ICD_FILENAMES?.includes('lvp')) assert.match(r.stdout, /^--   adapter: llvmpipe.*: software, never chosen by auto$/m);
   assert.match(r.stdout, /^can train: yes, on wasm$/m);
   const j = await runCli(['doctor', '--json']);
   const report = JSON.parse(j.stdout) as Record<string, unknown>;
-  for (const k of ['node', 'flavours', 'auto', 'libraries', 'driver', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
+  for (const k of ['node', 'backends', 'auto', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
   assert.equal(report.canTrain, true);
   assert.equal(report.gpuBackend, false);
   assert.equal((report.auto as { backend: string }).backend, 'wasm');
-  assert.ok('libcudart.so.11.0' in (report.libraries as object));
+  const backends = report.backends as { tensorflow: { libraries: object; driver: unknown }; webgpu: { package: string; adapters: unknown[] } };
+  assert.ok('libcudart.so.11.0' in backends.tensorflow.libraries);
+  assert.equal(backends.webgpu.package, '0.6.2');
+  assert.ok(Array.isArray(backends.webgpu.adapters));
   const g = await runCli(['doctor', '--require-gpu']);
   assert.equal(g.code, 3);
   assert.match(g.stderr, /^error: no GPU backend works here$/m);
@@ -76,4 +85,40 @@ test('alexnet bench: a tiny run reports every field, as text and JSON', async ()
   assert.match(t.stdout, /^wasm \(CPU; asked for with --backend wasm\), 2 threads\n[^]*^wasm \(CPU; asked for with --backend wasm\), 1 thread$/m);
   assert.match(t.stdout, /train step \(batch 4\): [\d.]+ ms median of 1/);
   assert.match(t.stdout, /implied epoch \(50,000 train \+ 10,000 test\): [\d.]+ s/);
+});
+
+test('WebGPU adapters: software ones are recognised by flag or by name, hardware ones are not', () => {
+  // [adapter.info as Dawn reports it, software?]
+  const cases: [GpuAdapterInfo, boolean][] = [
+    [{ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1', isFallbackAdapter: true }, true],
+    [{ vendor: 'google', architecture: '', device: 'SwiftShader Device (Subzero)', description: 'SwiftShader driver' }, true],
+    [{ vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA: 580.159.04 580.159.4.0' }, false],
+    [{ vendor: 'apple', architecture: 'metal-3', device: 'Apple M2', description: '' }, false],
+    [{ vendor: 'amd', architecture: 'rdna-3', device: 'AMD Radeon RX 7900 XTX (RADV NAVI31)', description: 'radv Mesa 24.2.8' }, false],
+  ];
+  for (const [info, software] of cases) assert.equal(describeAdapter(info).software, software, info.device);
+  assert.equal(describeAdapter(cases[2]![0]).name, 'NVIDIA H200');
+});
+
+test('WebGPU: Vulkan drivers chosen by hand are software only when every one is', () => {
+  const dir = tmpDir();
+  const icd = (name: string, library: string) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: library } }));
+    return f;
+  };
+  const lvp = icd('lvp_icd.json', 'libvulkan_lvp.so');
+  const swift = icd('vk_swiftshader_icd.json', './libvk_swiftshader.so');
+  const nvidia = icd('nvidia_icd.json', 'libGLX_nvidia.so.0');
+  assert.equal(icdsByHand({}), null);
+  assert.deepEqual(icdsByHand({ VK_ICD_FILENAMES: `${lvp}:${swift}` })!.map((d) => d.software), [true, true]);
+  assert.deepEqual(icdsByHand({ VK_DRIVER_FILES: `${lvp}:${nvidia}` })!.map((d) => d.software), [true, false]);
+});
+
+test('WebGPU fixes: per platform, and a container whose NVIDIA_DRIVER_CAPABILITIES lacks graphics', () => {
+  assert.match(adapterFix('no-loader', {}, 'linux'), /apt-get install libvulkan1/);
+  assert.match(adapterFix('no-adapter', { NVIDIA_DRIVER_CAPABILITIES: 'compute,utility' }, 'linux'), /lacks graphics.*NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics/);
+  assert.match(adapterFix('no-adapter', { NVIDIA_DRIVER_CAPABILITIES: 'all' }, 'linux'), /Vulkan driver/);
+  assert.match(adapterFix('software', {}, 'darwin'), /Metal/);
+  assert.match(adapterFix('no-adapter', {}, 'win32'), /D3D12/);
 });

@@ -8,7 +8,7 @@ import { IMAGE_BYTES, IMAGE_SIZE } from '../src/data/cifar.js';
 import { decodeImage, sniffImageType, toCifarImage, type RgbaImage } from '../src/data/image.js';
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from '../src/font.js';
 import { renderSamples, sampleLayout } from '../src/samples.js';
-import { confusionMatrix, perClassAccuracy } from '../src/train.js';
+import { confusionMatrix, perClassAccuracy } from '../src/evaluate.js';
 import { tileMismatch, upscale } from './helpers.js';
 
 /** A deterministic 32x32 RGB image (HWC) with every pixel different from its neighbours. */

@@ -2,12 +2,12 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { switchBackendForTests } from '../src/backend.js';
+import { switchBackendForTests } from '../src/backends/index.js';
+import { evaluateOnDevice } from '../src/backends/runner.js';
+import { DataParallel, shardSizes } from '../src/backends/wasm/parallel.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
-import { DataParallel, shardSizes } from '../src/parallel.js';
 import { trainStep } from '../src/step.js';
-import { evaluate } from '../src/train.js';
+import * as tf from '../src/tf.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
 async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {
@@ -94,7 +94,7 @@ describe('wasm kernels against the cpu backend', () => {
         const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
         const w = tf.tensor4d(wv, c.w as [number, number, number, number]);
         const dy = tf.tensor4d(dyv, outShape as [number, number, number, number]);
-        const dw = tf.grad((f) => tf.conv2d(x, f as tf.Tensor4D, 1, 'valid').mul(dy).sum())(w);
+        const dw = tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 1, 'valid'), dy)))(w);
         const dx = tf.conv2dTranspose(dy, w, c.x as [number, number, number, number], 1, 'valid');
         return { dw: dw.dataSync().slice(), dx: dx.dataSync().slice() };
       });
@@ -109,7 +109,7 @@ describe('wasm kernels against the cpu backend', () => {
     await switchBackendForTests('wasm');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
     const dy = tf.zeros([1, 3, 3, 4]) as tf.Tensor4D;
-    assert.throws(() => tf.grad((f) => tf.conv2d(x, f as tf.Tensor4D, 2, 'valid').mul(dy).sum())(tf.zeros([3, 3, 2, 4]) as tf.Tensor4D), /does not support stride 2x2/);
+    assert.throws(() => tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 2, 'valid'), dy)))(tf.zeros([3, 3, 2, 4]) as tf.Tensor4D), /does not support stride 2x2/);
     tf.dispose([x, dy]);
   });
 
@@ -121,7 +121,7 @@ describe('wasm kernels against the cpu backend', () => {
     const run = (backend: 'wasm' | 'cpu') => on(backend, () => {
       const x = tf.tensor4d(xv, [4, 28, 28, 8]);
       const dy = tf.tensor4d(dyv, [4, 13, 13, 8]);
-      const pool = tf.grad((t) => tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid').mul(dy).sum())(x);
+      const pool = tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), dy)))(x);
       const sum = tf.sum(x, [0, 1, 2]);
       const a = tf.tensor2d(av, [16, 32]);
       const b = tf.tensor2d(bv, [16, 24]);
@@ -130,7 +130,7 @@ describe('wasm kernels against the cpu backend', () => {
         sum: sum.dataSync().slice(),
         tA: tf.matMul(a, b, true, false).dataSync().slice(),
         tB: tf.matMul(b, a, true, false).dataSync().slice(),
-        tAB: tf.matMul(a, b.transpose(), true, true).dataSync().slice(),
+        tAB: tf.matMul(a, tf.transpose(b), true, true).dataSync().slice(),
       };
     });
     const wasm = await run('wasm');
@@ -196,7 +196,7 @@ describe('wasm kernels against the cpu backend', () => {
       const before = tf.memory().numTensors;
       for (let s = 0; s < 2; s++) {
         const a = trainStep(one, opt1, x, y);
-        const b = await dp.step(many, optN, xv, labels, batch);
+        const b = await dp.stepOn(many, optN, xv, labels, batch);
         assert.ok(Math.abs(a.loss.dataSync()[0]! - b.loss.dataSync()[0]!) <= 1e-5, 'loss');
         assert.ok(Math.abs(a.acc.dataSync()[0]! - b.acc.dataSync()[0]!) <= 1e-6, 'accuracy');
         tf.dispose([a.loss, a.acc, b.loss, b.acc]);
@@ -207,7 +207,7 @@ describe('wasm kernels against the cpu backend', () => {
       });
       // Evaluation shared out the same way: 11 images in batches of 4, 4 and 3, each cut among 3 threads.
       const split = { images: Uint8Array.from({ length: 11 * 3072 }, (_, i) => (i * 131) % 256), labels: Uint8Array.from({ length: 11 }, (_, i) => i % 10), count: 11 };
-      const alone = evaluate(many, split, 4);
+      const alone = await evaluateOnDevice(many, split, 4);
       const shared = await dp.evaluate(many, split, 4);
       assert.ok(Math.abs(alone.loss - shared.loss) <= 1e-5, `loss ${alone.loss} vs ${shared.loss}`);
       assert.ok(Math.abs(alone.acc - shared.acc) <= 1e-6, `accuracy ${alone.acc} vs ${shared.acc}`);

@@ -49,7 +49,8 @@ describe('alexnet train', () => {
     assert.ok(epochs[3]!.validAcc > 0.6, `final valid accuracy ${epochs[3]!.validAcc}`);
     assert.match(r.stderr, /CIFAR-10 ready in /);
     assert.doesNotMatch(r.stderr, /batches \|/, 'no progress bar when stderr is not a terminal');
-    assert.match(r.stderr, /^backend: wasm \(CPU; native TensorFlow is not installed, see README "GPU"\)$/m);
+    // No GPU here: auto says why, and never takes a software WebGPU adapter (`npm test` offers lavapipe).
+    assert.match(r.stderr, /^backend: wasm \(CPU; no GPU backend: native TensorFlow is not installed; WebGPU(:| has only) [^;]+; see README "GPU"\)$/m);
   });
 
   test('--json: one object per epoch with the documented fields, then a summary', async () => {
@@ -161,7 +162,7 @@ describe('alexnet summary', () => {
     assert.match(r.stdout, /^fc3 +Dense +\[10\] +1,930$/m);
     assert.match(r.stdout, /^total parameters: 576,778$/m);
     assert.match(r.stdout, /^output of a zero \[1, 32, 32, 3\] input: \[1, 10\]$/m);
-    assert.match(r.stderr, /^backend: wasm \(CPU; native TensorFlow is not installed, see README "GPU"\)$/m);
+    assert.match(r.stderr, /^backend: wasm \(CPU; no GPU backend: native TensorFlow is not installed; WebGPU(:| has only) [^;]+; see README "GPU"\)$/m);
     const j = await runCli(['summary', '--json', '-q']);
     const s = JSON.parse(j.stdout) as { totalParams: number; outputShape: number[]; layers: { name: string }[] };
     assert.equal(s.totalParams, 576778);

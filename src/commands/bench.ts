@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { initBackend, parseBackendChoice, probeNative } from '../backend.js';
+import { BACKENDS, initBackend, parseBackendChoice } from '../backends/index.js';
 import { benchDecode, benchTraining, type BenchResult, type DecodeResult } from '../bench.js';
 import { AlexnetError } from '../errors.js';
 import { logLine, parseIntFlag, parseThreads } from './common.js';
@@ -10,6 +10,7 @@ export interface BenchFlags {
   evalBatchSize?: string;
   steps?: string;
   threads?: string;
+  gpu?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -18,19 +19,12 @@ export interface BenchRecord extends BenchResult {
   type: 'bench';
   backend: string;
   gpu: boolean;
-  detail: string; // the backend line
+  detail: string; // the backend line without `backend: `
   decode: DecodeResult;
 }
 
-/**
- * `all`: every backend that loads, except `cpu`, whose one step at batch 64 takes minutes (ask for it by
- * name); wasm on the default threads and, where that is more than one, on one thread too.
- */
-async function runsForAll(threads: number): Promise<{ backend: string; threads: number }[]> {
-  const native = (await probeNative()).some((p) => p.loaded);
-  const wasm = threads > 1 ? [{ backend: 'wasm', threads }, { backend: 'wasm', threads: 1 }] : [{ backend: 'wasm', threads: 1 }];
-  return native ? [{ backend: 'tensorflow', threads: 1 }, ...wasm] : wasm;
-}
+/** `all`: the runs the backends' table lists, of every backend that starts here. */
+const runsForAll = (threads: number) => BACKENDS.flatMap((b) => b.benchAll(threads).map((args) => ({ backend: b.name, args })));
 
 export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
   const steps = flags.steps !== undefined ? parseIntFlag('--steps', 1, 10_000)(flags.steps) : 10;
@@ -41,11 +35,19 @@ export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
   if (name === 'all') {
     // One process per run: each gets a clean engine and its own memory.
     const records: BenchRecord[] = [];
-    for (const run of await runsForAll(threads)) {
-      const backend = run.backend;
-      const args = [process.argv[1]!, 'bench', '--backend', backend, '--threads', String(run.threads), '--steps', String(steps), '--batch-size', String(batchSize), '--eval-batch-size', String(evalBatchSize), '--json', '--quiet'];
-      const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-      if (r.status !== 0) throw new AlexnetError('BACKEND', `bench --backend ${backend} failed (exit ${r.status})`, `run \`alexnet bench --backend ${backend}\` to see why`);
+    for (const run of runsForAll(threads)) {
+      const args = [process.argv[1]!, 'bench', '--backend', run.backend, ...run.args, '--steps', String(steps), '--batch-size', String(batchSize), '--eval-batch-size', String(evalBatchSize), '--json', '--quiet'];
+      const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      if (r.status !== 0) {
+        // A backend that does not start here is left out, with its reason; one that starts and then fails is an error.
+        const why = r.stderr.split('\n').find((l) => l.startsWith('error: '));
+        if (!why || !/^error: (--backend|--gpu)/.test(why)) {
+          process.stderr.write(r.stderr);
+          throw new AlexnetError('BACKEND', `bench --backend ${run.backend} failed (exit ${r.status})`, `run \`alexnet bench --backend ${run.backend}\` to see why`);
+        }
+        if (!flags.quiet) logLine(`bench: ${run.backend} left out: ${why.slice('error: '.length)}`);
+        continue;
+      }
       const rec = JSON.parse(r.stdout.trim().split('\n').pop()!) as BenchRecord;
       records.push(rec);
       if (!flags.json) printRecord(rec);
@@ -53,11 +55,12 @@ export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
     if (flags.json) records.forEach((r) => process.stdout.write(JSON.stringify(r) + '\n'));
     return records;
   }
-  const info = await initBackend(parseBackendChoice(name));
-  if (!flags.quiet) logLine(info.line);
-  const result = await benchTraining({ batchSize, evalBatchSize, steps, warmup: 3, threads });
-  const detail = info.line.replace(/^backend: /, '') + (info.name === 'wasm' ? `, ${result.threads} thread${result.threads === 1 ? '' : 's'}` : '');
-  const rec: BenchRecord = { type: 'bench', backend: info.name, gpu: info.gpu, detail, ...result, decode: benchDecode() };
+  const backend = await initBackend(parseBackendChoice(name), { gpu: flags.gpu });
+  if (!flags.quiet) logLine(`backend: ${backend.detail}`);
+  const result = await benchTraining(backend, { batchSize, evalBatchSize, steps, warmup: 3, threads });
+  const used = backend.threadsFor(threads);
+  const detail = backend.detail + (used !== undefined ? `, ${used} thread${used === 1 ? '' : 's'}` : '');
+  const rec: BenchRecord = { type: 'bench', backend: backend.name, gpu: backend.gpu, detail, ...result, decode: benchDecode() };
   if (flags.json) process.stdout.write(JSON.stringify(rec) + '\n');
   else printRecord(rec);
   return [rec];
@@ -72,4 +75,3 @@ function printRecord(r: BenchRecord): void {
     `  decoding ${r.decode.records.toLocaleString('en-US')} records: ${r.decode.msMedian} ms (${r.decode.mbPerSecond} MB/s)`,
   ].join('\n') + '\n');
 }
-

@@ -4,7 +4,7 @@
 import { SingleBar } from 'cli-progress';
 import { AlexnetError } from '../errors.js';
 import type { Progress } from '../data/download.js';
-import { MAX_THREADS, defaultThreads } from '../threads.js';
+import { THREADS } from '../backends/table.js';
 
 export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -19,7 +19,7 @@ export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_IN
 
 /** --threads: 1..MAX_THREADS, one per core (at most MAX_THREADS) when not given. */
 export function parseThreads(value: string | undefined): number {
-  return value === undefined ? defaultThreads() : parseIntFlag('--threads', 1, MAX_THREADS)(value);
+  return value === undefined ? THREADS.default() : parseIntFlag('--threads', 1, THREADS.max)(value);
 }
 
 export function parsePositiveFloat(name: string) {

@@ -1,5 +1,4 @@
-import { INSTALL_HINT, initBackend, keyLine, probeNative, type BackendInfo } from '../backend.js';
-import { CUDA_LIBS, NAPI_BUILDS, diagnose, findLibraries, ldconfig, nvidiaDriver, type Fix } from '../doctor.js';
+import { backendModules, initBackend, type ActiveBackend, type Fix } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
 
 export interface DoctorFlags {
@@ -8,67 +7,46 @@ export interface DoctorFlags {
 }
 
 export interface DoctorReport {
-  node: { version: string; napi: number; ok: boolean; fix?: string };
-  flavours: { name: string; installed: boolean; loads: boolean; error?: string; problem?: string; fix?: string }[];
-  auto: { backend: string; gpu: boolean; line: string } | { error: string };
-  libraries: Record<string, string | null>;
-  ldLibraryPath: string | null;
-  driver: { version: string; gpus: string[] } | null;
+  node: { version: string; napi: number; ok: boolean };
+  /** Each backend's section (what it found: packages, libraries, adapters), by backend name. */
+  backends: Record<string, Record<string, unknown>>;
+  auto: { backend: string; gpu: boolean; detail: string } | { error: string };
   canTrain: boolean;
   gpuBackend: boolean;
   fixes: Fix[];
 }
 
-export async function doctorReport(): Promise<DoctorReport> {
+interface Section {
+  title: string;
+  lines: string[];
+}
+
+export async function doctorReport(): Promise<{ report: DoctorReport; sections: Section[] }> {
   const napi = Number(process.versions.napi);
-  const node = { version: process.versions.node, napi, ok: napi >= Math.min(...NAPI_BUILDS) && Number(process.versions.node.split('.')[0]) >= 20 };
+  const node = { version: process.versions.node, napi, ok: Number(process.versions.node.split('.')[0]) >= 20 };
   const fixes: Fix[] = [];
   if (!node.ok) fixes.push({ problem: `Node.js ${node.version} is older than this tool supports`, fix: 'use Node.js 20 or later' });
 
-  const probes = await probeNative();
-  const flavours = probes.map((p) => {
-    const row: DoctorReport['flavours'][number] = { name: p.flavour, installed: p.installed, loads: p.loaded };
-    if (p.installed && !p.loaded) {
-      const d = diagnose(p.error ?? '');
-      row.error = keyLine(p.error ?? '');
-      row.problem = d.problem;
-      row.fix = d.fix;
-      fixes.push(d);
-    }
-    return row;
-  });
+  const backends: DoctorReport['backends'] = {};
+  const sections: Section[] = [];
+  for (const { name, module } of await backendModules()) {
+    const s = await module.doctor();
+    if (s.lines.length === 0 && s.fixes.length === 0) continue;
+    backends[name] = s.json;
+    sections.push({ title: s.title, lines: s.lines });
+    fixes.push(...s.fixes);
+  }
 
   let auto: DoctorReport['auto'];
-  let info: BackendInfo | null = null;
+  let info: ActiveBackend | null = null;
   try {
     info = await initBackend('auto');
-    auto = { backend: info.name, gpu: info.gpu, line: info.line };
+    auto = { backend: info.name, gpu: info.gpu, detail: info.detail };
   } catch (e) {
     auto = { error: (e as Error).message };
   }
-
-  const libraries = findLibraries(CUDA_LIBS, ldconfig(), process.env.LD_LIBRARY_PATH);
-  const driver = nvidiaDriver();
-  const gpuBackend = info?.gpu ?? false;
-  if (!gpuBackend) {
-    if (!probes[0]!.installed) fixes.push({ problem: 'no GPU backend: @tensorflow/tfjs-node-gpu is not installed', fix: INSTALL_HINT });
-    else if (probes[0]!.loaded) {
-      const missing = CUDA_LIBS.filter((l) => libraries[l] === null);
-      if (driver === null) fixes.push({ problem: 'no NVIDIA driver (nvidia-smi not found)', fix: 'install the NVIDIA driver; TensorFlow then runs on the GPU' });
-      for (const lib of missing.slice(0, 1)) fixes.push(diagnose(`${lib}: cannot open shared object file`));
-    }
-  }
-  return {
-    node,
-    flavours,
-    auto,
-    libraries,
-    ldLibraryPath: process.env.LD_LIBRARY_PATH ?? null,
-    driver,
-    canTrain: info !== null,
-    gpuBackend,
-    fixes: dedupe(fixes),
-  };
+  const report: DoctorReport = { node, backends, auto, canTrain: info !== null, gpuBackend: info?.gpu ?? false, fixes: dedupe(fixes) };
+  return { report, sections };
 }
 
 function dedupe(fixes: Fix[]): Fix[] {
@@ -77,27 +55,24 @@ function dedupe(fixes: Fix[]): Fix[] {
 }
 
 export async function runDoctor(flags: DoctorFlags): Promise<DoctorReport> {
-  const r = await doctorReport();
-  if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
-  else process.stdout.write(doctorText(r) + '\n');
-  if (!r.canTrain) throw new AlexnetError('BACKEND', 'no backend can train here', 'follow the fixes above');
-  if (flags.requireGpu && !r.gpuBackend) {
-    throw new AlexnetError('NO_GPU', 'no GPU backend works here', r.fixes[0]?.fix ?? INSTALL_HINT);
+  const { report, sections } = await doctorReport();
+  if (flags.json) process.stdout.write(JSON.stringify(report) + '\n');
+  else process.stdout.write(doctorText(report, sections) + '\n');
+  if (!report.canTrain) throw new AlexnetError('BACKEND', 'no backend can train here', 'follow the fixes above');
+  if (flags.requireGpu && !report.gpuBackend) {
+    throw new AlexnetError('NO_GPU', 'no GPU backend works here', report.fixes[0]?.fix ?? 'see the fixes above');
   }
-  return r;
+  return report;
 }
 
-export function doctorText(r: DoctorReport): string {
-  const ok = (b: boolean) => (b ? 'ok  ' : 'FAIL');
-  const lines = [
-    `${ok(r.node.ok)} Node.js ${r.node.version}, N-API ${r.node.napi} (tfjs-node-gpu 4.22.0 ships N-API ${NAPI_BUILDS[0]}..${NAPI_BUILDS[NAPI_BUILDS.length - 1]} addons)`,
-    ...r.flavours.map((f) => `${f.loads ? 'ok  ' : '--  '} ${f.name}: ${!f.installed ? 'not installed' : f.loads ? 'installed, loads' : `installed, does not load: ${f.error}`}`),
-    'auto' in r && 'error' in r.auto ? `FAIL auto backend: ${r.auto.error}` : `ok   auto backend: ${(r.auto as { line: string }).line.replace(/^backend: /, '')}`,
+export function doctorText(r: DoctorReport, sections: Section[]): string {
+  const lines = [`${r.node.ok ? 'ok  ' : 'FAIL'} Node.js ${r.node.version}, N-API ${r.node.napi}`];
+  for (const s of sections) lines.push('', `${s.title}:`, ...s.lines);
+  lines.push(
+    '',
+    'error' in r.auto ? `FAIL auto backend: ${r.auto.error}` : `ok   auto backend: ${r.auto.detail}`,
     `${r.gpuBackend ? 'ok  ' : '--  '} GPU backend: ${r.gpuBackend ? 'yes' : 'no'}`,
-    `     NVIDIA driver: ${r.driver ? `${r.driver.version} (${r.driver.gpus.join(', ')})` : 'not found (no nvidia-smi)'}`,
-    '     CUDA 11.2 / cuDNN 8.1 libraries (ldconfig -p, LD_LIBRARY_PATH):',
-    ...Object.entries(r.libraries).map(([lib, where]) => `       ${lib.padEnd(20)} ${where ?? 'missing'}`),
-  ];
+  );
   if (r.fixes.length > 0) {
     lines.push('', 'fixes:');
     for (const f of r.fixes) lines.push(`  - ${f.problem}`, `    fix: ${f.fix}`);

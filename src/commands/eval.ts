@@ -1,10 +1,10 @@
 import * as path from 'node:path';
-import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
+import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
+import { evaluateReport, type EvalReport } from '../evaluate.js';
 import { evalJson, evalText } from '../report.js';
-import { DataParallel } from '../parallel.js';
-import { DEFAULT_RECIPE, evaluateReport, type EvalReport } from '../train.js';
+import { DEFAULT_RECIPE } from '../train.js';
 import { logLine, parseIntFlag, parseThreads } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
@@ -50,16 +50,16 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   await runDownload({ ...opts.data, quiet: opts.quiet });
   const data = await loadCifar(opts.data.dataDir, { limitTrain: 0, limitTest: opts.limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
-  say(backend.line);
+  say(`backend: ${backend.detail}`);
   const { model, epochs } = await loadTrainedModel(opts.modelDir);
   say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
-  const parallel = await DataParallel.forModel(model, opts.threads);
+  const runner = await backend.runner(model, { threads: opts.threads });
   let report: EvalReport;
   try {
     // Names from the data being evaluated: they are what the labels mean.
-    report = await evaluateReport(model, data.test, opts.batchSize, data.classNames, parallel);
+    report = await evaluateReport(model, data.test, opts.batchSize, data.classNames, runner);
   } finally {
-    await parallel?.dispose();
+    await runner.dispose();
     model.dispose();
   }
   process.stdout.write((opts.json ? evalJson(report) : evalText(report)) + '\n');

@@ -1,6 +1,6 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
+import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
 import { NUM_CLASSES } from '../data/cifar.js';
 import { decodeImage, toCifarImage } from '../data/image.js';
@@ -60,9 +60,9 @@ export async function runPredict(opts: PredictOptions): Promise<ClassScore[][]> 
   await checkModelDir(opts.modelDir);
   const images = await readImages(opts.images);
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
-  say(backend.line);
+  say(`backend: ${backend.detail}`);
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
-  const results = predictTop(model, images, classNames, opts.top);
+  const results = await predictTop(model, images, classNames, opts.top);
   model.dispose();
   const out = results.map((top, i) =>
     opts.json

@@ -1,7 +1,7 @@
-import * as tf from '@tensorflow/tfjs';
-import { initBackend, parseBackendChoice } from '../backend.js';
+import { initBackend, parseBackendChoice } from '../backends/index.js';
 import { createModel, summarize, type ModelSummary } from '../model.js';
 import { summaryText } from '../report.js';
+import * as tf from '../tf.js';
 import { logLine } from './common.js';
 
 export interface SummaryFlags {
@@ -13,7 +13,7 @@ export interface SummaryFlags {
 
 export async function runSummary(flags: SummaryFlags): Promise<ModelSummary> {
   const backend = await initBackend(parseBackendChoice(flags.backend ?? 'auto'), { gpu: flags.gpu });
-  if (!flags.quiet) logLine(backend.line);
+  if (!flags.quiet) logLine(`backend: ${backend.detail}`);
   const model = createModel({ seed: 0 });
   const summary = summarize(model);
   model.dispose();

@@ -1,13 +1,14 @@
 import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { initBackend, parseBackendChoice, type BackendChoice } from '../backend.js';
-import { checkpointer, loadCheckpoint, readState, type SavedState } from '../checkpoint.js';
+import { writeFileAtomic } from '../atomic.js';
+import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
+import { loadCheckpoint, readState, saveCheckpoint, type SavedState } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
 import { epochJson, epochLine, hhmmss } from '../report.js';
-import { DEFAULT_RECIPE, train, type BatchProgress, type Recipe, type TrainState } from '../train.js';
+import { DEFAULT_RECIPE, train, type BatchProgress, type Checkpointer, type Recipe, type TrainState } from '../train.js';
 import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
@@ -107,15 +108,22 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   await runDownload(opts.data);
   const data = await loadCifar(opts.data.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
-  say(backend.line);
-  const threads = backend.name !== 'wasm' ? 1 : !opts.threadsExplicit && resumed?.state.threads ? resumed.state.threads : opts.threads;
-  if (threads > 1) say(`threads: ${threads} (each batch is shared out among them; --threads 1 for one)`);
+  say(`backend: ${backend.detail}`);
+  for (const [flag, size] of [['--batch-size', recipe.batchSize], ['--eval-batch-size', recipe.evalBatchSize]] as const) {
+    if (size > backend.maxBatch) {
+      throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${backend.maxBatch})`, `e.g. ${flag} ${Math.min(backend.maxBatch, 512)}`);
+    }
+  }
+  // A resumed run keeps its thread count unless told otherwise: the rounding depends on it.
+  const threads = !opts.threadsExplicit && resumed?.state.threads ? resumed.state.threads : opts.threads;
+  const used = backend.threadsFor(threads);
+  if (used !== undefined && used > 1) say(`threads: ${used} (each batch is shared out among them; --threads 1 for one)`);
   // Loading the weights needs the backend, so the model is read only now.
   const resume = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : undefined;
   if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
 
   const saveDir = opts.save ?? opts.resume;
-  const ckpt = saveDir ? checkpointer(saveDir, { backend: backend.line.replace(/^backend: /, '') }) : undefined;
+  const ckpt = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
   const interrupt = interruptSignal();
   const bar = opts.quiet || !stderrIsTTY() ? null : progressBar();
   const t0 = performance.now();
@@ -130,6 +138,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
       resume,
       checkpointer: ckpt && { save: (m, s) => critical(() => ckpt.save(m, s)) },
       signal: interrupt.signal,
+      backend,
       threads,
       onBatch: bar?.onBatch,
       onEpochEnd: (m) => {
@@ -153,7 +162,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
         type: 'summary',
         backend: backend.name,
         gpu: backend.gpu,
-        threads,
+        threads: used ?? 1,
         epochs: result.history.length,
         seed: recipe.seed,
         batchSize: recipe.batchSize,
@@ -171,6 +180,17 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
     bar?.stop();
     interrupt.dispose();
   }
+}
+
+/** Saves checkpoints in `dir`, each followed by report.html (the curves and confusion matrix so far). */
+function checkpointer(dir: string, backend: string): Checkpointer {
+  return {
+    save: async (model, state) => {
+      await saveCheckpoint(dir, model, state);
+      const { renderReport, REPORT_FILE } = await import('../report-html.js');
+      await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
+    },
+  };
 }
 
 async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: string; state: SavedState }> {
@@ -209,12 +229,13 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
       }
       if (now - lastRead >= 100) {
         lastRead = now;
-        loss = p.runningLoss();
+        // The read finishes later; the bar shows the last value read.
+        p.runningLoss().then((l) => (loss = l), () => {});
         const seconds = (now - t0) / 1000;
         const measured = p.batch > startBatch && seconds > 0;
         const eta = measured ? hhmmss(((p.batches - p.batch) * seconds) / (p.batch - startBatch)) : '-';
         const ips = measured ? ((p.images - startImages) / seconds).toFixed(0) : '-';
-        bar.update(p.batch, { ips, loss: loss.toFixed(4), remaining: eta });
+        bar.update(p.batch, { ips, loss: Number.isNaN(loss) ? '-' : loss.toFixed(4), remaining: eta });
       }
     },
     stop: () => {

@@ -1,17 +1,13 @@
-// What `alexnet doctor` checks, and the pure mapping from what it finds (a load error, a missing library)
+// What `alexnet doctor` checks for the native backend, and the pure mapping from what it finds (a load error, a missing library)
 // to the fix. The messages quoted in the table are the real ones from the issues cited.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import type { Fix } from '../types.js';
 
 /** The libraries libtensorflow 2.9.1 (tfjs-node-gpu 4.22.0) opens for CUDA 11.2 + cuDNN 8.1. */
 export const CUDA_LIBS = ['libcudart.so.11.0', 'libcublas.so.11', 'libcublasLt.so.11', 'libcufft.so.10', 'libcurand.so.10', 'libcusolver.so.11', 'libcusparse.so.11', 'libcudnn.so.8'];
-
-export interface Fix {
-  problem: string;
-  fix: string;
-}
 
 const CUDA_FIX = 'install the CUDA 11.2 runtime (libcudart, libcublas, libcufft, libcurand, libcusolver, libcusparse) beside a CUDA 12 driver, and add its lib64 to LD_LIBRARY_PATH (see README "GPU")';
 

@@ -11,12 +11,12 @@
 // the same way.
 
 import { Worker } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
-import { IMAGE_BYTES, type Split } from './data/cifar.js';
-import { AlexnetError } from './errors.js';
-import { INPUT_SHAPE } from './model.js';
-import { evalBatch, fillBatch, lossAndGrads } from './step.js';
-import type { EvalResult } from './train.js';
+import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
+import { AlexnetError } from '../../errors.js';
+import { INPUT_SHAPE } from '../../model.js';
+import { accuracy, crossEntropy, fillBatch, lossAndGrads } from '../../step.js';
+import * as tf from '../../tf.js';
+import type { EvalResult, Runner } from '../types.js';
 
 
 /** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
@@ -39,15 +39,14 @@ export function shardSizes(n: number, k: number): number[] {
   return Array.from({ length: shards }, (_, i) => base + (i < n % shards ? 1 : 0));
 }
 
-export class DataParallel {
+export class DataParallel implements Runner {
+  private x = new Float32Array(0);
+  private y = new Int32Array(0);
+
   private constructor(private readonly workers: Worker[]) {}
 
-  /**
-   * For training or evaluating `model` on `threads` threads: null where that is one thread's work (one thread
-   * asked for, or a backend other than wasm, which has threads of its own), else the started workers.
-   */
-  static async forModel(model: tf.LayersModel, threads: number): Promise<DataParallel | null> {
-    if (threads <= 1 || tf.getBackend() !== 'wasm') return null;
+  /** For training or evaluating `model` on `threads` (> 1) threads: the started workers. */
+  static async forModel(model: tf.LayersModel, threads: number): Promise<DataParallel> {
     return DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[]));
   }
 
@@ -67,11 +66,22 @@ export class DataParallel {
     return this.workers.length + 1;
   }
 
+  /** One SGD step on the images `indices` of `split`: the same update as trainStep on the whole batch. */
+  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
+    const n = indices.length;
+    if (this.y.length < n) {
+      this.x = new Float32Array(n * IMAGE_BYTES);
+      this.y = new Int32Array(n);
+    }
+    fillBatch(split, indices, this.x, this.y);
+    return this.stepOn(model, optimizer, this.x, this.y, n);
+  }
+
   /**
-   * One SGD step on the first `n` images of `x` (normalised, NHWC) with labels `y`: the same update as
-   * trainStep on the whole batch. Returns the batch's mean loss and accuracy as scalars the caller owns.
+   * One SGD step on the first `n` images of `x` (normalised, NHWC) with labels `y`. Returns the batch's mean
+   * loss and accuracy as scalars the caller owns.
    */
-  async step(model: tf.LayersModel, optimizer: tf.Optimizer, x: Float32Array, y: Int32Array, n: number): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
+  async stepOn(model: tf.LayersModel, optimizer: tf.Optimizer, x: Float32Array, y: Int32Array, n: number): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     let weights: Float32Array | undefined; // read only when a worker gets a shard
     const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', weights: (weights ??= flatWeights(vars)), x: xw, y: yw }));
@@ -175,6 +185,23 @@ export class DataParallel {
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+export interface BatchEval {
+  loss: number; // the batch's mean loss
+  acc: number;
+  predictions: Int32Array; // predicted class per image
+}
+
+/** Evaluates one batch and reads the results (each shard is read anyway, to be combined on the host). */
+export function evalBatch(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
+  const [loss, acc, pred] = tf.tidy(() => {
+    const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+    return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1)];
+  });
+  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array };
+  tf.dispose([loss, acc, pred]);
+  return out;
 }
 
 /** Every trainable weight, concatenated in order: what a worker needs to mirror the model. */

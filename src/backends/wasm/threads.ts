@@ -1,4 +1,4 @@
-// How many threads the wasm backend may use (src/parallel.ts), kept apart from it so that parsing --threads
+// How many threads the wasm backend may use (./parallel.ts), kept apart from it so that parsing --threads
 // does not load TensorFlow.js.
 
 import * as os from 'node:os';

@@ -1,20 +1,22 @@
-// A data-parallel thread (see src/parallel.ts): its own wasm backend and copy of the network. A `step`
+// A data-parallel thread (see ./parallel.ts): its own wasm backend and copy of the network. A `step`
 // request brings the current weights and a shard of the batch and gets the shard's mean loss, accuracy and
 // gradient; `weights` then `eval` requests score shards of evaluation batches. It never updates weights on
 // its own: the main thread owns the one true copy.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from './backend.js';
-import { INPUT_SHAPE, createModel } from './model.js';
-import type { WorkerReply, WorkerRequest } from './parallel.js';
-import { evalBatch, lossAndGrads } from './step.js';
+import { INPUT_SHAPE, createModel } from '../../model.js';
+import { lossAndGrads } from '../../step.js';
+import * as tf from '../../tf.js';
+import { start } from './index.js';
+import { evalBatch, type WorkerReply, type WorkerRequest } from './parallel.js';
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 try {
-  await initBackend('wasm');
+  tf.env().set('PROD', true);
+  const started = await start({ gpuOnly: false, auto: false });
+  if (!started.ok) throw new Error(started.reason);
   const model = createModel({ seed: 0 }); // its initial weights are replaced by every request that brings them
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const shapes = (workerData as { shapes: number[][] }).shapes;

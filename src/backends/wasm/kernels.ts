@@ -18,7 +18,7 @@
 //   dx = col2im(dy . W^T)  (a matrix product XNNPACK runs, then a scatter-add in JS)
 // Other configurations get a clear error (filter) or the stock kernel (input).
 
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 
 type TensorInfo = tf.TensorInfo;
 interface Args {

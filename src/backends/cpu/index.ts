@@ -1,0 +1,30 @@
+// The plain-JavaScript backend: the reference the other backends' kernels are tested against, and the last
+// resort of `auto`. Minutes per batch-64 step, so `bench --backend all` leaves it out.
+
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '../../tf.js';
+import { DeviceRunner } from '../runner.js';
+import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
+
+export const PACKAGE = '@tensorflow/tfjs-backend-cpu';
+
+export async function start(req: StartRequest): Promise<StartResult> {
+  if (req.gpuOnly) return { ok: false, installed: true, reason: 'the cpu backend runs on the CPU', hint: 'drop --gpu' };
+  if (!(await tf.setBackend('cpu'))) return { ok: false, installed: true, reason: 'the cpu backend did not start', hint: 'run `alexnet doctor`' };
+  const backend: ActiveBackend = {
+    name: 'cpu',
+    package: PACKAGE,
+    gpu: false,
+    detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'})`,
+    maxBatch: 65536,
+    threadsFor: () => undefined,
+    runner: async () => new DeviceRunner(),
+    close: async () => {},
+  };
+  return { ok: true, backend };
+}
+
+export async function doctor(): Promise<DoctorSection> {
+  return { title: 'cpu', lines: [], json: {}, fixes: [] };
+}
+

@@ -1,0 +1,61 @@
+// Choosing and starting the backend, once per process, from the table in ./table.ts. Says in one line which
+// backend runs and why (the line the commands print on stderr).
+
+import { AlexnetError } from '../errors.js';
+import * as tf from '../tf.js';
+import { setCloser } from './lifecycle.js';
+import { AUTO_ORDER, BACKENDS, backendEntry, type BackendChoice } from './table.js';
+import type { ActiveBackend, BackendName, NotStarted } from './types.js';
+
+export { closeBackend } from './lifecycle.js';
+export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, THREADS, parseBackendChoice, type BackendChoice } from './table.js';
+export type { ActiveBackend, DoctorSection, EvalResult, Fix, Runner } from './types.js';
+
+let chosen: ActiveBackend | null = null;
+
+/**
+ * Chooses and starts the backend: `choice` by name, or `auto` in AUTO_ORDER; `gpu` insists on a GPU (exit 3
+ * otherwise). A second call returns the first answer.
+ */
+export async function initBackend(choice: BackendChoice, opts: { gpu?: boolean } = {}): Promise<ActiveBackend> {
+  if (chosen) return chosen;
+  // PROD skips tfjs's debug checks and its console nag about the node backend.
+  tf.env().set('PROD', true);
+  chosen = await pick(choice, opts.gpu ?? false);
+  setCloser(chosen.close);
+  return chosen;
+}
+
+async function pick(choice: BackendChoice, gpu: boolean): Promise<ActiveBackend> {
+  if (choice !== 'auto') {
+    const r = await (await backendEntry(choice).load()).start({ gpuOnly: gpu, auto: false, why: `asked for with --backend ${choice}` });
+    if (r.ok) return r.backend;
+    throw new AlexnetError(gpu ? 'NO_GPU' : 'BACKEND', `${gpu ? '--gpu' : `--backend ${choice}`}: ${r.reason}`, r.hint);
+  }
+  const notes: NotStarted[] = [];
+  for (const step of AUTO_ORDER) {
+    if (gpu && !step.gpuOnly) continue;
+    // A CPU backend says why no GPU backend runs: each reason the earlier rounds gave, once.
+    const why = notes.length === 0 ? undefined : `no GPU backend: ${[...new Set(notes.map((n) => n.reason))].join('; ')}; see README "GPU"`;
+    const r = await (await backendEntry(step.name).load()).start({ gpuOnly: step.gpuOnly, auto: true, why });
+    if (r.ok) return r.backend;
+    notes.push(r);
+  }
+  if (gpu) {
+    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${[...new Set(notes.map((n) => n.reason))].join('; ')}`, notes[0]?.hint ?? 'run `alexnet doctor`');
+  }
+  throw new AlexnetError('BACKEND', `no backend starts here: ${notes.map((n) => n.reason).join('; ')}`, 'run `alexnet doctor`');
+}
+
+/** For tests: start `name` in this process (a second call switches back to it), bypassing the once-only choice. */
+export async function switchBackendForTests(name: BackendName): Promise<ActiveBackend> {
+  tf.env().set('PROD', true);
+  const r = await (await backendEntry(name).load()).start({ gpuOnly: false, auto: false, why: 'for a test' });
+  if (!r.ok) throw new Error(`${name}: ${r.reason}`);
+  return r.backend;
+}
+
+/** Each backend's module, in table order (for `doctor`). */
+export async function backendModules() {
+  return Promise.all(BACKENDS.map(async (b) => ({ name: b.name, module: await b.load() })));
+}

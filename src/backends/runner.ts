@@ -1,0 +1,65 @@
+// The plain way to run the recipe on one device (cpu, tensorflow, webgpu, and wasm on one thread): each batch is
+// gathered and normalised on the host, uploaded, stepped; per-batch numbers stay on the device, and evaluation
+// reads its sums and predictions once at the end, asynchronously (WebGPU cannot read synchronously in Node).
+
+import { IMAGE_BYTES, type Split } from '../data/cifar.js';
+import { accuracy, crossEntropy, makeBatch, trainStep } from '../step.js';
+import * as tf from '../tf.js';
+import type { EvalResult, Runner } from './types.js';
+
+export class DeviceRunner implements Runner {
+  private x = new Float32Array(0);
+  private y = new Int32Array(0);
+
+  /** `threads`: what to record for rounding (wasm on one thread: 1), else undefined. */
+  constructor(readonly threads: number | undefined = undefined) {}
+
+  /** Host buffers for a batch of `n`, grown as needed and reused. */
+  private buffers(n: number): { x: Float32Array; y: Int32Array } {
+    if (this.y.length < n) {
+      this.x = new Float32Array(n * IMAGE_BYTES);
+      this.y = new Int32Array(n);
+    }
+    return { x: this.x, y: this.y };
+  }
+
+  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
+    const b = this.buffers(indices.length);
+    const { x, y } = makeBatch(split, indices, b.x, b.y);
+    const r = trainStep(model, optimizer, x, y);
+    tf.dispose([x, y]);
+    return r;
+  }
+
+  async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
+    return evaluateOnDevice(model, split, batchSize, this.buffers(Math.min(batchSize, split.count)));
+  }
+
+  async dispose(): Promise<void> {}
+}
+
+/** Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end. */
+export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, buf?: { x: Float32Array; y: Int32Array }): Promise<EvalResult> {
+  const n0 = Math.min(batchSize, split.count);
+  const { x: xb, y: yb } = buf ?? { x: new Float32Array(n0 * IMAGE_BYTES), y: new Int32Array(n0) };
+  const batches = Math.ceil(split.count / batchSize);
+  let lossSum = tf.scalar(0);
+  let accSum = tf.scalar(0);
+  const preds: tf.Tensor1D[] = [];
+  for (let b = 0; b < batches; b++) {
+    const start = b * batchSize;
+    const idx = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
+    const { x, y } = makeBatch(split, idx, xb, yb);
+    const next = tf.tidy(() => {
+      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+      preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
+      return { lossSum: tf.add(lossSum, crossEntropy(logits, y)) as tf.Scalar, accSum: tf.add(accSum, accuracy(logits, y)) as tf.Scalar };
+    });
+    tf.dispose([x, y, lossSum, accSum]);
+    ({ lossSum, accSum } = next);
+  }
+  const all = tf.concat(preds);
+  const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);
+  tf.dispose([all, lossSum, accSum, ...preds]);
+  return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint8Array.from(predictions as Int32Array) };
+}

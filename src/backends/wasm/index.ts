@@ -1,0 +1,38 @@
+// The wasm backend: CPU everywhere Node.js runs, with XNNPACK kernels, ours where the stock ones are missing
+// or slow (./kernels.ts), and data-parallel steps on worker threads (./parallel.ts).
+
+import '@tensorflow/tfjs-backend-wasm';
+import * as tf from '../../tf.js';
+import { DeviceRunner } from '../runner.js';
+import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
+import { registerWasmKernels } from './kernels.js';
+import { DataParallel } from './parallel.js';
+
+export const PACKAGE = '@tensorflow/tfjs-backend-wasm';
+
+/**
+ * The largest batch a step fits in: the wasm heap is at most 4 GiB, and a batch of 8192 ran out of it
+ * ("memory access out of bounds", issue #13); 4096 is checked to train by test/faults.test.ts.
+ */
+export const MAX_BATCH = 4096;
+
+export async function start(req: StartRequest): Promise<StartResult> {
+  if (req.gpuOnly) return { ok: false, installed: true, reason: 'wasm runs on the CPU', hint: 'drop --gpu' };
+  if (!(await tf.setBackend('wasm'))) return { ok: false, installed: true, reason: 'the wasm backend did not start', hint: 'try --backend cpu' };
+  registerWasmKernels();
+  const backend: ActiveBackend = {
+    name: 'wasm',
+    package: PACKAGE,
+    gpu: false,
+    detail: `wasm (CPU; ${req.why ?? 'asked for with --backend wasm'})`,
+    maxBatch: MAX_BATCH,
+    threadsFor: (asked) => asked,
+    runner: async (model, { threads }) => (threads > 1 ? DataParallel.forModel(model, threads) : new DeviceRunner(1)),
+    close: async () => {},
+  };
+  return { ok: true, backend };
+}
+
+export async function doctor(): Promise<DoctorSection> {
+  return { title: 'wasm', lines: [], json: {}, fixes: [] };
+}

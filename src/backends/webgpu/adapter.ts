@@ -1,0 +1,167 @@
+// Finding a WebGPU adapter through Dawn's `webgpu` package (dawn.node): Vulkan on Linux, Metal on macOS, D3D12
+// on Windows. Facts established on an NVIDIA H200 and on this CPU-only machine (issue #11):
+// - On Linux dawn.node dlopens libvulkan.so.1; without it there is no adapter, and Dawn prints
+//   "Warning: Couldn't load Vulkan" on stderr. So `auto` looks for the loader and a GPU device node first and
+//   does not wake Dawn where neither exists: the commands' stderr stays clean on machines without a GPU.
+// - A software adapter (Mesa's lavapipe, SwiftShader) is reported with isFallbackAdapter or by its name; it is
+//   correct but ~20x slower than wasm here, so only `--backend webgpu` takes it.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+/** The parts of the WebGPU API this tool touches (the full types are in @webgpu/types). */
+export interface GpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter?: boolean;
+}
+export interface GpuAdapter {
+  info: GpuAdapterInfo;
+  limits: Record<string, number>;
+}
+export interface Gpu {
+  requestAdapter(opts?: { powerPreference?: 'high-performance' | 'low-power'; forceFallbackAdapter?: boolean }): Promise<GpuAdapter | null>;
+}
+
+export const PACKAGE = 'webgpu';
+
+/** The native API Dawn uses on this platform by default. */
+export const NATIVE_API = process.platform === 'darwin' ? 'Metal' : process.platform === 'win32' ? 'D3D12' : 'Vulkan';
+
+export interface Adapter {
+  name: string; // what a person recognises: `NVIDIA H200`, `llvmpipe (Mesa 25.0.7, LLVM 15.0.6)`
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string; // the driver's own words, with its version where it gives one
+  software: boolean;
+}
+
+/** Software rasterisers that present themselves as Vulkan devices. */
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software/i;
+
+export function describeAdapter(info: GpuAdapterInfo): Adapter {
+  const { vendor = '', architecture = '', device = '', description = '' } = info;
+  const software = info.isFallbackAdapter === true || SOFTWARE.test(`${vendor} ${architecture} ${device} ${description}`);
+  // Hardware drivers name the GPU in `device` and put their version in `description`; lavapipe is the reverse.
+  const name = (software ? description || device : device || description) || vendor || 'unknown adapter';
+  return { name, vendor, architecture, device, description, software };
+}
+
+/** `webgpu`'s version, or null when the package is not installed. */
+export function packageVersion(): string | null {
+  try {
+    const require = createRequire(import.meta.url);
+    const file = require.resolve('webgpu/package.json');
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Where the dynamic loader would find libvulkan.so.1 (Linux), or null. Elsewhere the OS provides the API. */
+export function vulkanLoader(ldconfigOutput: string | null, ldLibraryPath: string | undefined): string | null {
+  const line = ldconfigOutput?.split('\n').find((l) => l.trim().startsWith('libvulkan.so.1 '));
+  if (line) return line.split('=>').pop()!.trim();
+  for (const dir of (ldLibraryPath ?? '').split(':').filter(Boolean)) {
+    if (existsSync(path.join(dir, 'libvulkan.so.1'))) return path.join(dir, 'libvulkan.so.1');
+  }
+  return null;
+}
+
+function ldconfigP(): string | null {
+  for (const bin of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
+    try {
+      return execFileSync(bin, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+    } catch {
+      // try the next place
+    }
+  }
+  return null;
+}
+
+/** GPU device nodes a hardware Vulkan driver would open: DRM render nodes, NVIDIA's, WSL's. */
+export function gpuDeviceNodes(): string[] {
+  const found: string[] = [];
+  try {
+    found.push(...readdirSync('/dev/dri').filter((f) => f.startsWith('renderD')).map((f) => `/dev/dri/${f}`));
+  } catch {
+    // no DRM devices
+  }
+  for (const f of ['/dev/nvidia0', '/dev/nvidiactl', '/dev/dxg']) if (existsSync(f)) found.push(f);
+  return found;
+}
+
+/**
+ * The Vulkan drivers chosen by hand (VK_ICD_FILENAMES or VK_DRIVER_FILES: ICD manifests, colon-separated), each
+ * with whether it is a software one; null when none is chosen by hand.
+ */
+export function icdsByHand(env: NodeJS.ProcessEnv = process.env): { file: string; software: boolean }[] | null {
+  const list = env.VK_DRIVER_FILES || env.VK_ICD_FILENAMES;
+  if (!list) return null;
+  return list.split(path.delimiter).filter(Boolean).map((file) => {
+    let library = '';
+    try {
+      library = String((JSON.parse(readFileSync(file, 'utf8')) as { ICD?: { library_path?: string } }).ICD?.library_path ?? '');
+    } catch {
+      // unreadable: the loader will say so; count it as possibly hardware
+    }
+    return { file, software: /lvp|swiftshader|llvmpipe/i.test(`${path.basename(file)} ${library}`) };
+  });
+}
+
+export interface Preflight {
+  loader: string | null; // libvulkan.so.1's path (Linux); 'system' elsewhere
+  deviceNodes: string[] | null; // Linux only
+  /** Why Dawn cannot find a hardware adapter here, without asking it; null when it might. */
+  noHardware: string | null;
+  /** Why Dawn cannot find any adapter here; null when it might. */
+  noAdapter: string | null;
+}
+
+/** What can be known without waking Dawn (which prints to stderr when it finds nothing). */
+export function preflight(): Preflight {
+  if (process.platform !== 'linux') return { loader: 'system', deviceNodes: null, noHardware: null, noAdapter: null };
+  const loader = vulkanLoader(ldconfigP(), process.env.LD_LIBRARY_PATH);
+  const deviceNodes = gpuDeviceNodes();
+  const noAdapter = loader === null ? 'no Vulkan loader (libvulkan.so.1)' : null;
+  // Drivers chosen by hand decide: software ones only (the tests' lavapipe) cannot be a GPU, and any other may
+  // be one without the usual device nodes.
+  const byHand = icdsByHand();
+  const noHardware =
+    noAdapter ??
+    (byHand !== null
+      ? byHand.every((d) => d.software) ? 'only software Vulkan drivers are chosen (VK_ICD_FILENAMES / VK_DRIVER_FILES)' : null
+      : deviceNodes.length === 0 ? 'no GPU device (/dev/dri/renderD*, /dev/nvidia0)' : null);
+  return { loader, deviceNodes, noHardware, noAdapter };
+}
+
+let instance: Promise<{ gpu: Gpu; globals: Record<string, unknown> }> | null = null;
+
+/** Dawn's GPU object, created once per process (importing the package applies its destroy() fix-up). */
+export function openGpu(): Promise<{ gpu: Gpu; globals: Record<string, unknown> }> {
+  instance ??= import(PACKAGE).then((m: { create(flags: string[]): Gpu; globals: Record<string, unknown> }) => ({ gpu: m.create([]), globals: m.globals }));
+  return instance;
+}
+
+/** Forgets the GPU object, so that Dawn lets the process exit (a live reference keeps Node.js running). */
+export function forgetGpu(): void {
+  instance = null;
+}
+
+/** Every adapter Dawn offers: the fast one, the low-power one and the fallback, each once. */
+export async function listAdapters(gpu: Gpu): Promise<Adapter[]> {
+  const seen = new Map<string, Adapter>();
+  for (const opts of [{ powerPreference: 'high-performance' as const }, { powerPreference: 'low-power' as const }, { forceFallbackAdapter: true }]) {
+    const a = await gpu.requestAdapter(opts).catch(() => null);
+    if (a) {
+      const d = describeAdapter(a.info);
+      seen.set(`${d.vendor}|${d.device}|${d.description}`, d);
+    }
+  }
+  return [...seen.values()];
+}
