@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
 import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
+import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
 import { start } from '../src/backends/webgpu/index.js';
 import { createModel } from '../src/model.js';
 import { trainStep } from '../src/step.js';
@@ -69,6 +70,23 @@ async function compare(f: () => Record<string, tf.Tensor>, tolerance: number): P
 const t4 = (v: Float32Array, s: number[]) => tf.tensor4d(v, s as [number, number, number, number]);
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
+test('planSplitK: whole tiles per chunk, every position in exactly one chunk, ~1,024 workgroups', () => {
+  // [m, k, n] -> [slices, chunk]
+  const cases: [number, number, number, number, number][] = [
+    [64 * 28 * 28, 75, 64, 448, 112], // conv1 at batch 64: 2 tiles of k, 1 of n
+    [512 * 28 * 28, 75, 64, 512, 784], // conv1 at batch 512
+    [64 * 9 * 9, 1600, 64, 41, 128], // conv2 at batch 64: 25 tiles of k
+    [15 * 28 * 28, 75, 64, 368, 32],
+    [5, 3, 2, 1, 16],
+  ];
+  for (const [m, k, n, slices, chunk] of cases) {
+    const p = planSplitK(m, k, n);
+    assert.deepEqual(p, { slices, chunk }, `${m} x ${k} x ${n}`);
+    assert.equal(p.chunk % TILE_M, 0);
+    assert.ok((p.slices - 1) * p.chunk < m && p.slices * p.chunk >= m);
+  }
+});
+
 describe('webgpu kernels against the cpu backend', { skip }, () => {
   // The network's two convolutions at batch 2, then odd shapes, strides and `same` padding.
   const convCases = [
@@ -76,6 +94,8 @@ describe('webgpu kernels against the cpu backend', { skip }, () => {
     { name: 'conv2', x: [2, 13, 13, 64], w: [5, 5, 64, 64], stride: 1, pad: 'valid' as const },
     { name: 'odd channels and size', x: [3, 11, 9, 5], w: [3, 4, 5, 7], stride: 1, pad: 'valid' as const },
     { name: 'stride 2, same padding', x: [2, 12, 10, 6], w: [3, 3, 6, 9], stride: 2, pad: 'same' as const },
+    // 11,760 positions: the split-K filter gradient takes chunks of two 16-position tiles, the last one short.
+    { name: 'conv1 at batch 15', x: [15, 32, 32, 3], w: [5, 5, 3, 64], stride: 1, pad: 'valid' as const },
   ];
   for (const c of convCases) {
     test(`Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput, ${c.name}`, async () => {
@@ -91,6 +111,17 @@ describe('webgpu kernels against the cpu backend', { skip }, () => {
       }, 1e-4);
     });
   }
+
+  test('the filter gradient runs our split-K programs, not the stock kernel', async () => {
+    await switchBackendForTests('webgpu');
+    const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
+    const g = tf.grad((f) => tf.sum(tf.conv2d(x, f as tf.Tensor4D, 1, 'valid')))(tf.zeros([3, 3, 2, 4]) as tf.Tensor4D);
+    await g.data();
+    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
+    assert.ok(programs.some((k) => k.startsWith('alexnetConv2DDerFilterSplitK_')), programs.join('\n'));
+    assert.ok(!programs.some((k) => k.startsWith('conv2DDerFilter_')), 'the stock filter-gradient program ran');
+    tf.dispose([x, g]);
+  });
 
   test('bias, ReLU, MaxPool and their gradients (ReLU zeros make max-pool ties)', async () => {
     const xv = randomArray(2 * 28 * 28 * 8, 4);

@@ -17,6 +17,7 @@ import { AlexnetError } from '../../errors.js';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, Fix, Runner, StartRequest, StartResult } from '../types.js';
+import { registerWebGpuKernels } from './kernels.js';
 import { NATIVE_API, describeAdapter, forgetGpu, listAdapters, openGpu, packageVersion, preflight, type Adapter } from './adapter.js';
 
 export const TFJS_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
@@ -96,6 +97,7 @@ async function open(allowSoftware: boolean): Promise<Opened | ({ ok: false } & {
   void device.lost.then((info) => {
     gpuError ??= `the device was lost (${info.message || 'no reason given'})`;
   });
+  registerWebGpuKernels();
   return { adapter, version, device };
 }
 
