@@ -1,9 +1,10 @@
-// `npm run bench`: our backends (`alexnet bench --backend all`) and the PyTorch CPU peer in the same run,
-// and the ratio of each backend's step time to PyTorch's. Speed targets are read from this table, never
-// asserted in tests.
+// `npm run bench`: our backends (`alexnet bench --backend all`) and the PyTorch peers in the same run, and the
+// ratio of each of ours to its peer. Speed targets are read from these tables, never asserted in tests.
 //
-// The peer is ../shared/peers/torch_cpu_step.py (needs `apt-get install -y python3-torch`); when it cannot
-// run, the table says so and still reports ours.
+// CPU: ../shared/peers/torch_cpu_step.py (needs `apt-get install -y python3-torch`), against each backend's
+// step time at batch 64. GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU:
+// ../shared/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
+// backend's implied epoch at batch 64 and 512. When a peer cannot run, its table says why and still reports ours.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,32 +13,38 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PEER = process.env.ALEXNET_PEER_SCRIPT ?? path.resolve(ROOT, '..', 'shared', 'peers', 'torch_cpu_step.py');
+const PEERS = path.resolve(ROOT, '..', 'shared', 'peers');
+const PEER = process.env.ALEXNET_PEER_SCRIPT ?? path.join(PEERS, 'torch_cpu_step.py');
+const GPU_PEER = process.env.ALEXNET_GPU_PEER_SCRIPT ?? path.join(PEERS, 'torch_gpu_epoch.py');
 const STEPS = process.env.BENCH_STEPS ?? '20';
 const THREADS = String(os.availableParallelism());
 
-interface Ours { backend: string; detail: string; batchSize: number; stepMsMedian: number; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } }
+interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } }
 interface Peer { peer: string; torch: string; threads: number; stepMsMedian: number }
+interface GpuPeerEpoch { loop: string; batch: number; epoch: number; seconds: number; device: string; torch: string }
 
-function runOurs(): Ours[] {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', '--backend', 'all', '--steps', STEPS, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`alexnet bench failed with exit ${r.status}`);
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Ours);
+function alexnetBench(args: string[]): Ours[] {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', ...args, '--steps', STEPS, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`alexnet bench ${args.join(' ')} failed with exit ${r.status}`);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ours);
 }
 
-function runPeer(): Peer | string {
-  if (!existsSync(PEER)) return `peer script not found at ${PEER}`;
-  const r = spawnSync('/usr/bin/python3', [PEER, '--threads', THREADS, '--batch', '64', '--steps', STEPS], { encoding: 'utf8' });
+function python(script: string, args: string[]): { ok: true; lines: string[] } | { ok: false; why: string } {
+  if (!existsSync(script)) return { ok: false, why: `peer script not found at ${script}` };
+  const r = spawnSync('python3', [script, ...args], { encoding: 'utf8' });
   if (r.status !== 0) {
-    return /No module named 'torch'/.test(r.stderr) ? 'PyTorch is not installed: apt-get install -y python3-torch' : `peer failed: ${r.stderr.trim().split('\n').pop()}`;
+    return { ok: false, why: /No module named 'torch'/.test(r.stderr) ? 'PyTorch is not installed: apt-get install -y python3-torch' : `peer failed: ${r.stderr.trim().split('\n').pop()}` };
   }
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Peer;
+  return { ok: true, lines: r.stdout.trim().split('\n').filter((l) => l.startsWith('{')) };
 }
 
-const ours = runOurs();
-const peer = runPeer();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const ours = alexnetBench(['--backend', 'all']);
+const peerRun = python(PEER, ['--threads', THREADS, '--batch', '64', '--steps', STEPS]);
+const peer: Peer | string = peerRun.ok ? (JSON.parse(peerRun.lines.pop()!) as Peer) : peerRun.why;
 const rows = [
-  '| runner | step ms (batch 64, median) | train img/s | eval img/s | implied epoch s | ratio to PyTorch |',
+  '| runner | step ms (batch 64, median) | train img/s | eval img/s | implied epoch s | ratio to PyTorch CPU |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
   ...ours.map((o) => `| alexnet ${o.detail} | ${o.stepMsMedian} | ${o.trainImagesPerSecond} | ${o.evalImagesPerSecond} | ${o.epochSeconds} | ${typeof peer === 'string' ? 'n/a' : (o.stepMsMedian / peer.stepMsMedian).toFixed(2) + 'x'} |`),
   typeof peer === 'string' ? `| PyTorch CPU peer | ${peer} | | | | |` : `| PyTorch ${peer.torch} CPU, ${peer.threads} threads | ${peer.stepMsMedian} | ${(64000 / peer.stepMsMedian).toFixed(1)} | | | 1.00x |`,
@@ -45,3 +52,25 @@ const rows = [
 process.stdout.write(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.availableParallelism()} cores), ${STEPS} timed steps\n`);
 process.stdout.write(rows.join('\n') + '\n');
 process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode.msMedian} ms\n`);
+
+// The GPU table: only where our webgpu backend ran on a GPU and python3 has CUDA PyTorch.
+const webgpu = ours.find((o) => o.backend === 'webgpu' && o.gpu);
+const cuda = spawnSync('python3', ['-c', 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)']).status === 0;
+if (!webgpu || !cuda) {
+  process.stdout.write(`\nGPU table: not run (${!webgpu ? 'no webgpu backend on a GPU here' : 'python3 has no CUDA PyTorch'})\n`);
+} else {
+  const gpuRows = ['| batch | alexnet webgpu, implied epoch s | PyTorch CUDA, seed loop s | ratio | PyTorch CUDA, data on the GPU s | ratio |', '| ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const batch of [64, 512]) {
+    const mine = batch === webgpu.batchSize ? webgpu : alexnetBench(['--backend', 'webgpu', '--gpu', '--batch-size', String(batch)])[0]!;
+    const run = python(GPU_PEER, ['--batch', String(batch), '--epochs', '3']);
+    if (!run.ok) {
+      gpuRows.push(`| ${batch} | ${mine.epochSeconds} | ${run.why} | | | |`);
+      continue;
+    }
+    const epochs = run.lines.map((l) => JSON.parse(l) as GpuPeerEpoch);
+    const loop = (name: string) => median(epochs.filter((e) => e.loop === name && e.epoch >= 1).map((e) => e.seconds));
+    const [seed, resident] = [loop('seed'), loop('resident')];
+    gpuRows.push(`| ${batch} | ${mine.epochSeconds} | ${seed.toFixed(2)} | ${(mine.epochSeconds / seed).toFixed(2)}x | ${resident.toFixed(2)} | ${(mine.epochSeconds / resident).toFixed(2)}x |`);
+  }
+  process.stdout.write(`\n${webgpu.detail}; PyTorch: median of epochs 1-2 of ${path.basename(GPU_PEER)}\n${gpuRows.join('\n')}\n`);
+}
