@@ -2,7 +2,9 @@
 // a few hundred records, and classes a small network can learn (each class its own colour and stripes,
 // plus noise). Also the building blocks the tests use to make broken archives.
 //
-// Usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S]
+// Usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--json]
+// Prints `OUT N bytes md5 HEX`, or with --json one object {"path", "bytes", "md5"} for scripts:
+// md5=$(node dist/scripts/fixture.js fx.tar.gz --json | node -p 'JSON.parse(require("fs").readFileSync(0)).md5')
 
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -103,7 +105,7 @@ export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 function main(argv: string[]): void {
   const out = argv[0];
   if (!out || out.startsWith('-')) {
-    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S]\n');
+    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--json]\n');
     process.exitCode = 2;
     return;
   }
@@ -113,7 +115,8 @@ function main(argv: string[]): void {
   };
   const archive = gzipTar(cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed') }));
   writeFileSync(out, archive);
-  process.stdout.write(`${out} ${archive.length} bytes md5 ${md5(archive)}\n`);
+  const sum = md5(archive);
+  process.stdout.write(argv.includes('--json') ? JSON.stringify({ path: out, bytes: archive.length, md5: sum }) + '\n' : `${out} ${archive.length} bytes md5 ${sum}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) main(process.argv.slice(2));

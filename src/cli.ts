@@ -43,7 +43,7 @@ export function buildProgram(): Command {
   const program = new Command('alexnet')
     .description('Train the classic small AlexNet on CIFAR-10 (on the GPU through WebGPU or tfjs-node-gpu, else on the CPU).')
     .version(packageVersion())
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError('hint: run `alexnet --help` for usage')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -89,8 +89,8 @@ export function buildProgram(): Command {
     .option('--limit-test <n>', 'use only the first N test images')
     .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
     .option('--json', 'one JSON object per epoch, then a summary object')
-    .option('--save <dir>', 'write a checkpoint (model.json, weights.bin, state.json, metrics.jsonl) after each epoch')
-    .option('--resume <dir>', 'continue from the checkpoint in DIR (saving there unless --save is given)')
+    .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights.bin, state.json, metrics.jsonl) and report.html into DIR')
+    .option('--resume <dir>', 'continue the run in DIR with its data and target epochs (saving there unless --save is given)')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');
@@ -121,16 +121,16 @@ export function buildProgram(): Command {
       .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`'),
     dataOptions(),
   )
-    .option('--batch-size <n>', 'evaluation batch size', '128')
-    .option('--limit-test <n>', 'use only the first N test images')
+    .option('--batch-size <n>', 'evaluation batch size (default: the run\'s --eval-batch-size, else 128)')
+    .option('--limit-test <n>', 'use only the first N test images (default: the run\'s --limit-test)')
     .option('--threads <n>', 'wasm: threads per batch, each taking a share (default: one per core, at most 4)')
     .addOption(backendOption())
     .option('--gpu', GPU_HELP)
     .option('--json', 'one JSON object')
     .option('-q, --quiet', 'nothing on stderr but errors')
-    .action(async (flags) => {
+    .action(async (flags, cmd: Command) => {
       const { evalOptions, runEval } = await import('./commands/eval.js');
-      await runEval(evalOptions(flags));
+      await runEval(evalOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
     });
 
   program
@@ -166,7 +166,7 @@ export function buildProgram(): Command {
 
   program
     .command('doctor')
-    .description('check Node.js, the TensorFlow.js flavours, CUDA/cuDNN and the GPU, with a fix for each problem')
+    .description('check Node.js, WebGPU (Vulkan/Metal/D3D12 adapters), tfjs-node-gpu (CUDA/cuDNN) and the GPU, with a fix for each problem')
     .option('--json', 'one JSON object')
     .option('--require-gpu', `exit with code ${EXIT_CODES.NO_GPU} unless a GPU backend works`)
     .action(async (flags) => {
@@ -182,7 +182,11 @@ const GPU_HELP = 'insist on a GPU backend (tfjs-node-gpu on CUDA, or WebGPU on a
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.commands.forEach((c) => c.exitOverride().showHelpAfterError(`(run \`alexnet ${c.name()} --help\` for usage)`));
+  program.commands.forEach((c) => {
+    c.exitOverride().showHelpAfterError(`hint: run \`alexnet ${c.name()} --help\` for usage`);
+    // Defaults as a person writes them (default: 20), not as JSON strings (default: "20").
+    for (const o of c.options) if (typeof o.defaultValue === 'string' && o.defaultValueDescription === undefined) o.defaultValueDescription = o.defaultValue;
+  });
   try {
     await program.parseAsync(argv);
     return 0;

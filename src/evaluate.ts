@@ -27,6 +27,8 @@ export interface EvalReport {
   loss: number;
   accuracy: number;
   correct: number;
+  /** correct / images: differs from `accuracy` when the last batch is smaller than the others. */
+  fractionCorrect: number;
   images: number;
   classNames: string[];
   perClass: { name: string; count: number; correct: number; accuracy: number }[];
@@ -42,6 +44,7 @@ export async function evaluateReport(model: tf.LayersModel, split: Split, batchS
     loss: r.loss,
     accuracy: r.acc,
     correct: perClass.reduce((n, c) => n + c.correct, 0),
+    fractionCorrect: perClass.reduce((n, c) => n + c.correct, 0) / split.count,
     images: split.count,
     classNames,
     perClass,

@@ -4,6 +4,7 @@
 
 import type { ModelSummary } from './model.js';
 import type { ClassScore } from './predict.js';
+import type { DataInfo } from './data/dataset.js';
 import type { EvalReport } from './evaluate.js';
 import type { EpochMetrics } from './train.js';
 
@@ -21,7 +22,7 @@ export function epochLine(m: EpochMetrics): string {
 }
 
 export function epochJson(m: EpochMetrics): string {
-  return JSON.stringify({ type: 'epoch', ...m });
+  return JSON.stringify({ type: 'epoch', epoch: m.epoch, trainLoss: round6(m.trainLoss), trainAcc: round6(m.trainAcc), validLoss: round6(m.validLoss), validAcc: round6(m.validAcc), seconds: round6(m.seconds), imagesPerSecond: round6(m.imagesPerSecond) });
 }
 
 /** The network as a table, in the spirit of the seed's `print(alexnet)` and its output-shape check. */
@@ -45,7 +46,9 @@ export function evalText(r: EvalReport): string {
   const nameW = Math.max(5, ...r.classNames.map((n) => n.length));
   const n = r.images.toLocaleString('en-US');
   const lines = [
-    `Test Loss: ${r.loss.toFixed(6)}, Test Acc: ${r.accuracy.toFixed(6)} (${r.correct.toLocaleString('en-US')} of ${n} images correct)`,
+    // The seed's figures (means of per-batch means, as the training log's Valid columns), then the plain count.
+    `Test Loss: ${r.loss.toFixed(6)}, Test Acc: ${r.accuracy.toFixed(6)} (means over batches, as the training log's Valid Loss and Valid Acc)`,
+    `Correct: ${r.correct.toLocaleString('en-US')} of ${n} images (${r.fractionCorrect.toFixed(6)})`,
     '',
     `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy`,
     ...r.perClass.map((c) => `${c.name.padEnd(nameW)}  ${`${c.correct} / ${c.count}`.padStart(13)}  ${Number.isNaN(c.accuracy) ? '       -' : c.accuracy.toFixed(4).padStart(8)}`),
@@ -59,9 +62,12 @@ export function evalText(r: EvalReport): string {
   return lines.join('\n');
 }
 
-export function evalJson(r: EvalReport): string {
-  return JSON.stringify({ type: 'eval', ...r, perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : c.accuracy })) });
+export function evalJson(r: EvalReport, data?: DataInfo): string {
+  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : round6(c.accuracy) })), data });
 }
+
+/** JSON numbers as the text lines print them, without float32 noise (0.1600000001490116 -> 0.16). */
+export const round6 = (x: number) => Number(x.toFixed(6));
 
 /** `alexnet predict`'s line for one image: `cat.png: cat 0.912, dog 0.051, frog 0.013`. */
 export function predictionLine(file: string, top: ClassScore[]): string {

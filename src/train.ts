@@ -56,6 +56,17 @@ export interface TrainState {
   classNames?: string[];
   /** Threads each step was shared among (wasm): a resumed run keeps it, for the same float rounding. */
   threads?: number;
+  /** Where the data came from, so that `--resume DIR` alone continues on the same data (issue #14). */
+  data?: TrainData;
+}
+
+export interface TrainData {
+  dataDir: string;
+  url: string;
+  md5: string | null; // the MD5 asked for; null: --no-verify
+  archiveMd5: string; // the data's archive, from its manifest ('unknown' for a folder unpacked by hand)
+  records: number; // training and test records in the data dir
+  official: boolean | null; // the official CIFAR-10, or null when it cannot be told
 }
 
 export interface Checkpointer {
@@ -68,6 +79,8 @@ export interface TrainOptions {
   test: Split;
   /** Saved in the state, for `predict` and the report; the official names when not given. */
   classNames?: string[];
+  /** Saved in the state: where the data came from. */
+  data?: TrainData;
   limitTrain?: number | null;
   limitTest?: number | null;
   /** Continue from here (weights and state from a checkpoint). */
@@ -127,6 +140,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   };
   state.recipe = { ...state.recipe, epochs: recipe.epochs };
   state.classNames = opts.classNames ?? state.classNames ?? DEFAULT_CLASS_NAMES;
+  state.data = opts.data ?? state.data;
 
   const bs = recipe.batchSize;
   const batches = Math.ceil(trainSplit.count / bs);

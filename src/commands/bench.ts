@@ -27,9 +27,9 @@ export interface BenchRecord extends BenchResult {
 const runsForAll = (threads: number) => BACKENDS.flatMap((b) => b.benchAll(threads).map((args) => ({ backend: b.name, args })));
 
 export async function runBench(flags: BenchFlags): Promise<BenchRecord[]> {
-  const steps = flags.steps !== undefined ? parseIntFlag('--steps', 1, 10_000)(flags.steps) : 10;
-  const batchSize = flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536)(flags.batchSize) : 64;
-  const evalBatchSize = flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536)(flags.evalBatchSize) : 128;
+  const steps = flags.steps !== undefined ? parseIntFlag('--steps', 1, 10_000, 10)(flags.steps) : 10;
+  const batchSize = flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536, 64)(flags.batchSize) : 64;
+  const evalBatchSize = flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536, 128)(flags.evalBatchSize) : 128;
   const threads = parseThreads(flags.threads);
   const name = flags.backend ?? 'auto';
   if (name === 'all') {

@@ -6,12 +6,13 @@ import { AlexnetError } from '../errors.js';
 import type { Progress } from '../data/download.js';
 import { THREADS } from '../backends/table.js';
 
-export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+/** An integer flag in min..max; `example` is the value the hint suggests (the flag's usual value). */
+export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER, example = Math.max(min, 1)) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
       const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
-      throw new AlexnetError('USAGE', `${name} must be ${range}, got ${JSON.stringify(value)}`, `e.g. ${name} ${min === 0 ? 1 : min}`);
+      throw new AlexnetError('USAGE', `${name} must be ${range}, got ${JSON.stringify(value)}`, `e.g. ${name} ${example}`);
     }
     return n;
   };
@@ -19,7 +20,7 @@ export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_IN
 
 /** --threads: 1..MAX_THREADS, one per core (at most MAX_THREADS) when not given. */
 export function parseThreads(value: string | undefined): number {
-  return value === undefined ? THREADS.default() : parseIntFlag('--threads', 1, THREADS.max)(value);
+  return value === undefined ? THREADS.default() : parseIntFlag('--threads', 1, THREADS.max, THREADS.default())(value);
 }
 
 export function parsePositiveFloat(name: string) {

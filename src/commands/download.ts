@@ -1,5 +1,4 @@
-import { defaultDataDir, ensureData, ensureDataDefaults, type EnsureDataResult } from '../data/dataset.js';
-import { RECORD_BYTES } from '../data/cifar.js';
+import { dataInfo, dataNotice, defaultDataDir, ensureData, ensureDataDefaults, type DataInfo } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { downloadProgress, interruptSignal, logLine, parseMd5, retryDelayFromEnv } from './common.js';
 
@@ -34,8 +33,11 @@ export function downloadOptions(flags: DataFlags): DownloadOptions {
   };
 }
 
-/** Downloads (or finds) the data, with progress and messages on stderr. */
-export async function runDownload(opts: DownloadOptions): Promise<EnsureDataResult> {
+/**
+ * Downloads (or finds) the data, with progress and messages on stderr, and says so when the data there is
+ * not the official CIFAR-10 (a generated or edited archive would otherwise train silently: issue #14).
+ */
+export async function runDownload(opts: DownloadOptions): Promise<DataInfo> {
   const progress = downloadProgress(opts.quiet);
   const interrupt = interruptSignal();
   const say = opts.quiet ? () => {} : logLine;
@@ -51,13 +53,14 @@ export async function runDownload(opts: DownloadOptions): Promise<EnsureDataResu
       signal: interrupt.signal,
     });
     progress.stop();
-    const records = Object.entries(result.manifest.sizes)
-      .filter(([name]) => name.endsWith('.bin'))
-      .reduce((n, [, size]) => n + size / RECORD_BYTES, 0);
+    const info = dataInfo(result);
+    const records = info.records.toLocaleString('en-US');
     say(result.downloaded
       ? `CIFAR-10 ready in ${result.dir} (${records} records)`
       : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (--force to download again)`);
-    return result;
+    const notice = dataNotice(info);
+    if (notice) say(notice);
+    return info;
   } catch (e) {
     progress.stop();
     if (interrupt.signal.aborted) throw new AlexnetError('INTERRUPTED', 'download interrupted', 'run the command again to resume');

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
-import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
+import { checkModelDir, loadTrainedModel, readState, type SavedState } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { evaluateReport, type EvalReport } from '../evaluate.js';
 import { evalJson, evalText } from '../report.js';
@@ -21,7 +21,11 @@ export interface EvalFlags extends DataFlags {
 export interface EvalOptions {
   modelDir: string;
   data: DownloadOptions;
-  batchSize: number;
+  /** Whether --data-dir, --url, --md5 or --no-verify was given; if not, the run's data (its state.json). */
+  dataExplicit: boolean;
+  /** null: the run's --eval-batch-size (its state.json), else the seed's 128. */
+  batchSize: number | null;
+  /** null: the run's --limit-test where it had one. */
   limitTest: number | null;
   threads: number;
   backend: BackendChoice;
@@ -30,12 +34,13 @@ export interface EvalOptions {
   quiet: boolean;
 }
 
-export function evalOptions(flags: EvalFlags): EvalOptions {
+export function evalOptions(flags: EvalFlags, isExplicit: (flag: string) => boolean = (f) => (flags as unknown as Record<string, unknown>)[f] !== undefined): EvalOptions {
   return {
     modelDir: path.resolve(flags.model),
     data: downloadOptions(flags),
-    batchSize: parseIntFlag('--batch-size', 1, 65536)(flags.batchSize ?? String(DEFAULT_RECIPE.evalBatchSize)),
-    limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
+    dataExplicit: ['dataDir', 'url', 'md5', 'verify'].some(isExplicit),
+    batchSize: flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536, DEFAULT_RECIPE.evalBatchSize)(flags.batchSize) : null,
+    limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1, undefined, 1000)(flags.limitTest) : null,
     threads: parseThreads(flags.threads),
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
@@ -44,11 +49,20 @@ export function evalOptions(flags: EvalFlags): EvalOptions {
   };
 }
 
+/**
+ * By default `eval` scores what the run validated on (issue #14): its data, its --limit-test and its evaluation
+ * batch size, so that its seed-style figures equal the last epoch's Valid Loss and Valid Acc.
+ */
 export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const say = opts.quiet ? () => {} : logLine;
   await checkModelDir(opts.modelDir);
-  await runDownload({ ...opts.data, quiet: opts.quiet });
-  const data = await loadCifar(opts.data.dataDir, { limitTrain: 0, limitTest: opts.limitTest ?? undefined });
+  const state: SavedState | null = await readState(opts.modelDir).catch(() => null); // a model exported elsewhere has none
+  const saved = state?.data;
+  const source = saved && !opts.dataExplicit ? { ...opts.data, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : opts.data;
+  const limitTest = opts.limitTest ?? state?.limitTest ?? null;
+  const batchSize = opts.batchSize ?? state?.recipe?.evalBatchSize ?? DEFAULT_RECIPE.evalBatchSize;
+  const info = await runDownload({ ...source, quiet: opts.quiet });
+  const data = await loadCifar(source.dataDir, { limitTrain: 0, limitTest: limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(`backend: ${backend.detail}`);
   const { model, epochs } = await loadTrainedModel(opts.modelDir);
@@ -57,11 +71,11 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   let report: EvalReport;
   try {
     // Names from the data being evaluated: they are what the labels mean.
-    report = await evaluateReport(model, data.test, opts.batchSize, data.classNames, runner);
+    report = await evaluateReport(model, data.test, batchSize, data.classNames, runner);
   } finally {
     await runner.dispose();
     model.dispose();
   }
-  process.stdout.write((opts.json ? evalJson(report) : evalText(report)) + '\n');
+  process.stdout.write((opts.json ? evalJson(report, info) : evalText(report)) + '\n');
   return report;
 }

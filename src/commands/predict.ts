@@ -32,7 +32,7 @@ export function predictOptions(images: string[], flags: PredictFlags): PredictOp
   return {
     modelDir: path.resolve(flags.model),
     images,
-    top: parseIntFlag('--top', 1, NUM_CLASSES)(flags.top ?? '3'),
+    top: parseIntFlag('--top', 1, NUM_CLASSES, 3)(flags.top ?? '3'),
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
     json: flags.json ?? false,

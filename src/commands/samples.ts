@@ -31,9 +31,9 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
   return {
     data: downloadOptions(flags),
     split,
-    count: parseIntFlag('--count', 1, 10_000)(flags.count ?? '100'),
+    count: parseIntFlag('--count', 1, 10_000, 100)(flags.count ?? '100'),
     byClass: flags.classes ?? false,
-    scale: parseIntFlag('--scale', 1, 16)(flags.scale ?? '4'),
+    scale: parseIntFlag('--scale', 1, 16, 4)(flags.scale ?? '4'),
     out: flags.out === '-' ? '-' : path.resolve(flags.out ?? 'samples.png'),
     quiet: flags.quiet ?? false,
   };

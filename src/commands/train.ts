@@ -4,10 +4,10 @@ import { SingleBar } from 'cli-progress';
 import { writeFileAtomic } from '../atomic.js';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { loadCheckpoint, readState, saveCheckpoint, type SavedState } from '../checkpoint.js';
-import { loadCifar } from '../data/dataset.js';
+import { loadCifar, type DataInfo } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
-import { epochJson, epochLine, hhmmss } from '../report.js';
+import { epochJson, epochLine, hhmmss, round6 } from '../report.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Checkpointer, type Recipe, type TrainState } from '../train.js';
 import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
@@ -41,6 +41,10 @@ export interface TrainCommandOptions {
   threads: number;
   /** Whether --threads was given; if not, a resumed run keeps the checkpoint's count (the same rounding). */
   threadsExplicit: boolean;
+  /** Whether --epochs was given; if not, a resumed run goes on to the checkpoint's target. */
+  epochsExplicit: boolean;
+  /** Whether any of --data-dir, --url, --md5, --no-verify was given; if not, a resumed run uses the checkpoint's. */
+  dataExplicit: boolean;
   json: boolean;
   quiet: boolean;
   save: string | null;
@@ -54,9 +58,9 @@ export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => bo
     throw new AlexnetError('USAGE', `unknown --init ${JSON.stringify(init)}`, `use one of ${INIT_CHOICES.join(', ')}`);
   }
   const recipe: Recipe = {
-    epochs: flags.epochs !== undefined ? parseIntFlag('--epochs', 1)(flags.epochs) : DEFAULT_RECIPE.epochs,
-    batchSize: flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536)(flags.batchSize) : DEFAULT_RECIPE.batchSize,
-    evalBatchSize: flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536)(flags.evalBatchSize) : DEFAULT_RECIPE.evalBatchSize,
+    epochs: flags.epochs !== undefined ? parseIntFlag('--epochs', 1, undefined, DEFAULT_RECIPE.epochs)(flags.epochs) : DEFAULT_RECIPE.epochs,
+    batchSize: flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536, DEFAULT_RECIPE.batchSize)(flags.batchSize) : DEFAULT_RECIPE.batchSize,
+    evalBatchSize: flags.evalBatchSize !== undefined ? parseIntFlag('--eval-batch-size', 1, 65536, DEFAULT_RECIPE.evalBatchSize)(flags.evalBatchSize) : DEFAULT_RECIPE.evalBatchSize,
     lr: flags.lr !== undefined ? parsePositiveFloat('--lr')(flags.lr) : DEFAULT_RECIPE.lr,
     // No --seed: a fresh one, reported in --json and saved in checkpoints so the run can be repeated.
     seed: flags.seed !== undefined ? parseIntFlag('--seed', 0, 2 ** 32 - 1)(flags.seed) : randomInt(2 ** 31),
@@ -72,10 +76,12 @@ export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => bo
     explicit,
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
-    limitTrain: flags.limitTrain !== undefined ? parseIntFlag('--limit-train', 1)(flags.limitTrain) : null,
-    limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1)(flags.limitTest) : null,
+    limitTrain: flags.limitTrain !== undefined ? parseIntFlag('--limit-train', 1, undefined, 5000)(flags.limitTrain) : null,
+    limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1, undefined, 1000)(flags.limitTest) : null,
     threads: parseThreads(flags.threads),
     threadsExplicit: isExplicit('threads'),
+    epochsExplicit: isExplicit('epochs'),
+    dataExplicit: ['dataDir', 'url', 'md5', 'verify'].some(isExplicit),
     json: flags.json ?? false,
     quiet: flags.quiet ?? false,
     save: flags.save !== undefined ? path.resolve(flags.save) : null,
@@ -93,8 +99,18 @@ function checkResume(opts: TrainCommandOptions, state: TrainState): void {
       throw new AlexnetError('USAGE', `${flag} ${String(asked[key])} differs from the checkpoint's ${String(saved[key])}`, `drop ${flag} to resume with the saved recipe, or start a new run without --resume`);
     }
   }
-  if (state.epoch >= opts.recipe.epochs && state.batch === 0) {
+  const epochs = opts.epochsExplicit ? opts.recipe.epochs : state.recipe.epochs;
+  if (state.epoch >= epochs && state.batch === 0) {
     throw new AlexnetError('USAGE', `the checkpoint has already done ${state.epoch} epochs`, `pass --epochs N with N > ${state.epoch} to train further`);
+  }
+}
+
+/** A resumed run must see the data it was trained on: another archive or record count is refused (issue #13). */
+function checkSameData(dir: string, saved: TrainState['data'], now: DataInfo): void {
+  if (!saved) return;
+  const differs = saved.records !== now.records ? `${now.records} records where the run had ${saved.records}` : saved.archiveMd5 !== 'unknown' && now.archiveMd5 !== 'unknown' && saved.archiveMd5 !== now.archiveMd5 ? `archive MD5 ${now.archiveMd5} where the run had ${saved.archiveMd5}` : null;
+  if (differs) {
+    throw new AlexnetError('USAGE', `the data in ${now.dir} is not what ${dir} was trained on: ${differs}`, `resume with the run's data (drop --data-dir/--url to use ${saved.dataDir}), or start a new run`);
   }
 }
 
@@ -103,12 +119,17 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const resumed = opts.resume ? await loadCheckpointFirst(opts) : null;
   const limitTrain = resumed ? resumed.state.limitTrain : opts.limitTrain;
   const limitTest = resumed ? resumed.state.limitTest : opts.limitTest;
-  const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.recipe.epochs } : opts.recipe;
+  // `--resume DIR` alone continues the interrupted run exactly: its target epochs and its data (issue #14).
+  const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.epochsExplicit ? opts.recipe.epochs : resumed.state.recipe.epochs } : opts.recipe;
+  const saved = resumed?.state.data;
+  const source = saved && !opts.dataExplicit ? { ...opts.data, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : opts.data;
 
-  await runDownload(opts.data);
-  const data = await loadCifar(opts.data.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
+  // The backend first: a missing GPU (--gpu) fails at once, not after a 170 MB download.
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(`backend: ${backend.detail}`);
+  const info = await runDownload(source);
+  if (resumed) checkSameData(resumed.dir, saved, info);
+  const data = await loadCifar(source.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
   for (const [flag, size] of [['--batch-size', recipe.batchSize], ['--eval-batch-size', recipe.evalBatchSize]] as const) {
     if (size > backend.maxBatch) {
       throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${backend.maxBatch})`, `e.g. ${flag} ${Math.min(backend.maxBatch, 512)}`);
@@ -133,6 +154,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
       train: data.train,
       test: data.test,
       classNames: data.classNames,
+      data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
       limitTrain,
       limitTest,
       resume,
@@ -169,9 +191,10 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
         lr: recipe.lr,
         trainImages: data.train.count,
         testImages: data.test.count,
-        finalValidAcc: last?.validAcc ?? null,
-        bestValidAcc: Math.max(...result.history.map((h) => h.validAcc)),
-        seconds,
+        data: { dir: info.dir, source: info.source, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
+        finalValidAcc: last ? round6(last.validAcc) : null,
+        bestValidAcc: round6(Math.max(...result.history.map((h) => h.validAcc))),
+        seconds: round6(seconds),
         savedTo: saveDir,
       }) + '\n');
     }

@@ -9,6 +9,38 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { AlexnetError } from '../errors.js';
 import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
+import { OFFICIAL_BYTES, bytes, diskError, parseSource } from './download.js';
+
+/**
+ * The most a member may unpack to: a batch file of the official archive is 30,730,000 bytes (10,000 records),
+ * batches.meta.txt 61. A larger member is refused before it is written, so an archive cannot fill the disk
+ * under tar's compression-ratio limit (a 10 MB archive wrote 2.3 GB: issue #13).
+ */
+export const MAX_MEMBER_BYTES = { batch: RECORDS_PER_OFFICIAL_BATCH * RECORD_BYTES, meta: 4096 };
+/** What the unpacked official data takes: six batches and the class names. */
+const UNPACKED_MB = Math.ceil((6 * MAX_MEMBER_BYTES.batch) / 1e6);
+
+const TMP_PREFIX = `.${BATCHES_DIR}.tmp-`;
+
+/** Removes temporary folders that killed runs left (their pid is gone), so they do not fill the disk. */
+async function removeStaleTemporaries(dataDir: string): Promise<void> {
+  const names = await fsp.readdir(dataDir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^\.cifar-10-batches-bin\.tmp-(\d+)(\.old)?$/.exec(name);
+    if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
+    await fsp.rm(path.join(dataDir, name), { recursive: true, force: true });
+  }
+}
+
+/** Whether a process with this pid runs (signal 0 checks without sending anything). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -40,9 +72,14 @@ export async function extractCifar(
   info: { source: string; md5: string; expectOfficial: boolean },
 ): Promise<Manifest> {
   const finalDir = path.join(dataDir, BATCHES_DIR);
-  const tmpDir = path.join(dataDir, `.${BATCHES_DIR}.tmp-${process.pid}`);
-  await fsp.rm(tmpDir, { recursive: true, force: true });
-  await fsp.mkdir(tmpDir, { recursive: true });
+  const tmpDir = path.join(dataDir, `${TMP_PREFIX}${process.pid}`);
+  await removeStaleTemporaries(dataDir);
+  const noSpace = (e: unknown) => diskError(e, `unpacking into ${dataDir} (needs ~${UNPACKED_MB} MB for the official data)`, 'free space there, or pass another --data-dir');
+  try {
+    await fsp.mkdir(tmpDir, { recursive: true });
+  } catch (e) {
+    throw noSpace(e) ?? e;
+  }
   try {
     const writes: Promise<void>[] = [];
     const files: WriteStream[] = [];
@@ -64,10 +101,20 @@ export async function extractCifar(
             entry.resume(); // e.g. the official archive's readme.html
             return;
           }
+          const cap = name === META_FILE ? MAX_MEMBER_BYTES.meta : MAX_MEMBER_BYTES.batch;
+          if (entry.size > cap) {
+            refused ??= `archive member ${entry.path} is ${bytes(entry.size)}; a CIFAR-10 ${name === META_FILE ? 'class list' : 'batch'} has at most ${bytes(cap)}; refusing the archive`;
+            entry.resume();
+            return;
+          }
           seen.add(name);
           const file = createWriteStream(path.join(tmpDir, name));
           files.push(file);
-          writes.push(pipeline(entry, file));
+          const written = pipeline(entry, file);
+          // Listened to now: a full disk rejects these while tar is still parsing (an unhandled rejection
+          // crashed Node.js: issue #13); Promise.all below reports it.
+          written.catch(() => {});
+          writes.push(written);
         },
       });
       await Promise.all(writes);
@@ -76,8 +123,19 @@ export async function extractCifar(
       files.forEach((f) => f.destroy());
       await Promise.allSettled(writes);
       if (e instanceof AlexnetError) throw e;
+      const disk = noSpace(e);
+      if (disk) throw disk;
       const msg = (e as Error).message;
-      throw archiveError(`cannot unpack ${path.basename(archive)}: ${/unexpected end|truncat/i.test(msg) ? 'the archive is truncated' : msg}`);
+      if (/unexpected end|truncat|zlib/i.test(msg)) {
+        const size = await fsp.stat(archive).then((st) => st.size, () => null);
+        const local = parseSource(info.source).kind === 'file';
+        throw new AlexnetError(
+          'ARCHIVE',
+          `cannot unpack ${path.basename(archive)}: the archive is truncated${size !== null ? ` (${bytes(size)}; the official archive has ${bytes(OFFICIAL_BYTES)})` : ''}`,
+          local ? `copy it again (a copy was cut short), then pass it to --url again` : 'run the command again to download it again',
+        );
+      }
+      throw archiveError(`cannot unpack ${path.basename(archive)}: ${msg}`);
     }
     if (refused !== null) throw new AlexnetError('ARCHIVE', refused, 'the archive is unsafe or not CIFAR-10; get the official one, or check --url');
     const missing = MEMBERS.filter((m) => !seen.has(m));
@@ -99,7 +157,11 @@ export async function extractCifar(
       }
     }
     const manifest: Manifest = { source: info.source, md5: info.md5, sizes };
-    await fsp.writeFile(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    try {
+      await fsp.writeFile(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    } catch (e) {
+      throw noSpace(e) ?? e;
+    }
 
     // Swap in the new folder: move any old one aside first, so the data dir never holds a half folder.
     const oldDir = `${tmpDir}.old`;

@@ -9,7 +9,7 @@ import {
   BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
   decodeBatch, parseClassNames, type Split,
 } from './cifar.js';
-import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type Progress } from './download.js';
+import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type FetchResult, type Progress } from './download.js';
 
 /** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -37,6 +37,34 @@ export interface EnsureDataResult {
 
 export const ensureDataDefaults = { url: OFFICIAL_URL, md5: OFFICIAL_MD5 };
 
+/** The official archive's records: 50,000 training and 10,000 test images. */
+export const OFFICIAL_RECORDS = 60_000;
+
+/** Where the data in a data dir came from, as its manifest says: for the stderr notice, --json and state.json. */
+export interface DataInfo {
+  dir: string; // <dataDir>/cifar-10-batches-bin
+  source: string; // the URL or path it was unpacked from
+  archiveMd5: string; // 'unknown' for a folder unpacked by hand
+  records: number; // training and test records together
+  /** The official CIFAR-10: true, false, or null when it cannot be told (unpacked by hand, 60,000 records). */
+  official: boolean | null;
+}
+
+export function dataInfo(r: EnsureDataResult): DataInfo {
+  const records = Object.entries(r.manifest.sizes)
+    .filter(([name]) => name.endsWith('.bin'))
+    .reduce((n, [, size]) => n + size / RECORD_BYTES, 0);
+  const md5 = r.manifest.md5;
+  const official = records !== OFFICIAL_RECORDS ? false : md5 === OFFICIAL_MD5 ? true : md5 === 'unknown' ? null : false;
+  return { dir: r.dir, source: r.manifest.source, archiveMd5: md5, records, official };
+}
+
+/** The one-line stderr notice for data that is not the official archive, or null for the official one. */
+export function dataNotice(d: DataInfo): string | null {
+  if (d.official !== false) return null;
+  return `data: NOT the official CIFAR-10 (archive MD5 ${d.archiveMd5}, ${d.records.toLocaleString('en-US')} records, from ${d.source})`;
+}
+
 /** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
 export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataResult> {
   const dir = path.join(opts.dataDir, BATCHES_DIR);
@@ -50,7 +78,8 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
     throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${(e as NodeJS.ErrnoException).code}`, 'pass a writable --data-dir');
   }
   const dest = path.join(opts.dataDir, ARCHIVE_NAME);
-  const fetched = await fetchArchive({
+  const isHttp = parseSource(opts.url).kind === 'http';
+  const fetched = (isHttp && (await keptArchive(dest, opts))) || await fetchArchive({
     url: opts.url,
     dest,
     md5: opts.md5,
@@ -59,17 +88,34 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
     retryDelayMs: opts.retryDelayMs,
     signal: opts.signal,
   });
-  const isHttp = parseSource(opts.url).kind === 'http';
+  let manifest: Manifest;
   try {
-    const manifest = await extractCifar(fetched.archivePath, opts.dataDir, {
+    manifest = await extractCifar(fetched.archivePath, opts.dataDir, {
       source: opts.url,
       md5: fetched.md5,
       expectOfficial: fetched.md5 === OFFICIAL_MD5,
     });
-    return { dir, downloaded: true, manifest };
-  } finally {
-    // The batches are the data; the verified archive is not kept (170 MB). A hand-copied file is the user's.
-    if (isHttp) await fsp.rm(dest, { force: true });
+  } catch (e) {
+    // A verified download is kept for the next run when unpacking failed on the disk (full, read-only), as it is
+    // when the run is killed: issue #13. An archive that is itself bad goes.
+    if (isHttp && !(e instanceof AlexnetError && e.code === 'IO')) await fsp.rm(dest, { force: true });
+    throw e;
+  }
+  // The batches are the data; the verified archive is not kept (170 MB). A hand-copied file is the user's.
+  if (isHttp) await fsp.rm(dest, { force: true });
+  return { dir, downloaded: true, manifest };
+}
+
+/** An archive a previous run downloaded and verified but could not unpack, if it is still whole; else null. */
+async function keptArchive(dest: string, opts: EnsureDataOptions): Promise<FetchResult | null> {
+  if (opts.md5 === null || !(await fsp.stat(dest).then((st) => st.isFile(), () => false))) return null;
+  try {
+    const r = await fetchArchive({ url: dest, dest, md5: opts.md5, signal: opts.signal });
+    opts.onLog?.(`using ${dest}, downloaded and verified by an earlier run`);
+    return r;
+  } catch {
+    await fsp.rm(dest, { force: true });
+    return null;
   }
 }
 

@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AlexnetError } from '../errors.js';
 
@@ -46,8 +47,22 @@ export type Source = { kind: 'http'; url: URL } | { kind: 'file'; path: string }
 
 /** `https://...` and `http://...` download; `file://...` and anything else is a local path. */
 export function parseSource(url: string): Source {
-  if (/^https?:\/\//i.test(url)) return { kind: 'http', url: new URL(url) };
-  if (/^file:\/\//i.test(url)) return { kind: 'file', path: fileURLToPath(url) };
+  const hint = 'e.g. --url https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, --url file:///path/to/it.tar.gz or --url ./it.tar.gz';
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      return { kind: 'http', url: new URL(url) };
+    } catch {
+      throw new AlexnetError('USAGE', `--url ${JSON.stringify(url)} is not a valid URL`, hint);
+    }
+  }
+  if (/^file:\/\//i.test(url)) {
+    try {
+      return { kind: 'file', path: fileURLToPath(url) };
+    } catch (e) {
+      // file://host/x names another machine's file (Node's "File URL host must be localhost or empty").
+      throw new AlexnetError('USAGE', `--url ${JSON.stringify(url)} is not a local file URL (${(e as Error).message})`, hint);
+    }
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new AlexnetError('USAGE', `unsupported URL scheme in ${url}`, 'use an http(s):// or file:// URL, or a path');
   }
@@ -59,9 +74,10 @@ export async function fetchArchive(opts: FetchOptions): Promise<FetchResult> {
   const result = source.kind === 'file' ? await hashLocal(source.path, opts) : await download(source.url, opts);
   if (opts.md5 !== null && result.md5 !== opts.md5.toLowerCase()) {
     if (source.kind === 'http') await fsp.rm(opts.dest + '.part', { force: true });
+    const size = opts.md5.toLowerCase() === OFFICIAL_MD5 ? ` (${bytes(result.bytes)}; the official archive has ${bytes(OFFICIAL_BYTES)})` : ` (${bytes(result.bytes)})`;
     throw new AlexnetError(
       'CHECKSUM',
-      `checksum mismatch for ${opts.url}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}`,
+      `checksum mismatch for ${opts.url}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}${size}`,
       source.kind === 'http'
         ? 'the download was corrupted or the URL serves another file; run the command again, or pass the right --md5'
         : 'the file is corrupted or not the CIFAR-10 binary archive; copy it again, or pass the right --md5',
@@ -93,8 +109,30 @@ async function hashLocal(path: string, opts: FetchOptions): Promise<FetchResult>
   return { archivePath: path, bytes: received, md5: hash.digest('hex') };
 }
 
+/** `170,052,171 bytes`. */
+export const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
+
 /** Thrown inside an attempt for faults that a retry may cure (resets, 5xx, stalls, short bodies). */
-class Retryable extends Error {}
+class Retryable extends Error {
+  /** A name lookup failed: offline, most likely; one short retry, not five with backoff. */
+  dns = false;
+}
+
+/** Disk errors that no retry cures: each gets its own message and hint (issue #13). */
+const DISK_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+/** The tool's error for a disk error code while `doing` (e.g. `downloading into DIR`), or null for another error. */
+export function diskError(e: unknown, doing: string, hint: string): AlexnetError | null {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !(code in DISK_ERRORS)) return null;
+  return new AlexnetError('IO', `${DISK_ERRORS[code]} while ${doing}`, hint);
+}
 
 const MAX_REDIRECTS = 5;
 
@@ -106,15 +144,26 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
     try {
       return await attemptDownload(url, part, opts);
     } catch (e) {
+      const disk = diskError(e, `downloading into ${path.dirname(part)}`, `free space there or pass another --data-dir (the download needs ~${Math.ceil(OFFICIAL_BYTES / 1e6)} MB, the unpacked data ~185 MB)`);
+      if (disk) throw disk;
       if (!(e instanceof Retryable)) throw e;
+      // Offline, a DNS failure does not cure itself in a minute (issue #14): one short retry, then the recipe.
+      if (e.dns && attempt >= 1) {
+        throw new AlexnetError(
+          'NETWORK',
+          `cannot download ${url.href}: ${e.message}`,
+          'no network? copy cifar-10-binary.tar.gz onto this machine by any means, then `alexnet download --url ./cifar-10-binary.tar.gz` (README "Without internet")',
+        );
+      }
       if (attempt >= retries) {
+        const resumes = (await fileSize(part)) > 0 ? ` (it resumes from ${part})` : '';
         throw new AlexnetError(
           'NETWORK',
           `download of ${url.href} failed after ${attempt + 1} attempts: ${e.message}`,
-          `check the network and run the command again (it resumes from ${part}), or copy the archive by hand and pass --url PATH`,
+          `check the network and run the command again${resumes}, or copy the archive by hand and pass --url PATH`,
         );
       }
-      const delay = baseDelay * 2 ** attempt;
+      const delay = e.dns ? Math.min(baseDelay, 1000) : baseDelay * 2 ** attempt;
       opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${retries + 1})`);
       await sleep(delay, opts.signal);
     }
@@ -127,7 +176,18 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
   for (let hops = 0; isRedirect(res.statusCode) && res.headers.location; hops++) {
     res.resume();
     if (hops >= MAX_REDIRECTS) throw new AlexnetError('HTTP', `too many redirects from ${url.href}`, 'check --url');
-    url = new URL(res.headers.location, url);
+    const location = res.headers.location;
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new AlexnetError('HTTP', `${url.href} redirected to an invalid location ${JSON.stringify(location)}`, 'check --url, or download the archive another way and pass --url PATH');
+    }
+    // A server may send us to http(s) only: never to a local file (file:) or another protocol.
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new AlexnetError('HTTP', `${url.href} redirected to ${next.protocol} (${JSON.stringify(location)}), which is not followed`, 'check --url, or download the archive another way and pass --url PATH');
+    }
+    url = next;
     res = await request(url, offset, opts);
   }
   const status = res.statusCode ?? 0;
@@ -199,6 +259,7 @@ async function finishBody(
   } catch (e) {
     if (e instanceof Retryable) throw e;
     if (opts.signal?.aborted) throw e;
+    if ((e as NodeJS.ErrnoException).code! in DISK_ERRORS) throw e; // the disk, not the connection
     throw new Retryable(`connection lost at byte ${received} (${(e as Error).message})`);
   } finally {
     clearTimeout(timer);
@@ -218,8 +279,11 @@ function request(url: URL, offset: number, opts: FetchOptions): Promise<http.Inc
     const req = get(url, { headers, signal: opts.signal }, resolve);
     req.setTimeout(opts.stallMs ?? 30_000, () => req.destroy(new Error('no answer')));
     req.on('error', (e) => {
-      if (opts.signal?.aborted) reject(e);
-      else reject(new Retryable(`cannot reach ${url.host}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+      if (opts.signal?.aborted) return reject(e);
+      const code = (e as NodeJS.ErrnoException).code;
+      const r = new Retryable(`cannot reach ${url.host}: ${code ?? e.message}${code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? ' (the name does not resolve)' : ''}`);
+      r.dns = code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+      reject(r);
     });
   });
 }
