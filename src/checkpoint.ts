@@ -1,28 +1,40 @@
-// Checkpoints: the model in TensorFlow.js's format (model.json + weights.bin, loadable by tf.loadLayersModel),
-// state.json (recipe, epoch, position in the epoch) and metrics.jsonl. Every file is written under a
-// temporary name and renamed, weights first and state.json last, so a reader sees either the old or the
-// new checkpoint; state.json records the weights' SHA-256 so a mismatched pair is caught, not trained on.
+// Checkpoints: the model in TensorFlow.js's format (model.json + a weights file, loadable by
+// tf.loadLayersModel), state.json (recipe, epoch, position in the epoch, data) and metrics.jsonl.
+//
+// A checkpoint is atomic as a set (issue #13: a kill between two renames used to leave neither the old nor the
+// new one usable). The weights go to a new file named by their hash, `weights-<sha>.bin`, beside the old one;
+// then model.json (which names it) and state.json (which names it and records its SHA-256) are each renamed
+// into place; only then is the previous weights file removed. A reader of state.json (resume) finds the
+// weights it names, whole; a reader of model.json (eval, predict, tfjs) likewise. Each file is written as
+// src/files.ts writes: a temporary name, then a rename. state.json is validated field by field on load.
 
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import * as tf from './tf.js';
-import { writeFileAtomic } from './atomic.js';
-import { DEFAULT_CLASS_NAMES, NUM_CLASSES } from './data/cifar.js';
+import { NUM_CLASSES, DEFAULT_CLASS_NAMES, hasControlChars } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
-import { INPUT_SHAPE } from './model.js';
+import { READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
+import { INIT_CHOICES, INPUT_SHAPE } from './model.js';
+import * as tf from './tf.js';
 import type { TrainState } from './train.js';
 
 export const MODEL_FILE = 'model.json';
-export const WEIGHTS_FILE = 'weights.bin';
 export const STATE_FILE = 'state.json';
 export const METRICS_FILE = 'metrics.jsonl';
+/** Checkpoints before the set-atomic layout used this one name; they still load. */
+const LEGACY_WEIGHTS_FILE = 'weights.bin';
+const WEIGHTS_NAME = /^weights(-[0-9a-f]{16})?\.bin$/;
 
 export interface SavedState extends TrainState {
   weightsSha256: string;
+  /** The weights file this state belongs to (absent in older checkpoints: weights.bin). */
+  weightsFile?: string;
 }
 
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState): Promise<void> {
+/** The steps of a save, in order; `onStep` (tests) runs after each, to show a crash between any two is safe. */
+export type SaveStep = 'weights' | 'model' | 'metrics' | 'state' | 'cleanup';
+
+export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (a) => {
@@ -30,41 +42,81 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
   }));
   const weights = new Uint8Array(artifacts!.weightData as ArrayBuffer);
+  const sha = createHash('sha256').update(weights).digest('hex');
+  const weightsFile = `weights-${sha.slice(0, 16)}.bin`;
   const modelJson = {
     format: 'layers-model',
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
     convertedBy: null,
     modelTopology: artifacts!.modelTopology,
-    weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts!.weightSpecs }],
+    weightsManifest: [{ paths: [`./${weightsFile}`], weights: artifacts!.weightSpecs }],
   };
-  const saved: SavedState = { ...state, weightsSha256: createHash('sha256').update(weights).digest('hex') };
-  await writeFileAtomic(path.join(dir, WEIGHTS_FILE), weights);
-  await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
-  await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
-  await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
+  const saved: SavedState = { ...state, weightsSha256: sha, weightsFile };
+  const weightsPath = path.join(dir, weightsFile);
+  const existed = Boolean(await fsp.lstat(weightsPath).catch(() => null)); // the same weights as a save before
+  try {
+    if (!existed) await writeFileAtomic(weightsPath, weights);
+    onStep?.('weights');
+    await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
+    onStep?.('model');
+    await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
+    onStep?.('metrics');
+    await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
+  } catch (e) {
+    // state.json still names the previous weights; model.json may name these, so they stay if it was written.
+    const named = await readModelJson(dir).then((m) => m.weightsFile, () => null);
+    if (!existed && named !== weightsFile) await fsp.rm(weightsPath, { force: true });
+    throw e;
+  }
+  onStep?.('state');
+  for (const f of await fsp.readdir(dir)) {
+    if (WEIGHTS_NAME.test(f) && f !== weightsFile) await fsp.rm(path.join(dir, f), { force: true });
+  }
+  onStep?.('cleanup');
 }
 
 const ckptError = (dir: string, what: string) =>
   new AlexnetError('CHECKPOINT', `cannot load the model in ${dir}: ${what}`, `pass a directory written by \`alexnet train --save DIR\``);
 
-/** Loads model.json + weights.bin from `dir`. */
-export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; weights: Uint8Array }> {
-  let modelJson: { modelTopology: tf.io.ModelArtifacts['modelTopology']; weightsManifest: tf.io.WeightsManifestConfig };
-  let weights: Uint8Array;
+interface ModelJson {
+  modelTopology: tf.io.ModelArtifacts['modelTopology'];
+  weightsManifest: tf.io.WeightsManifestConfig;
+}
+
+/** model.json, read as a regular file of bounded size, and the name of the weights file it names. */
+async function readModelJson(dir: string): Promise<{ json: ModelJson; weightsFile: string }> {
+  const hint = 'pass a directory written by `alexnet train --save DIR`';
+  const text = (await readRegularFile(path.join(dir, MODEL_FILE), READ_CAPS.json, 'CHECKPOINT', `${MODEL_FILE} in ${dir}`, hint)).toString('utf8');
+  let json: ModelJson;
   try {
-    modelJson = JSON.parse(await fsp.readFile(path.join(dir, MODEL_FILE), 'utf8'));
-  } catch (e) {
-    throw ckptError(dir, (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${MODEL_FILE}` : `${MODEL_FILE} is not valid JSON`);
-  }
-  try {
-    weights = new Uint8Array(await fsp.readFile(path.join(dir, WEIGHTS_FILE)));
+    json = JSON.parse(text) as ModelJson;
   } catch {
-    throw ckptError(dir, `no ${WEIGHTS_FILE}`);
+    throw ckptError(dir, `${MODEL_FILE} is not valid JSON`);
+  }
+  const paths = Array.isArray(json?.weightsManifest) ? json.weightsManifest.flatMap((g) => (Array.isArray(g?.paths) ? g.paths : [])) : [];
+  const name = paths.length === 1 ? String(paths[0]).replace(/^\.\//, '') : '';
+  // Only a weights file of ours, in the same folder: a tampered manifest cannot point elsewhere.
+  if (!WEIGHTS_NAME.test(name)) throw ckptError(dir, `${MODEL_FILE} does not name one weights file of this tool (weights-<hash>.bin)`);
+  return { json, weightsFile: name };
+}
+
+/**
+ * Loads model.json and a weights file from `dir` (the one `weightsFile` names, else model.json's). The weights'
+ * size is checked against the manifest before TensorFlow.js sees them: a 4 KB tampered model.json made it
+ * allocate more than 3 GB (issue #13).
+ */
+export async function loadModel(dir: string, weightsFile?: string): Promise<{ model: tf.LayersModel; weights: Uint8Array }> {
+  const { json, weightsFile: named } = await readModelJson(dir);
+  const file = weightsFile ?? named;
+  const weights = new Uint8Array(await readRegularFile(path.join(dir, file), READ_CAPS.weights, 'CHECKPOINT', `${file} in ${dir}`, 'pass a directory written by `alexnet train --save DIR`'));
+  const weightSpecs = json.weightsManifest.flatMap((g) => g.weights ?? []);
+  const expected = weightSpecs.reduce((n, s) => n + (Array.isArray(s.shape) ? s.shape.reduce((a: number, b: number) => a * b, 1) : NaN) * 4, 0);
+  if (!Number.isSafeInteger(expected) || expected !== weights.length || weightSpecs.some((s) => s.dtype !== 'float32')) {
+    throw ckptError(dir, `its weights do not fit its layers (${MODEL_FILE} describes ${Number.isSafeInteger(expected) ? expected.toLocaleString('en-US') : 'an impossible number of'} bytes of float32, ${file} has ${weights.length.toLocaleString('en-US')})`);
   }
   try {
-    const weightSpecs = modelJson.weightsManifest.flatMap((g) => g.weights);
     const buf = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData: buf }));
+    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: buf }));
     return { model, weights };
   } catch (e) {
     const message = (e as Error).message.split('\n')[0]!;
@@ -72,36 +124,100 @@ export async function loadModel(dir: string): Promise<{ model: tf.LayersModel; w
   }
 }
 
-/** Reads state.json alone: cheap, so a bad --resume fails before any download or backend start. */
-export async function readState(dir: string): Promise<SavedState> {
-  let saved: SavedState;
-  try {
-    saved = JSON.parse(await fsp.readFile(path.join(dir, STATE_FILE), 'utf8')) as SavedState;
-  } catch (e) {
-    throw new AlexnetError(
-      'CHECKPOINT',
-      `cannot resume from ${dir}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${STATE_FILE}` : `${STATE_FILE} is not valid JSON`}`,
-      'pass a directory written by `alexnet train --save DIR`',
-    );
+/** What is wrong with a parsed state.json, naming the field, or null when every field is in range. */
+export function stateProblem(s: unknown): string | null {
+  const isInt = (v: unknown, min: number, max: number) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!obj(s)) return 'it is not a JSON object';
+  if (s.version !== 1) return `version must be 1, got ${JSON.stringify(s.version)}`;
+  const r = s.recipe;
+  if (!obj(r)) return 'recipe must be an object';
+  if (!isInt(r.epochs, 1, 1e6)) return `recipe.epochs must be an integer in 1..1000000, got ${JSON.stringify(r.epochs)}`;
+  if (!isInt(r.batchSize, 1, 65536)) return `recipe.batchSize must be an integer in 1..65536, got ${JSON.stringify(r.batchSize)}`;
+  if (!isInt(r.evalBatchSize, 1, 65536)) return `recipe.evalBatchSize must be an integer in 1..65536, got ${JSON.stringify(r.evalBatchSize)}`;
+  if (!finite(r.lr) || (r.lr as number) <= 0) return `recipe.lr must be a positive number, got ${JSON.stringify(r.lr)}`;
+  if (!isInt(r.seed, 0, 2 ** 32 - 1)) return `recipe.seed must be an integer in 0..4294967295, got ${JSON.stringify(r.seed)}`;
+  if (!(INIT_CHOICES as readonly unknown[]).includes(r.init)) return `recipe.init must be one of ${INIT_CHOICES.join(', ')}, got ${JSON.stringify(r.init)}`;
+  for (const k of ['limitTrain', 'limitTest'] as const) {
+    if (s[k] !== null && !isInt(s[k], 1, Number.MAX_SAFE_INTEGER)) return `${k} must be null or an integer >= 1, got ${JSON.stringify(s[k])}`;
   }
-  if (saved.version !== 1) throw new AlexnetError('CHECKPOINT', `cannot resume from ${dir}: unknown state version ${saved.version}`, 'use the alexnet version that wrote it');
-  return saved;
+  if (!isInt(s.epoch, 0, 1e6)) return `epoch must be an integer in 0..1000000, got ${JSON.stringify(s.epoch)}`;
+  if (!isInt(s.batch, 0, 1e9)) return `batch must be an integer >= 0, got ${JSON.stringify(s.batch)}`;
+  if (s.partial !== null) {
+    const p = s.partial;
+    if (!obj(p) || !finite(p.lossSum) || !finite(p.accSum) || !finite(p.seconds) || (p.seconds as number) < 0) return 'partial must be null or {lossSum, accSum, seconds} numbers';
+  }
+  if ((s.batch as number) > 0 && s.partial === null) return 'partial must be set when batch > 0';
+  if (!Array.isArray(s.history)) return 'history must be an array';
+  if (s.history.length !== s.epoch) return `history has ${s.history.length} epochs where epoch is ${String(s.epoch)}`;
+  for (const [i, m] of s.history.entries()) {
+    if (!obj(m) || m.epoch !== i || !['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond'].every((k) => finite(m[k]))) return `history[${i}] must be epoch ${i}'s metrics, all numbers`;
+  }
+  if (s.threads !== undefined && !isInt(s.threads, 1, 4)) return `threads must be an integer in 1..4, got ${JSON.stringify(s.threads)}`;
+  if (s.classNames !== undefined) {
+    const c = s.classNames;
+    if (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((n) => typeof n !== 'string' || n.length === 0 || n.length > 64 || hasControlChars(n))) return `classNames must be ${NUM_CLASSES} names without control characters`;
+  }
+  if (s.confusion !== undefined) {
+    const c = s.confusion;
+    if (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((row) => !Array.isArray(row) || row.length !== NUM_CLASSES || row.some((v) => !isInt(v, 0, Number.MAX_SAFE_INTEGER)))) return `confusion must be a ${NUM_CLASSES}x${NUM_CLASSES} matrix of counts`;
+  }
+  if (s.data !== undefined) {
+    const d = s.data;
+    if (!obj(d) || typeof d.dataDir !== 'string' || typeof d.url !== 'string' || !(d.md5 === null || typeof d.md5 === 'string') || typeof d.archiveMd5 !== 'string' || !isInt(d.records, 0, Number.MAX_SAFE_INTEGER)) return 'data must be {dataDir, url, md5, archiveMd5, records}';
+  }
+  if (typeof s.weightsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.weightsSha256)) return 'weightsSha256 must be 64 hex digits';
+  if (s.weightsFile !== undefined && (typeof s.weightsFile !== 'string' || !WEIGHTS_NAME.test(s.weightsFile))) return `weightsFile must name weights-<hash>.bin, got ${JSON.stringify(s.weightsFile)}`;
+  return null;
+}
+
+/** Reads and validates state.json alone: cheap, so a bad --resume fails before any download or backend start. */
+export async function readState(dir: string, verb = 'resume from'): Promise<SavedState> {
+  const hint = 'pass a directory written by `alexnet train --save DIR`';
+  const st = await fsp.stat(dir).catch(() => null);
+  if (st === null) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: no such directory`, hint);
+  if (!st.isDirectory()) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: it is a file, not a checkpoint directory`, hint);
+  const file = path.join(dir, STATE_FILE);
+  if (!(await fsp.lstat(file).catch(() => null))) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: no ${STATE_FILE}`, hint);
+  const text = (await readRegularFile(file, READ_CAPS.json, 'CHECKPOINT', `${STATE_FILE} in ${dir}`, hint)).toString('utf8');
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch {
+    throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE} is not valid JSON`, hint);
+  }
+  if ((saved as { version?: unknown })?.version !== undefined && (saved as { version?: unknown }).version !== 1) {
+    throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: unknown state version ${JSON.stringify((saved as { version: unknown }).version)}`, 'use the alexnet version that wrote it');
+  }
+  const problem = stateProblem(saved);
+  if (problem) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE}: ${problem}`, 'the checkpoint was modified or damaged; resume from a complete one');
+  return saved as SavedState;
+}
+
+/** Refuses weights that are not the ones state.json recorded (tampered, bit-flipped, or from another save). */
+function checkWeights(dir: string, saved: SavedState, weights: Uint8Array, verb: string): void {
+  const sha = createHash('sha256').update(weights).digest('hex');
+  if (sha !== saved.weightsSha256) {
+    throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${saved.weightsFile ?? LEGACY_WEIGHTS_FILE} does not belong to ${STATE_FILE}`, 'the checkpoint was modified; resume from a complete one');
+  }
 }
 
 /** Loads a checkpoint to resume: the model and the state (read here unless given), checked against each other. */
 export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tf.LayersModel; state: TrainState }> {
   const saved = known ?? (await readState(dir));
-  const { model, weights } = await loadModel(dir);
-  const sha = createHash('sha256').update(weights).digest('hex');
-  if (sha !== saved.weightsSha256) {
+  const { model, weights } = await loadModel(dir, saved.weightsFile ?? LEGACY_WEIGHTS_FILE);
+  try {
+    checkWeights(dir, saved, weights, 'resume from');
+  } catch (e) {
     model.dispose();
-    throw new AlexnetError('CHECKPOINT', `cannot resume from ${dir}: ${WEIGHTS_FILE} does not belong to ${STATE_FILE}`, 'the checkpoint was modified; resume from a complete one');
+    throw e;
   }
-  const { weightsSha256: _, ...state } = saved;
+  const { weightsSha256: _sha, weightsFile: _file, ...state } = saved;
   return { model, state };
 }
 
-/** Cheap checks before any backend starts: the directory exists and has model.json and weights.bin. */
+/** Cheap checks before any backend starts: the directory exists, with model.json and the weights it names. */
 export async function checkModelDir(dir: string): Promise<void> {
   const hint = 'pass the directory given to `alexnet train --save DIR`';
   let isDir = false;
@@ -111,13 +227,9 @@ export async function checkModelDir(dir: string): Promise<void> {
     throw new AlexnetError('CHECKPOINT', `no model in ${dir}: the directory does not exist`, hint);
   }
   if (!isDir) throw new AlexnetError('CHECKPOINT', `no model in ${dir}: not a directory`, hint);
-  for (const file of [MODEL_FILE, WEIGHTS_FILE]) {
-    try {
-      await fsp.access(path.join(dir, file));
-    } catch {
-      throw new AlexnetError('CHECKPOINT', `no model in ${dir}: ${file} is missing`, hint);
-    }
-  }
+  if (!(await fsp.lstat(path.join(dir, MODEL_FILE)).catch(() => null))) throw new AlexnetError('CHECKPOINT', `no model in ${dir}: ${MODEL_FILE} is missing`, hint);
+  const { weightsFile } = await readModelJson(dir);
+  if (!(await fsp.lstat(path.join(dir, weightsFile)).catch(() => null))) throw new AlexnetError('CHECKPOINT', `no model in ${dir}: ${weightsFile} is missing`, hint);
 }
 
 export interface TrainedModel {
@@ -131,25 +243,26 @@ export interface TrainedModel {
 /**
  * Loads a saved model to use (`eval`, `predict`): any Layers model that maps [N, 32, 32, 3] images to 10
  * logits, checked before it is run so that a wrong model fails with its shapes named, not deep in a kernel.
- * The commands call checkModelDir first, before any backend starts; loadModel names a missing file anyway.
+ * Where state.json is there (a run of this tool), it is validated and the weights must be the ones it
+ * recorded: all-NaN or bit-flipped weights used to give `Test Loss: NaN` with exit 0 (issue #13). A model
+ * exported elsewhere, without state.json, is used as it is, with the official class names.
  */
 export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
-  const { model } = await loadModel(dir);
-  const input = model.inputs[0]?.shape ?? [];
-  const output = model.outputs[0]?.shape ?? [];
-  const want = (shape: (number | null)[]) => `[${shape.map((d) => d ?? 'N').join(', ')}]`;
-  if (model.inputs.length !== 1 || want(input) !== want([null, ...INPUT_SHAPE]) || model.outputs.length !== 1 || want(output) !== want([null, NUM_CLASSES])) {
-    model.dispose();
-    throw ckptError(dir, `it maps ${want(input)} to ${want(output)}, not ${want([null, ...INPUT_SHAPE])} images to ${want([null, NUM_CLASSES])} logits`);
-  }
-  let classNames = DEFAULT_CLASS_NAMES;
-  let epochs: number | null = null;
+  const hasState = Boolean(await fsp.lstat(path.join(dir, STATE_FILE)).catch(() => null));
+  const state = hasState ? await readState(dir, 'use the model in') : null;
+  // The weights state.json names: a crash between the renames of a save leaves model.json one save ahead.
+  const { model, weights } = await loadModel(dir, state ? (state.weightsFile ?? LEGACY_WEIGHTS_FILE) : undefined);
   try {
-    const state = JSON.parse(await fsp.readFile(path.join(dir, STATE_FILE), 'utf8')) as Partial<SavedState>;
-    if (Array.isArray(state.classNames) && state.classNames.length === NUM_CLASSES) classNames = state.classNames.map(String);
-    if (typeof state.epoch === 'number') epochs = state.epoch;
-  } catch {
-    // A model without state.json (exported elsewhere) is still usable; it just has the official names.
+    if (state) checkWeights(dir, state, weights, 'use the model in');
+    const input = model.inputs[0]?.shape ?? [];
+    const output = model.outputs[0]?.shape ?? [];
+    const want = (shape: (number | null)[]) => `[${shape.map((d) => d ?? 'N').join(', ')}]`;
+    if (model.inputs.length !== 1 || want(input) !== want([null, ...INPUT_SHAPE]) || model.outputs.length !== 1 || want(output) !== want([null, NUM_CLASSES])) {
+      throw ckptError(dir, `it maps ${want(input)} to ${want(output)}, not ${want([null, ...INPUT_SHAPE])} images to ${want([null, NUM_CLASSES])} logits`);
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
-  return { model, classNames, epochs };
+  return { model, classNames: state?.classNames ?? DEFAULT_CLASS_NAMES, epochs: state?.epoch ?? null };
 }

@@ -4,12 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
+import { installProcessHandlers, isStdoutClosed } from './commands/common.js';
 import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
 import { BACKEND_CHOICES, BACKEND_HELP } from './backends/table.js';
 import { closeBackend } from './backends/lifecycle.js';
 
 export function handleError(e: unknown): number {
+  if (isAlexnetError(e) && e.code === 'PIPE') return e.exitCode; // the reader left: nothing to say
   if (isAlexnetError(e)) {
     process.stderr.write(`error: ${e.message}\n`);
     if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
@@ -181,6 +183,7 @@ const backendOption = () => new Option('--backend <name>', BACKEND_HELP).choices
 const GPU_HELP = 'insist on a GPU backend (tfjs-node-gpu on CUDA, or WebGPU on a hardware adapter); exit 3 otherwise';
 
 export async function main(argv: string[]): Promise<number> {
+  installProcessHandlers();
   const program = buildProgram();
   program.commands.forEach((c) => {
     c.exitOverride().showHelpAfterError(`hint: run \`alexnet ${c.name()} --help\` for usage`);
@@ -189,7 +192,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     await program.parseAsync(argv);
-    return 0;
+    return isStdoutClosed() ? EXIT_CODES.PIPE : 0;
   } catch (e) {
     return handleError(e);
   } finally {

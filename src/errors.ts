@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'CHECKPOINT' // a checkpoint or saved model cannot be read or written
   | 'IMAGE' // an image given to `predict` cannot be read
   | 'INTERRUPTED' // SIGINT/SIGTERM
+  | 'LOCKED' // another run holds the data dir or checkpoint dir
+  | 'PIPE' // stdout was closed by its reader (`| head`): stop quietly, as Unix tools do
   | 'IO'; // a file system error
 
 /** Exit codes: 2 for usage (as commander does), 130 for an interrupt (128 + SIGINT), 3 for no GPU. */
@@ -30,6 +32,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   CHECKPOINT: 1,
   IMAGE: 1,
   INTERRUPTED: 130,
+  LOCKED: 1,
+  PIPE: 141, // 128 + SIGPIPE, what a shell reports for a Unix tool stopped by a closed pipe
   IO: 1,
 };
 

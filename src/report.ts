@@ -4,6 +4,7 @@
 
 import type { ModelSummary } from './model.js';
 import type { ClassScore } from './predict.js';
+import { printable } from './data/cifar.js';
 import type { DataInfo } from './data/dataset.js';
 import type { EvalReport } from './evaluate.js';
 import type { EpochMetrics } from './train.js';
@@ -42,7 +43,9 @@ export function summaryText(s: ModelSummary): string {
 }
 
 /** `alexnet eval`'s terminal output: totals, per-class accuracy, and the confusion matrix as a table. */
-export function evalText(r: EvalReport): string {
+export function evalText(report: EvalReport): string {
+  // Class names come from files (batches.meta.txt, state.json): printed without control characters.
+  const r = { ...report, classNames: report.classNames.map(printable), perClass: report.perClass.map((c) => ({ ...c, name: printable(c.name) })) };
   const nameW = Math.max(5, ...r.classNames.map((n) => n.length));
   const n = r.images.toLocaleString('en-US');
   const lines = [
@@ -71,5 +74,5 @@ export const round6 = (x: number) => Number(x.toFixed(6));
 
 /** `alexnet predict`'s line for one image: `cat.png: cat 0.912, dog 0.051, frog 0.013`. */
 export function predictionLine(file: string, top: ClassScore[]): string {
-  return `${file}: ${top.map((s) => `${s.name} ${s.probability.toFixed(3)}`).join(', ')}`;
+  return `${printable(file)}: ${top.map((s) => `${printable(s.name)} ${s.probability.toFixed(3)}`).join(', ')}`;
 }

@@ -2,7 +2,7 @@
 // Only the command layer uses these; the core takes typed options and reports through callbacks.
 
 import { SingleBar } from 'cli-progress';
-import { AlexnetError } from '../errors.js';
+import { AlexnetError, EXIT_CODES } from '../errors.js';
 import type { Progress } from '../data/download.js';
 import { THREADS } from '../backends/table.js';
 
@@ -117,9 +117,46 @@ export async function critical<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+let owners = 0;
+/** The first signal received: a command that takes the signals over later still stops for it. */
+let received: NodeJS.Signals | null = null;
+let stdoutClosed = false;
+const onStdoutClosed = new Set<() => void>();
+
+/**
+ * Until a command takes the signals over (interruptSignal), Ctrl-C and SIGTERM end the process with the
+ * promised message and 130 (SIGTERM during start-up used to exit 143 silently: issue #13). A reader that
+ * closes stdout (`| head -1`) stops the command quietly with 141, as Unix tools stop; a training run first
+ * finishes its checkpoint (EPIPE used to be a stack trace, or an unhandled 'error' event).
+ */
+export function installProcessHandlers(): void {
+  const early = (sig: NodeJS.Signals) => {
+    received ??= sig;
+    if (owners > 0) return;
+    process.stderr.write(`error: interrupted by ${sig}\n`);
+    process.exit(EXIT_CODES.INTERRUPTED);
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exitCode = EXIT_CODES.PIPE;
+    if (stdoutClosed) return;
+    stdoutClosed = true;
+    if (owners === 0) process.exit(EXIT_CODES.PIPE); // nothing to finish
+    onStdoutClosed.forEach((f) => f());
+  });
+}
+
+/** Whether the reader of stdout has gone. */
+export const isStdoutClosed = (): boolean => stdoutClosed;
+
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void; which: () => NodeJS.Signals | null } {
   const controller = new AbortController();
   let got: NodeJS.Signals | null = null;
+  owners++;
+  const onClosed = () => controller.abort(new AlexnetError('PIPE', 'stdout was closed'));
+  onStdoutClosed.add(onClosed);
   const onSignal = (sig: NodeJS.Signals) => {
     if (got !== null) {
       // A second Ctrl-C: the user means it, but never in the middle of a checkpoint.
@@ -130,12 +167,15 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void; w
     got = sig;
     controller.abort(new AlexnetError('INTERRUPTED', `interrupted by ${sig}`));
   };
+  if (received) onSignal(received);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return {
     signal: controller.signal,
     which: () => got,
     dispose: () => {
+      owners--;
+      onStdoutClosed.delete(onClosed);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     },

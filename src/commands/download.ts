@@ -53,6 +53,7 @@ export async function runDownload(opts: DownloadOptions): Promise<DataInfo> {
       signal: interrupt.signal,
     });
     progress.stop();
+    if (interrupt.signal.aborted) throw new AlexnetError('INTERRUPTED', `interrupted by ${interrupt.which()}`, 'run the command again');
     const info = dataInfo(result);
     const records = info.records.toLocaleString('en-US');
     say(result.downloaded
@@ -63,7 +64,7 @@ export async function runDownload(opts: DownloadOptions): Promise<DataInfo> {
     return info;
   } catch (e) {
     progress.stop();
-    if (interrupt.signal.aborted) throw new AlexnetError('INTERRUPTED', 'download interrupted', 'run the command again to resume');
+    if (interrupt.signal.aborted) throw new AlexnetError('INTERRUPTED', `interrupted by ${interrupt.which() ?? 'a signal'} during the download`, 'run the command again to resume');
     throw e;
   } finally {
     interrupt.dispose();

@@ -1,10 +1,9 @@
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { checkModelDir, loadTrainedModel } from '../checkpoint.js';
 import { NUM_CLASSES } from '../data/cifar.js';
 import { decodeImage, toCifarImage } from '../data/image.js';
-import { AlexnetError } from '../errors.js';
+import { READ_CAPS, readRegularFile } from '../files.js';
 import { predictTop, type ClassScore } from '../predict.js';
 import { predictionLine } from '../report.js';
 import { logLine, parseIntFlag } from './common.js';
@@ -43,14 +42,7 @@ export function predictOptions(images: string[], flags: PredictFlags): PredictOp
 /** Reads and prepares every image before anything is printed, so a bad one fails the command cleanly. */
 async function readImages(files: string[]): Promise<Uint8Array[]> {
   return Promise.all(files.map(async (file) => {
-    let bytes: Buffer;
-    try {
-      bytes = await fsp.readFile(file);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code);
-      throw new AlexnetError('IMAGE', `cannot read ${file}: ${why}`, 'pass paths of PNG or JPEG files');
-    }
+    const bytes = await readRegularFile(file, READ_CAPS.image, 'IMAGE', file, 'pass paths of PNG or JPEG files');
     return toCifarImage(decodeImage(bytes, file));
   }));
 }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { writeFileAtomic } from '../atomic.js';
+import { writeFileAtomic } from '../files.js';
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { renderSamples, sampleLayout } from '../samples.js';
@@ -39,6 +39,9 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
   };
 }
 
+/** The largest grid written: 100 megapixels (400 MB of RGBA while encoding). */
+export const MAX_SAMPLE_PIXELS = 100e6;
+
 /** Writes the PNG (atomically, or to stdout) and prints its path on stdout. */
 export async function runSamples(opts: SamplesOptions): Promise<void> {
   const say = opts.quiet ? () => {} : logLine;
@@ -51,6 +54,10 @@ export async function runSamples(opts: SamplesOptions): Promise<void> {
   const data = await loadCifar(opts.data.dataDir, opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit });
   const split = data[opts.split];
   const layout = sampleLayout(split.labels, data.classNames, { count: opts.count, byClass: opts.byClass, scale: opts.scale });
+  // --count 10000 --scale 16 (both in range) would need a 20-gigabyte canvas ("Invalid typed array length").
+  if (layout.width * layout.height > MAX_SAMPLE_PIXELS) {
+    throw new AlexnetError('USAGE', `--count ${opts.count} at --scale ${opts.scale} makes a ${layout.width} x ${layout.height} image; at most ${MAX_SAMPLE_PIXELS / 1e6} megapixels are written`, `lower --count or --scale, e.g. --count ${opts.count} --scale ${Math.max(1, Math.floor(opts.scale * Math.sqrt(MAX_SAMPLE_PIXELS / (layout.width * layout.height))))}`);
+  }
   if (!opts.byClass && layout.tiles.length < opts.count) say(`the ${opts.split} split has only ${layout.tiles.length} images; showing them all`);
   const image = renderSamples(split, layout, opts.scale);
   const png = new PNG({ width: image.width, height: image.height });
@@ -63,6 +70,7 @@ export async function runSamples(opts: SamplesOptions): Promise<void> {
   try {
     await writeFileAtomic(opts.out, bytes);
   } catch (e) {
+    if (e instanceof AlexnetError) throw e;
     throw new AlexnetError('IO', `cannot write ${opts.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass --out with a path in a writable folder');
   }
   say(`${layout.tiles.length} ${opts.split} images, ${image.width}x${image.height} pixels`);

@@ -1,7 +1,10 @@
 import { randomInt } from 'node:crypto';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { writeFileAtomic } from '../atomic.js';
+import * as fsp from 'node:fs/promises';
+import { diskError } from '../data/download.js';
+import { writeFileAtomic } from '../files.js';
+import { acquireLock } from '../lock.js';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import { loadCheckpoint, readState, saveCheckpoint, type SavedState } from '../checkpoint.js';
 import { loadCifar, type DataInfo } from '../data/dataset.js';
@@ -9,7 +12,7 @@ import { AlexnetError } from '../errors.js';
 import { INIT_CHOICES, type Init } from '../model.js';
 import { epochJson, epochLine, hhmmss, round6 } from '../report.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Checkpointer, type Recipe, type TrainState } from '../train.js';
-import { critical, interruptSignal, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
+import { critical, interruptSignal, isStdoutClosed, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
 import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
 export interface TrainFlags extends DataFlags {
@@ -117,6 +120,18 @@ function checkSameData(dir: string, saved: TrainState['data'], now: DataInfo): v
 export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const say = opts.quiet ? () => {} : logLine;
   const resumed = opts.resume ? await loadCheckpointFirst(opts) : null;
+  const saveDir = opts.save ?? opts.resume;
+  // Checked and claimed before anything slow: a --save that cannot be written fails now, not after an epoch,
+  // and a second run into the same folder is refused (issue #13).
+  const release = saveDir ? await claimSaveDir(saveDir, say) : null;
+  try {
+    await trainInto(opts, resumed, saveDir, say);
+  } finally {
+    await release?.();
+  }
+}
+
+async function trainInto(opts: TrainCommandOptions, resumed: { dir: string; state: SavedState } | null, saveDir: string | null, say: (m: string) => void): Promise<void> {
   const limitTrain = resumed ? resumed.state.limitTrain : opts.limitTrain;
   const limitTest = resumed ? resumed.state.limitTest : opts.limitTest;
   // `--resume DIR` alone continues the interrupted run exactly: its target epochs and its data (issue #14).
@@ -130,6 +145,9 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const info = await runDownload(source);
   if (resumed) checkSameData(resumed.dir, saved, info);
   const data = await loadCifar(source.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
+  if (resumed && resumed.state.batch >= Math.ceil(data.train.count / recipe.batchSize)) {
+    throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${Math.ceil(data.train.count / recipe.batchSize)} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
+  }
   for (const [flag, size] of [['--batch-size', recipe.batchSize], ['--eval-batch-size', recipe.evalBatchSize]] as const) {
     if (size > backend.maxBatch) {
       throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${backend.maxBatch})`, `e.g. ${flag} ${Math.min(backend.maxBatch, 512)}`);
@@ -143,7 +161,6 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
   const resume = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : undefined;
   if (resume) say(`resuming from ${resumed!.dir} at epoch ${resume.state.epoch}${resume.state.batch > 0 ? `, batch ${resume.state.batch}` : ''}`);
 
-  const saveDir = opts.save ?? opts.resume;
   const ckpt = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
   const interrupt = interruptSignal();
   const bar = opts.quiet || !stderrIsTTY() ? null : progressBar();
@@ -169,6 +186,7 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
       },
     });
     bar?.stop();
+    if (result.interrupted && isStdoutClosed()) throw new AlexnetError('PIPE', 'stdout was closed'); // checkpoint saved; quietly
     if (result.interrupted) {
       const where = `epoch ${result.state.epoch}, batch ${result.state.batch}`;
       throw new AlexnetError(
@@ -209,11 +227,39 @@ export async function runTrain(opts: TrainCommandOptions): Promise<void> {
 function checkpointer(dir: string, backend: string): Checkpointer {
   return {
     save: async (model, state) => {
-      await saveCheckpoint(dir, model, state);
-      const { renderReport, REPORT_FILE } = await import('../report-html.js');
-      await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
+      try {
+        await saveCheckpoint(dir, model, state);
+        const { renderReport, REPORT_FILE } = await import('../report-html.js');
+        await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
+      } catch (e) {
+        throw diskError(e, `saving the checkpoint in ${dir}`, `free space there (the previous checkpoint in ${dir} is whole), then \`alexnet train --resume ${dir}\``) ?? e;
+      }
     },
   };
+}
+
+const LOCK_FILE = '.alexnet-train.lock';
+
+/** Makes `dir` (or finds it), checks that it can be written, and takes its lock; returns the release. */
+async function claimSaveDir(dir: string, say: (m: string) => void): Promise<() => Promise<void>> {
+  const hint = 'pass --save with a folder you can write to';
+  try {
+    // A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
+    await fsp.mkdir(dir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? fsp.mkdir(dir) : Promise.reject(e)));
+    const st = await fsp.stat(dir);
+    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    return await acquireLock(path.join(dir, LOCK_FILE), {
+      what: `a training run saving into ${dir}`,
+      wait: false,
+      hint: 'wait for it to finish, or pass another --save DIR',
+      onNote: say,
+    });
+  } catch (e) {
+    if (e instanceof AlexnetError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new AlexnetError('IO', `cannot save into ${dir}: it is a file, not a folder`, hint);
+    throw diskError(e, `preparing ${dir} for checkpoints`, hint) ?? e;
+  }
 }
 
 async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: string; state: SavedState }> {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { AlexnetError } from '../errors.js';
+import { READ_CAPS, readRegularFile } from '../files.js';
 import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
 import { OFFICIAL_BYTES, bytes, diskError, parseSource } from './download.js';
 
@@ -85,8 +86,13 @@ export async function extractCifar(
     const files: WriteStream[] = [];
     const seen = new Set<string>();
     let refused: string | null = null;
+    // The first failed write (a full disk) ends the unpacking: tar would otherwise wait forever on the entry
+    // whose stream was destroyed, and Node.js would exit mid-await (exit 13).
+    let failWrite!: (e: unknown) => void;
+    const writeFailed = new Promise<never>((_, reject) => (failWrite = reject));
+    writeFailed.catch(() => {});
     try {
-      await tar.t({
+      await Promise.race([writeFailed, tar.t({
         file: archive,
         strict: true,
         onReadEntry: (entry) => {
@@ -112,12 +118,12 @@ export async function extractCifar(
           files.push(file);
           const written = pipeline(entry, file);
           // Listened to now: a full disk rejects these while tar is still parsing (an unhandled rejection
-          // crashed Node.js: issue #13); Promise.all below reports it.
-          written.catch(() => {});
+          // crashed Node.js: issue #13).
+          written.catch(failWrite);
           writes.push(written);
         },
-      });
-      await Promise.all(writes);
+      })]);
+      await Promise.race([writeFailed, Promise.all(writes)]);
     } catch (e) {
       // A truncated archive can end the parser mid-entry: close what is open before the folder is removed.
       files.forEach((f) => f.destroy());
@@ -187,7 +193,7 @@ export async function checkExtracted(dataDir: string): Promise<Manifest | null> 
   }
   let manifest: Manifest | null = null;
   try {
-    manifest = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
+    manifest = JSON.parse((await readRegularFile(path.join(dir, MANIFEST_FILE), READ_CAPS.json, 'DATA', MANIFEST_FILE, '')).toString('utf8')) as Manifest;
   } catch {
     // no manifest: judge by the sizes alone
   }

@@ -96,5 +96,17 @@ export function parseClassNames(text: string): string[] {
       'run `alexnet download --force` to fetch the data again',
     );
   }
+  // Names are printed to terminals: an escape sequence in one could clear the screen or retitle the window.
+  const bad = names.findIndex((n) => hasControlChars(n) || n.length > 64);
+  if (bad >= 0) {
+    throw new AlexnetError('DATA', `${META_FILE}: class name ${bad + 1} has control characters or is longer than 64 characters`, 'the data is damaged or not CIFAR-10; run `alexnet download --force`');
+  }
   return names;
 }
+
+/** C0 and C1 control characters (ESC, BEL, CSI...), which a terminal would act on. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+export const hasControlChars = (s: string): boolean => CONTROL.test(s);
+
+/** `s` with every control character shown as `?`: for printing text that came from files. */
+export const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');

@@ -4,10 +4,15 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
+import { READ_CAPS, readRegularFile } from '../files.js';
+import { acquireLock } from '../lock.js';
+
+/** The lock file of a download in progress, in the data dir. */
+const LOCK_FILE = '.alexnet-download.lock';
 import { checkExtracted, extractCifar, type Manifest } from './archive.js';
 import {
   BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
-  decodeBatch, parseClassNames, type Split,
+  decodeBatch, parseClassNames, printable, type Split,
 } from './cifar.js';
 import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type FetchResult, type Progress } from './download.js';
 
@@ -62,7 +67,7 @@ export function dataInfo(r: EnsureDataResult): DataInfo {
 /** The one-line stderr notice for data that is not the official archive, or null for the official one. */
 export function dataNotice(d: DataInfo): string | null {
   if (d.official !== false) return null;
-  return `data: NOT the official CIFAR-10 (archive MD5 ${d.archiveMd5}, ${d.records.toLocaleString('en-US')} records, from ${d.source})`;
+  return `data: NOT the official CIFAR-10 (archive MD5 ${printable(d.archiveMd5)}, ${d.records.toLocaleString('en-US')} records, from ${printable(d.source)})`;
 }
 
 /** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
@@ -75,8 +80,30 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
   try {
     await fsp.mkdir(opts.dataDir, { recursive: true });
   } catch (e) {
-    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${(e as NodeJS.ErrnoException).code}`, 'pass a writable --data-dir');
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the file system is read-only' : String(code);
+    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${why}`, 'pass a writable --data-dir');
   }
+  // One download per data dir: a second run waits for the first and then uses its result.
+  let release: () => Promise<void>;
+  try {
+    release = await acquireLock(path.join(opts.dataDir, LOCK_FILE), { what: `a download into ${opts.dataDir}`, wait: true, hint: '', onNote: opts.onLog, signal: opts.signal });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new AlexnetError('IO', `cannot write into data dir ${opts.dataDir}: ${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'}`, 'pass a writable --data-dir');
+    throw e;
+  }
+  try {
+    // A run that waited finds the data the first one unpacked.
+    const manifest = opts.force ? null : await checkExtracted(opts.dataDir);
+    if (manifest) return { dir, downloaded: false, manifest };
+    return await fetchAndUnpack(opts, dir);
+  } finally {
+    await release();
+  }
+}
+
+async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<EnsureDataResult> {
   const dest = path.join(opts.dataDir, ARCHIVE_NAME);
   const isHttp = parseSource(opts.url).kind === 'http';
   const fetched = (isHttp && (await keptArchive(dest, opts))) || await fetchArchive({
@@ -146,7 +173,8 @@ export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promis
   ]);
   let classNames = DEFAULT_CLASS_NAMES;
   try {
-    classNames = parseClassNames(await fsp.readFile(path.join(dir, META_FILE), 'utf8'));
+    const meta = await readRegularFile(path.join(dir, META_FILE), READ_CAPS.classNames, 'DATA', `${BATCHES_DIR}/${META_FILE}`, 'run `alexnet download --force` to fetch the data again');
+    classNames = parseClassNames(meta.toString('utf8'));
   } catch (e) {
     if (e instanceof AlexnetError) throw e;
   }

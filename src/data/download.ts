@@ -3,13 +3,14 @@
 // half-downloaded archive is never mistaken for a whole one; the `.part` stays for the next resume.
 
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AlexnetError } from '../errors.js';
+import { checkWriteTarget } from '../files.js';
 
 export const OFFICIAL_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
 export const OFFICIAL_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'; // from the CIFAR-10 page
@@ -237,7 +238,9 @@ async function finishBody(
   total: number | null,
   opts: FetchOptions,
 ): Promise<FetchResult> {
-  const file = await fsp.open(part, offset > 0 ? 'a' : 'w');
+  // Never through a planted symlink or onto a device (issue #13): a regular file or a new one.
+  await checkWriteTarget(part);
+  const file = await fsp.open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (offset > 0 ? constants.O_APPEND : constants.O_TRUNC), 0o644);
   let received = offset;
   const stallMs = opts.stallMs ?? 30_000;
   let timer: NodeJS.Timeout | undefined;

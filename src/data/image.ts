@@ -12,6 +12,11 @@ export const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 export const JPEG_SIGNATURE = [0xff, 0xd8, 0xff]; // SOI marker, then the first segment's marker
 /** Larger images are refused rather than decoded into gigabytes (jpeg-js's own guard, applied to PNG too). */
 export const MAX_MEGAPIXELS = 100;
+/**
+ * Nor a side longer than this: pngjs's work and memory grow per row too, and a 389 KB PNG of 1 x 99,999,999
+ * pixels (under the megapixel cap) ran V8 out of heap after 2 minutes and 5.5 GB (issue #13).
+ */
+export const MAX_SIDE = 16_384;
 /** Transparent pixels are composited over white: CIFAR has no alpha, and icons are drawn for light pages. */
 export const BACKGROUND = 255;
 
@@ -38,7 +43,9 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
   // image whole before we could refuse it. A damaged header is left to pngjs to report.
   if (type === 'png' && bytes.length >= 24 && String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR') {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint32(16) * view.getUint32(20) > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
+    const [w, h] = [view.getUint32(16), view.getUint32(20)];
+    if (w * h > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
+    if (w > MAX_SIDE || h > MAX_SIDE) throw fail(`${w} x ${h} pixels: a side is longer than ${MAX_SIDE.toLocaleString('en-US')}`);
   }
   let img: RgbaImage;
   try {

@@ -1,0 +1,77 @@
+// Reading and writing the user's files without surprises (issue #13):
+// - every file the tool writes appears whole or not at all: written under an unpredictable temporary name in
+//   the same folder, opened with O_CREAT|O_EXCL|O_NOFOLLOW (a planted file or symlink is never written
+//   through), synced, then renamed over the target; a target that exists and is not a regular file (a device
+//   such as /dev/full, a folder, a symlink) is refused rather than replaced;
+// - every file the tool reads must be a regular file under a size cap: a symlink to /dev/zero used 20 GB and a
+//   FIFO hung `predict` (opened with O_NONBLOCK, so a FIFO is seen, not waited on).
+
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { AlexnetError, type ErrorCode } from './errors.js';
+
+const MB = 1024 * 1024;
+
+/** Caps on what the tool reads; each is far above what a real file of the kind holds. */
+export const READ_CAPS = {
+  image: 64 * MB, // a 100-megapixel JPEG is ~30 MB
+  json: 16 * MB, // model.json ~10 KB, state.json grows ~300 bytes an epoch
+  weights: 64 * MB, // 576,778 floats: 2.3 MB
+  classNames: 4096, // batches.meta.txt: 61 bytes
+} as const;
+
+/**
+ * The bytes of `file`, which must be a regular file of at most `cap` bytes (symlinks to one are followed).
+ * Errors carry `code` (IMAGE, CHECKPOINT, DATA...) and name `what` (e.g. `state.json`).
+ */
+export async function readRegularFile(file: string, cap: number, code: ErrorCode, what: string, hint: string): Promise<Buffer> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const c = (e as NodeJS.ErrnoException).code;
+    const why = c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : c === 'EISDIR' ? 'it is a directory' : String(c);
+    throw new AlexnetError(code, `cannot read ${what}: ${why}`, hint);
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new AlexnetError(code, `cannot read ${what}: it is a directory`, hint);
+    if (!st.isFile()) throw new AlexnetError(code, `cannot read ${what}: not a regular file (a device, FIFO or socket)`, hint);
+    if (st.size > cap) throw new AlexnetError(code, `cannot read ${what}: ${st.size.toLocaleString('en-US')} bytes is more than the ${cap.toLocaleString('en-US')} such a file can have`, hint);
+    const buf = await fh.readFile();
+    if (buf.length > cap) throw new AlexnetError(code, `cannot read ${what}: it grew past ${cap.toLocaleString('en-US')} bytes while being read`, hint);
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Refuses a write target that exists and is not a regular file: it would be replaced, or written through. */
+export async function checkWriteTarget(file: string): Promise<void> {
+  const st = await fsp.lstat(file).catch(() => null);
+  if (st && !st.isFile()) {
+    const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : 'not a regular file (a device, FIFO or socket)';
+    throw new AlexnetError('IO', `will not write ${file}: it is ${kind}`, 'pass the path of a regular file, or of one that does not exist yet');
+  }
+}
+
+/** Writes `data` to `file` atomically (see the header); `tmp` names the temporary file, for tests of crashes. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await checkWriteTarget(file);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
