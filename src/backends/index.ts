@@ -33,16 +33,17 @@ async function pick(choice: BackendChoice, gpu: boolean): Promise<ActiveBackend>
     throw new AlexnetError(gpu ? 'NO_GPU' : 'BACKEND', `${gpu ? '--gpu' : `--backend ${choice}`}: ${r.reason}`, r.hint);
   }
   const notes: NotStarted[] = [];
+  const reasons = () => [...new Set(notes.map((n) => n.reason))].join('; '); // each once
   for (const step of AUTO_ORDER) {
     if (gpu && !step.gpuOnly) continue;
-    // A CPU backend says why no GPU backend runs: each reason the earlier rounds gave, once.
-    const why = notes.length === 0 ? undefined : `no GPU backend: ${[...new Set(notes.map((n) => n.reason))].join('; ')}; see README "GPU"`;
+    // A CPU backend says why no GPU backend runs: the reasons the earlier rounds gave.
+    const why = notes.length === 0 ? undefined : `no GPU backend: ${reasons()}; see README "GPU"`;
     const r = await (await backendEntry(step.name).load()).start({ gpuOnly: step.gpuOnly, auto: true, why });
     if (r.ok) return r.backend;
     notes.push(r);
   }
   if (gpu) {
-    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${[...new Set(notes.map((n) => n.reason))].join('; ')}`, notes[0]?.hint ?? 'run `alexnet doctor`');
+    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${reasons()}`, notes[0]?.hint ?? 'run `alexnet doctor`');
   }
   throw new AlexnetError('BACKEND', `no backend starts here: ${notes.map((n) => n.reason).join('; ')}`, 'run `alexnet doctor`');
 }

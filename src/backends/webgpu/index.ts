@@ -16,7 +16,7 @@ import type { Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
-import type { ActiveBackend, DoctorSection, Fix, Runner, StartRequest, StartResult } from '../types.js';
+import type { ActiveBackend, DoctorSection, Fix, NotStarted, Runner, StartRequest, StartResult } from '../types.js';
 import { registerWebGpuKernels } from './kernels.js';
 import { NATIVE_API, describeAdapter, forgetGpu, listAdapters, openGpu, packageVersion, preflight, type Adapter } from './adapter.js';
 
@@ -54,11 +54,11 @@ interface Opened {
   device: GpuDevice;
 }
 
-let opened: Promise<Opened | ({ ok: false } & { installed: boolean; reason: string; hint: string })> | null = null;
+let opened: Promise<Opened | ({ ok: false } & NotStarted)> | null = null;
 /** The first uncaptured GPU error or device loss, until it is reported. */
 let gpuError: string | null = null;
 
-async function open(allowSoftware: boolean): Promise<Opened | ({ ok: false } & { installed: boolean; reason: string; hint: string })> {
+async function open(allowSoftware: boolean): Promise<Opened | ({ ok: false } & NotStarted)> {
   const version = packageVersion();
   if (version === null) return { ok: false, installed: false, reason: 'WebGPU: the `webgpu` package is not installed', hint: notInstalledHint };
   const pf = preflight();
