@@ -29,9 +29,17 @@ function alexnetBench(args: string[]): Ours[] {
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ours);
 }
 
-function python(script: string, args: string[]): { ok: true; lines: string[] } | { ok: false; why: string } {
+/** The first python3 that imports torch (with CUDA, for `cuda`): PATH's, else Debian's (python3-torch). */
+function pythonWithTorch(cuda: boolean): string | null {
+  const check = cuda ? 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' : 'import torch';
+  return ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', check]).status === 0) ?? null;
+}
+
+function python(script: string, args: string[], cuda = false): { ok: true; lines: string[] } | { ok: false; why: string } {
   if (!existsSync(script)) return { ok: false, why: `peer script not found at ${script}` };
-  const r = spawnSync('python3', [script, ...args], { encoding: 'utf8' });
+  const py = pythonWithTorch(cuda);
+  if (py === null) return { ok: false, why: cuda ? 'no python3 with CUDA PyTorch' : 'PyTorch is not installed: apt-get install -y python3-torch' };
+  const r = spawnSync(py, [script, ...args], { encoding: 'utf8' });
   if (r.status !== 0) {
     return { ok: false, why: /No module named 'torch'/.test(r.stderr) ? 'PyTorch is not installed: apt-get install -y python3-torch' : `peer failed: ${r.stderr.trim().split('\n').pop()}` };
   }
@@ -55,14 +63,14 @@ process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode.msMedian} ms\n`
 
 // The GPU table: only where our webgpu backend ran on a GPU and python3 has CUDA PyTorch.
 const webgpu = ours.find((o) => o.backend === 'webgpu' && o.gpu);
-const cuda = spawnSync('python3', ['-c', 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)']).status === 0;
+const cuda = pythonWithTorch(true) !== null;
 if (!webgpu || !cuda) {
   process.stdout.write(`\nGPU table: not run (${!webgpu ? 'no webgpu backend on a GPU here' : 'python3 has no CUDA PyTorch'})\n`);
 } else {
   const gpuRows = ['| batch | alexnet webgpu, implied epoch s | PyTorch CUDA, seed loop s | ratio | PyTorch CUDA, data on the GPU s | ratio |', '| ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const batch of [64, 512]) {
     const mine = batch === webgpu.batchSize ? webgpu : alexnetBench(['--backend', 'webgpu', '--gpu', '--batch-size', String(batch)])[0]!;
-    const run = python(GPU_PEER, ['--batch', String(batch), '--epochs', '3']);
+    const run = python(GPU_PEER, ['--batch', String(batch), '--epochs', '3'], true);
     if (!run.ok) {
       gpuRows.push(`| ${batch} | ${mine.epochSeconds} | ${run.why} | | | |`);
       continue;
