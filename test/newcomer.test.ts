@@ -102,7 +102,10 @@ describe('alexnet eval --model DIR', () => {
 describe('downloads that cannot work', () => {
   test('offline: a name that does not resolve fails after one short retry, with the offline recipe', async () => {
     const t0 = performance.now();
-    const r = await runCli(['download', '--data-dir', tmpDir(), '--url', 'http://cifar.invalid/cifar-10-binary.tar.gz'], { env: { ALEXNET_RETRY_DELAY_MS: '1000' } });
+    const dataDir = path.join(tmpDir(), 'data');
+    const r = await runCli(['download', '--data-dir', dataDir, '--url', 'http://cifar.invalid/cifar-10-binary.tar.gz'], { env: { ALEXNET_RETRY_DELAY_MS: '1000' } });
+    assert.ok(!fs.existsSync(dataDir), 'the data dir it made is not left behind');
+    assert.match(r.stderr, /retrying in 1\.0 s \(attempt 2 of 2\)/);
     assert.equal(r.code, 1);
     assert.ok(performance.now() - t0 < 10_000, 'no minute of backoff');
     assert.match(r.stderr, /^error: cannot download http:\/\/cifar\.invalid\/cifar-10-binary\.tar\.gz: cannot reach cifar\.invalid: ENOTFOUND \(the name does not resolve\)$/m);

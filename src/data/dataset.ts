@@ -77,8 +77,9 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
     const manifest = await checkExtracted(opts.dataDir);
     if (manifest) return { dir, downloaded: false, manifest };
   }
+  let created: string | undefined;
   try {
-    await fsp.mkdir(opts.dataDir, { recursive: true });
+    created = await fsp.mkdir(opts.dataDir, { recursive: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the file system is read-only' : String(code);
@@ -93,13 +94,17 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new AlexnetError('IO', `cannot write into data dir ${opts.dataDir}: ${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'}`, 'pass a writable --data-dir');
     throw e;
   }
+  let done = false;
   try {
     // A run that waited finds the data the first one unpacked.
     const manifest = opts.force ? null : await checkExtracted(opts.dataDir);
-    if (manifest) return { dir, downloaded: false, manifest };
-    return await fetchAndUnpack(opts, dir);
+    const result = manifest ? { dir, downloaded: false, manifest } : await fetchAndUnpack(opts, dir);
+    done = true;
+    return result;
   } finally {
     await release();
+    // A data dir this run created and left empty goes too: nothing is left behind by a failed download.
+    if (!done && created !== undefined) await fsp.rmdir(opts.dataDir).catch(() => {});
   }
 }
 

@@ -165,7 +165,7 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
         );
       }
       const delay = e.dns ? Math.min(baseDelay, 1000) : baseDelay * 2 ** attempt;
-      opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${retries + 1})`);
+      opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${e.dns ? 2 : retries + 1})`);
       await sleep(delay, opts.signal);
     }
   }
