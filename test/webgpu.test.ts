@@ -195,6 +195,27 @@ describe('webgpu training step', { skip }, () => {
     gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
   });
 
+  test('the runner\'s step (one dispatch per weight for the SGD update) matches the cpu backend\'s', async () => {
+    const split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
+    const step = async (name: 'webgpu' | 'cpu') => {
+      const backend = await switchBackendForTests(name);
+      const model = createModel({ seed: 12 });
+      const opt = tf.train.sgd(0.1);
+      const runner = await backend.runner(model, { threads: 1 });
+      for (let i = 0; i < 2; i++) tf.dispose(Object.values(await runner.step(model, opt, split, [0, 1, 2, 3])));
+      const weights = await Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
+      model.dispose();
+      opt.dispose();
+      return weights;
+    };
+    const gpu = await step('webgpu');
+    const cpu = await step('cpu');
+    gpu.forEach((w, i) => assert.ok(relErr(w, cpu[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu[i]!)}`));
+    await switchBackendForTests('webgpu');
+    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
+    assert.ok(programs.some((k) => k.startsWith('alexnetSgdUpdate')), 'the fused update ran');
+  });
+
   test('the runner\'s steps and evaluation leave tf.memory().numTensors unchanged', async () => {
     const backend = await switchBackendForTests('webgpu');
     const model = createModel({ seed: 1 });

@@ -3,7 +3,7 @@
 // reads its sums and predictions once at the end, asynchronously (WebGPU cannot read synchronously in Node).
 
 import { IMAGE_BYTES, type Split } from '../data/cifar.js';
-import { accuracy, crossEntropy, makeBatch, trainStep } from '../step.js';
+import { accuracy, crossEntropy, lossAndGrads, makeBatch } from '../step.js';
 import * as tf from '../tf.js';
 import type { EvalResult, Runner } from './types.js';
 
@@ -26,9 +26,15 @@ export class DeviceRunner implements Runner {
   async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
     const b = this.buffers(indices.length);
     const { x, y } = makeBatch(split, indices, b.x, b.y);
-    const r = trainStep(model, optimizer, x, y);
-    tf.dispose([x, y]);
-    return r;
+    const { loss, acc, grads } = lossAndGrads(model, x, y);
+    this.update(model, optimizer, grads);
+    tf.dispose([x, y, ...Object.values(grads)]);
+    return { loss, acc };
+  }
+
+  /** Applies the gradients (by variable name); a backend may do it its own way (webgpu: one dispatch a weight). */
+  protected update(_model: tf.LayersModel, optimizer: tf.Optimizer, grads: tf.NamedTensorMap): void {
+    optimizer.applyGradients(grads);
   }
 
   async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {

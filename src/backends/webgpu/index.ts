@@ -18,6 +18,7 @@ import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, Fix, NotStarted, Runner, StartRequest, StartResult } from '../types.js';
 import { registerWebGpuKernels } from './kernels.js';
+import { SgdUpdateProgram } from './sgd_update_webgpu.js';
 import { NATIVE_API, describeAdapter, forgetGpu, listAdapters, openGpu, packageVersion, preflight, type Adapter } from './adapter.js';
 
 export const TFJS_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
@@ -109,8 +110,24 @@ export function throwIfGpuError(): void {
   throw new AlexnetError('BACKEND', `WebGPU: ${message}`, 'this is a bug or a driver problem: please report it with `alexnet doctor`\'s output; --backend wasm trains on the CPU');
 }
 
-/** The device runner, checking for GPU errors after every step and evaluation. */
+/** The device runner, checking for GPU errors after every step and evaluation, with a one-dispatch SGD update. */
 class WebGpuRunner extends DeviceRunner implements Runner {
+  protected override update(model: tf.LayersModel, optimizer: tf.Optimizer, grads: tf.NamedTensorMap): void {
+    if (!(optimizer instanceof tf.SGDOptimizer)) return super.update(model, optimizer, grads);
+    const lr = (optimizer as unknown as { learningRate: number }).learningRate;
+    const backend = tf.backend() as unknown as { runWebGPUProgram(p: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: { type: string; data: number[] }[]): tf.TensorInfo };
+    for (const w of model.trainableWeights) {
+      const v = w.read() as tf.Variable;
+      const g = grads[v.name];
+      if (!g) continue;
+      const flat = (t: tf.Tensor): tf.TensorInfo => ({ dataId: t.dataId, shape: [t.size], dtype: t.dtype });
+      const out = backend.runWebGPUProgram(new SgdUpdateProgram(v.size), [flat(v), flat(g)], 'float32', [{ type: 'float32', data: [lr] }]);
+      const next = tf.engine().makeTensorFromTensorInfo({ ...out, shape: v.shape });
+      v.assign(next);
+      next.dispose();
+    }
+  }
+
   override async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
     throwIfGpuError();
     return super.step(model, optimizer, split, indices);

@@ -1,0 +1,34 @@
+// The SGD update of one weight in one dispatch: w - lr * g. tfjs's SGDOptimizer takes two per weight (a
+// multiply, then an add), 20 of the ~92 dispatches of this network's step on WebGPU (counted by wrapping
+// runWebGPUProgram, 2026-11-28), and each dispatch costs ~50 us of a 7 ms step on an H200 (issue #12).
+
+export class SgdUpdateProgram {
+  variableNames = ['w', 'g'];
+  outputShape: number[];
+  shaderKey = 'alexnetSgdUpdate';
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  size = true;
+  uniforms = 'lr : f32,';
+
+  constructor(size: number) {
+    this.outputShape = [size];
+    this.dispatchLayout = { x: [0] };
+    // Up to 65,535 workgroups a dimension: fold larger weights into y.
+    const groups = Math.ceil(size / this.workgroupSize[0]);
+    this.dispatch = groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
+  }
+
+  getUserCode(): string {
+    return `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      // As tfjs's SGD computes it: w + (-lr) * g, the product rounded before the sum.
+      let step = -uniforms.lr * g[index];
+      setOutputAtIndex(index, w[index] + step);
+    }
+  }
+`;
+  }
+}
