@@ -6,7 +6,7 @@ import { IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
 
 /** Pixels to the seed's `(x/255 - 0.5)/0.5`, i.e. x/127.5 - 1, as a lookup table. */
-const NORMALISE = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
+export const NORMALISE = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
 
 /**
  * Fills `out` with the normalised images of `indices` (HWC) and `labelsOut` with their labels. Normalising in

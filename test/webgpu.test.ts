@@ -17,7 +17,7 @@ import { switchBackendForTests, type ActiveBackend } from '../src/backends/index
 import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
 import { start } from '../src/backends/webgpu/index.js';
 import { createModel } from '../src/model.js';
-import { trainStep } from '../src/step.js';
+import { makeBatch, trainStep } from '../src/step.js';
 import * as tf from '../src/tf.js';
 import { runCli, sendWithRange, serve, tmpDir } from './helpers.js';
 
@@ -193,6 +193,27 @@ describe('webgpu training step', { skip }, () => {
     const cpu = await step('cpu');
     assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5, `loss ${gpu.loss} vs ${cpu.loss}`);
     gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
+  });
+
+  test('batches gathered and normalised on the GPU equal the host\'s, bit for bit (odd split sizes too)', async () => {
+    const backend = await switchBackendForTests('webgpu');
+    const count = 7; // 7 x 3,072 bytes: whole int32 words; the packing copes with any offset anyway
+    const split = { images: Uint8Array.from({ length: count * 3072 }, (_, i) => (i * 7 + (i >> 11)) & 0xff), labels: Uint8Array.from({ length: count }, (_, i) => (i * 3) % 10), count };
+    const model = createModel({ seed: 1 });
+    const runner = (await backend.runner(model, { threads: 1 })) as unknown as { batch(s: typeof split, i: number[]): { x: tf.Tensor; y: tf.Tensor }; dispose(): Promise<void> };
+    const indices = [6, 0, 3, 3, 5];
+    const { x, y } = runner.batch(split, indices);
+    const xb = new Float32Array(indices.length * 3072);
+    const yb = new Int32Array(indices.length);
+    const host = makeBatch(split, indices, xb, yb);
+    assert.deepEqual(await x.data(), await host.x.data());
+    assert.deepEqual(await y.data(), await host.y.data());
+    assert.deepEqual(x.shape, [5, 32, 32, 3]);
+    tf.dispose([x, y, host.x, host.y]);
+    await runner.dispose();
+    model.dispose();
+    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
+    assert.ok(programs.some((k) => k.startsWith('alexnetGatherNormalise')), 'gathered on the GPU');
   });
 
   test('the runner\'s step (one dispatch per weight for the SGD update) matches the cpu backend\'s', async () => {

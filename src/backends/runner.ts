@@ -23,9 +23,14 @@ export class DeviceRunner implements Runner {
     return { x: this.x, y: this.y };
   }
 
-  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
+  /** The images `indices` of `split` as a normalised batch and its labels, tensors the caller disposes. */
+  protected batch(split: Split, indices: ArrayLike<number>): { x: tf.Tensor4D; y: tf.Tensor1D } {
     const b = this.buffers(indices.length);
-    const { x, y } = makeBatch(split, indices, b.x, b.y);
+    return makeBatch(split, indices, b.x, b.y);
+  }
+
+  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
+    const { x, y } = this.batch(split, indices);
     const { loss, acc, grads } = lossAndGrads(model, x, y);
     this.update(model, optimizer, grads);
     tf.dispose([x, y, ...Object.values(grads)]);
@@ -38,16 +43,20 @@ export class DeviceRunner implements Runner {
   }
 
   async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
-    return evaluateOnDevice(model, split, batchSize, this.buffers(Math.min(batchSize, split.count)));
+    return evaluateOnDevice(model, split, batchSize, (indices) => this.batch(split, indices));
   }
 
   async dispose(): Promise<void> {}
 }
 
-/** Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end. */
-export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, buf?: { x: Float32Array; y: Int32Array }): Promise<EvalResult> {
+/**
+ * Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end.
+ * `batch` makes each batch's tensors (default: gathered and normalised on the host).
+ */
+export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, batch?: (indices: number[]) => { x: tf.Tensor4D; y: tf.Tensor1D }): Promise<EvalResult> {
   const n0 = Math.min(batchSize, split.count);
-  const { x: xb, y: yb } = buf ?? { x: new Float32Array(n0 * IMAGE_BYTES), y: new Int32Array(n0) };
+  const [xb, yb] = [new Float32Array(batch ? 0 : n0 * IMAGE_BYTES), new Int32Array(batch ? 0 : n0)];
+  const makeOne = batch ?? ((indices: number[]) => makeBatch(split, indices, xb, yb));
   const batches = Math.ceil(split.count / batchSize);
   let lossSum = tf.scalar(0);
   let accSum = tf.scalar(0);
@@ -55,7 +64,7 @@ export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batc
   for (let b = 0; b < batches; b++) {
     const start = b * batchSize;
     const idx = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
-    const { x, y } = makeBatch(split, idx, xb, yb);
+    const { x, y } = makeOne(idx);
     const next = tf.tidy(() => {
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
       preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));

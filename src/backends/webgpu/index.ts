@@ -19,6 +19,9 @@ import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, Fix, NotStarted, Runner, StartRequest, StartResult } from '../types.js';
 import { registerWebGpuKernels } from './kernels.js';
 import { SgdUpdateProgram } from './sgd_update_webgpu.js';
+import { GatherNormaliseProgram, packPixels } from './gather_normalise_webgpu.js';
+import { INPUT_SHAPE } from '../../model.js';
+import { NORMALISE } from '../../step.js';
 import { NATIVE_API, describeAdapter, forgetGpu, listAdapters, openGpu, packageVersion, preflight, type Adapter } from './adapter.js';
 
 export const TFJS_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
@@ -110,12 +113,53 @@ export function throwIfGpuError(): void {
   throw new AlexnetError('BACKEND', `WebGPU: ${message}`, 'this is a bug or a driver problem: please report it with `alexnet doctor`\'s output; --backend wasm trains on the CPU');
 }
 
-/** The device runner, checking for GPU errors after every step and evaluation, with a one-dispatch SGD update. */
+type ProgramRunner = { runWebGPUProgram(p: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo };
+
+/**
+ * The device runner with the splits kept on the GPU (batches gathered there), a one-dispatch SGD update, and a
+ * check for GPU errors after every step and evaluation.
+ */
 class WebGpuRunner extends DeviceRunner implements Runner {
+  private readonly resident = new Map<Split, { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null>();
+  private table: tf.Tensor1D | null = null;
+
+  constructor(private readonly maxBufferBytes: number) {
+    super();
+  }
+
+  /** The split on the GPU, uploaded on first use; null where it does not fit one buffer (then the host path). */
+  private residentOf(split: Split): { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null {
+    if (!this.resident.has(split)) {
+      const fits = split.images.byteLength <= this.maxBufferBytes;
+      this.resident.set(split, fits ? { pixels: tf.tensor1d(packPixels(split.images), 'int32'), labels: tf.tensor1d(Int32Array.from(split.labels), 'int32') } : null);
+    }
+    return this.resident.get(split)!;
+  }
+
+  protected override batch(split: Split, indices: ArrayLike<number>): { x: tf.Tensor4D; y: tf.Tensor1D } {
+    const on = this.residentOf(split);
+    if (!on) return super.batch(split, indices);
+    this.table ??= tf.tensor1d(NORMALISE);
+    const idx = tf.tensor1d(Int32Array.from(indices), 'int32');
+    const shape = [indices.length, ...INPUT_SHAPE];
+    const info = (tf.backend() as unknown as ProgramRunner).runWebGPUProgram(new GatherNormaliseProgram(shape), [on.pixels, idx, this.table], 'float32');
+    const x = tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D;
+    const y = tf.gather(on.labels, idx) as tf.Tensor1D;
+    idx.dispose();
+    return { x, y };
+  }
+
+  override async dispose(): Promise<void> {
+    for (const r of this.resident.values()) if (r) tf.dispose([r.pixels, r.labels]);
+    this.resident.clear();
+    this.table?.dispose();
+    this.table = null;
+  }
+
   protected override update(model: tf.LayersModel, optimizer: tf.Optimizer, grads: tf.NamedTensorMap): void {
     if (!(optimizer instanceof tf.SGDOptimizer)) return super.update(model, optimizer, grads);
     const lr = (optimizer as unknown as { learningRate: number }).learningRate;
-    const backend = tf.backend() as unknown as { runWebGPUProgram(p: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms: { type: string; data: number[] }[]): tf.TensorInfo };
+    const backend = tf.backend() as unknown as ProgramRunner;
     for (const w of model.trainableWeights) {
       const v = w.read() as tf.Variable;
       const g = grads[v.name];
@@ -161,7 +205,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     detail: `webgpu (${adapter.name}, ${NATIVE_API}${driver}${adapter.software ? ', a software adapter: slow' : ''}; webgpu ${version})`,
     maxBatch: Math.min(65536, Math.floor(Math.min(device.limits.maxStorageBufferBindingSize ?? 2 ** 27, device.limits.maxBufferSize ?? 2 ** 28) / LARGEST_TENSOR_PER_IMAGE)),
     threadsFor: () => undefined,
-    runner: async () => new WebGpuRunner(),
+    runner: async () => new WebGpuRunner(Math.min(device.limits.maxStorageBufferBindingSize ?? 2 ** 27, device.limits.maxBufferSize ?? 2 ** 28)),
     close: async () => {
       try {
         await device.queue.onSubmittedWorkDone();
