@@ -97,6 +97,20 @@ describe('full disks', { skip: canMount }, () => {
     }
   });
 
+  test('a data dir on a read-only file system: one line, whether it exists or not', async () => {
+    const m = tmpfs('1m', true) as { dir: string; unmount: () => void };
+    try {
+      for (const [dir, re] of [[path.join(m.dir, 'data'), /^error: cannot create data dir .*: the file system is read-only$/m], [m.dir, /^error: cannot write into data dir .*: the file system is read-only$/m]] as const) {
+        const r = await runCli(['download', '--data-dir', dir, '--url', archiveFile(), '--no-verify']);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, re);
+        noTrace(r.stderr);
+      }
+    } finally {
+      m.unmount();
+    }
+  });
+
   test('--save on a read-only file system fails before training', async () => {
     const m = tmpfs('1m', true) as { dir: string; unmount: () => void };
     try {

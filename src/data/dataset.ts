@@ -79,7 +79,8 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
   }
   let created: string | undefined;
   try {
-    created = await fsp.mkdir(opts.dataDir, { recursive: true });
+    // A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
+    created = await fsp.mkdir(opts.dataDir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? fsp.mkdir(opts.dataDir).then(() => opts.dataDir) : Promise.reject(e)));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the file system is read-only' : String(code);
