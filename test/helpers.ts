@@ -136,3 +136,15 @@ export function tileMismatch(image: { width: number; data: Uint8Array }, x: numb
   }
   return null;
 }
+
+/** max |a - b| / max(1, max |b|): how far a backend's numbers are from the reference's, relative to their size. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`${a.length} values against ${b.length}`);
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}

@@ -7,6 +7,7 @@ import { evaluateOnDevice } from '../src/backends/runner.js';
 import { DataParallel, shardSizes } from '../src/backends/wasm/parallel.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
 import { trainStep } from '../src/step.js';
+import { relErr } from './helpers.js';
 import * as tf from '../src/tf.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
@@ -19,17 +20,6 @@ function randomArray(n: number, seed: number): Float32Array {
   return tf.tidy(() => tf.randomNormal([n], 0, 1, 'float32', seed).dataSync() as Float32Array).slice();
 }
 
-/** max |a - b| / max(1, max |b|): relative to the size of the values. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 describe('model', () => {
   before(() => switchBackendForTests('wasm'));

@@ -19,7 +19,7 @@ import { start } from '../src/backends/webgpu/index.js';
 import { createModel } from '../src/model.js';
 import { makeBatch, trainStep } from '../src/step.js';
 import * as tf from '../src/tf.js';
-import { runCli, sendWithRange, serve, tmpDir } from './helpers.js';
+import { relErr, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
 
 let webgpu: ActiveBackend | null = null;
 let why = '';
@@ -39,17 +39,6 @@ const randomArray = (n: number, seed: number) => {
   });
 };
 
-/** max |a - b| / max(1, max |b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 /** Runs `f` on `backend` and reads every tensor it returns, asynchronously (WebGPU cannot read synchronously). */
 async function on(backend: 'webgpu' | 'cpu', f: () => Record<string, tf.Tensor>): Promise<Record<string, Float32Array>> {

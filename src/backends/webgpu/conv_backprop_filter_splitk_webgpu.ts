@@ -15,6 +15,8 @@
 // shaderKey, dispatchLayout, dispatch, uniforms, getUserCode(). `workgroupBarrier()` needs uniform control
 // flow, so every loop around one takes its trip count from uniforms.
 
+import { flatDispatch } from './flat_dispatch.js';
+
 /** Tile sizes, baked into the shader text (and so into shaderKey). */
 export const TILE_K = 64; // filter rows per workgroup
 export const TILE_N = 64; // output channels per workgroup
@@ -150,8 +152,7 @@ export class SumSlicesProgram {
   constructor(filterShape: number[]) {
     this.outputShape = filterShape;
     this.dispatchLayout = { x: filterShape.map((_, i) => i) };
-    const size = filterShape.reduce((a, b) => a * b, 1);
-    this.dispatch = [Math.ceil(size / this.workgroupSize[0]), 1, 1];
+    this.dispatch = flatDispatch(filterShape.reduce((a, b) => a * b, 1), this.workgroupSize[0]);
   }
 
   getUserCode(): string {

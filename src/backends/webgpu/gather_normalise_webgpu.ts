@@ -5,6 +5,7 @@
 // host path's (WGSL's f32 division may be 2.5 ULP off; a lookup is exact).
 
 import { IMAGE_BYTES } from '../../data/cifar.js';
+import { flatDispatch } from './flat_dispatch.js';
 
 export class GatherNormaliseProgram {
   variableNames = ['pixels', 'idx', 'table'];
@@ -19,8 +20,7 @@ export class GatherNormaliseProgram {
   constructor(shape: number[]) {
     this.outputShape = shape;
     this.dispatchLayout = { x: shape.map((_, i) => i) };
-    const groups = Math.ceil(shape.reduce((a, b) => a * b, 1) / this.workgroupSize[0]);
-    this.dispatch = groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
+    this.dispatch = flatDispatch(shape.reduce((a, b) => a * b, 1), this.workgroupSize[0]);
   }
 
   getUserCode(): string {

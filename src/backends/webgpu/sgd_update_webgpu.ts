@@ -2,6 +2,8 @@
 // multiply, then an add), 20 of the ~92 dispatches of this network's step on WebGPU (counted by wrapping
 // runWebGPUProgram, 2026-11-28), and each dispatch costs ~50 us of a 7 ms step on an H200 (issue #12).
 
+import { flatDispatch } from './flat_dispatch.js';
+
 export class SgdUpdateProgram {
   variableNames = ['w', 'g'];
   outputShape: number[];
@@ -15,9 +17,7 @@ export class SgdUpdateProgram {
   constructor(size: number) {
     this.outputShape = [size];
     this.dispatchLayout = { x: [0] };
-    // Up to 65,535 workgroups a dimension: fold larger weights into y.
-    const groups = Math.ceil(size / this.workgroupSize[0]);
-    this.dispatch = groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
+    this.dispatch = flatDispatch(size, this.workgroupSize[0]);
   }
 
   getUserCode(): string {
