@@ -142,16 +142,16 @@ async function trainInto(opts: TrainCommandOptions, resumed: { dir: string; stat
   // The backend first: a missing GPU (--gpu) fails at once, not after a 170 MB download.
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(`backend: ${backend.detail}`);
+  for (const [flag, size] of [['--batch-size', recipe.batchSize], ['--eval-batch-size', recipe.evalBatchSize]] as const) {
+    if (size > backend.maxBatch) {
+      throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${backend.maxBatch})`, `e.g. ${flag} ${Math.min(backend.maxBatch, 512)}`);
+    }
+  }
   const info = await runDownload(source);
   if (resumed) checkSameData(resumed.dir, saved, info);
   const data = await loadCifar(source.dataDir, { limitTrain: limitTrain ?? undefined, limitTest: limitTest ?? undefined });
   if (resumed && resumed.state.batch >= Math.ceil(data.train.count / recipe.batchSize)) {
     throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${Math.ceil(data.train.count / recipe.batchSize)} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
-  }
-  for (const [flag, size] of [['--batch-size', recipe.batchSize], ['--eval-batch-size', recipe.evalBatchSize]] as const) {
-    if (size > backend.maxBatch) {
-      throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${backend.maxBatch})`, `e.g. ${flag} ${Math.min(backend.maxBatch, 512)}`);
-    }
   }
   // A resumed run keeps its thread count unless told otherwise: the rounding depends on it.
   const threads = !opts.threadsExplicit && resumed?.state.threads ? resumed.state.threads : opts.threads;
@@ -245,15 +245,20 @@ async function claimSaveDir(dir: string, say: (m: string) => void): Promise<() =
   const hint = 'pass --save with a folder you can write to';
   try {
     // A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
-    await fsp.mkdir(dir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? fsp.mkdir(dir) : Promise.reject(e)));
+    const created = await fsp.mkdir(dir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? fsp.mkdir(dir).then(() => dir) : Promise.reject(e)));
     const st = await fsp.stat(dir);
     if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    return await acquireLock(path.join(dir, LOCK_FILE), {
+    const release = await acquireLock(path.join(dir, LOCK_FILE), {
       what: `a training run saving into ${dir}`,
       wait: false,
       hint: 'wait for it to finish, or pass another --save DIR',
       onNote: say,
     });
+    return async () => {
+      await release();
+      // A folder made for a run that then saved nothing (a bad flag, no data) is not left behind.
+      if (created !== undefined) await fsp.rmdir(dir).catch(() => {});
+    };
   } catch (e) {
     if (e instanceof AlexnetError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
