@@ -41,18 +41,25 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
 }
 
+/** The batch's mean loss (differentiable) and accuracy from the logits; a backend may compute them its own way. */
+export type Objective = (logits: tf.Tensor2D, labels: tf.Tensor1D) => { loss: tf.Scalar; acc: tf.Scalar };
+
+/** The seed's: PyTorch's CrossEntropyLoss and the fraction of first-maximum hits, in TensorFlow.js ops. */
+export const seedObjective: Objective = (logits, labels) => ({ loss: crossEntropy(logits, labels), acc: accuracy(logits, labels) });
+
 /**
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
  * as tensors the caller owns. Shared by the one-thread step and the data-parallel workers (src/backends/wasm/parallel.ts).
  */
-export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
+export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = seedObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
     let acc: tf.Scalar | undefined;
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.apply(x, { training: true }) as tf.Tensor2D;
-      acc = tf.keep(accuracy(logits, y));
-      return crossEntropy(logits, y);
+      const o = objective(logits, y);
+      acc = tf.keep(o.acc);
+      return o.loss;
     }, vars);
     return { loss: value, acc: acc!, grads };
   });

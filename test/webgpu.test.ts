@@ -15,9 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
 import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
 import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
-import { start } from '../src/backends/webgpu/index.js';
+import { fusedObjective, start } from '../src/backends/webgpu/index.js';
 import { createModel } from '../src/model.js';
-import { makeBatch, trainStep } from '../src/step.js';
+import { makeBatch, seedObjective, trainStep } from '../src/step.js';
 import * as tf from '../src/tf.js';
 import { relErr, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
 
@@ -182,6 +182,28 @@ describe('webgpu training step', { skip }, () => {
     const cpu = await step('cpu');
     assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5, `loss ${gpu.loss} vs ${cpu.loss}`);
     gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
+  });
+
+  test('the fused loss, accuracy and loss gradient equal the seed\'s on cpu (ties, large logits, odd batch)', async () => {
+    const n = 9;
+    const base = randomArray(n * 10, 21);
+    const logitsV = Float32Array.from(base, (v, i) => (i < 10 ? 80 * v : i < 20 ? (i % 10 < 3 ? 2 : 1) : 4 * v)); // row 0 large, row 1 a 3-way tie
+    const labels = Int32Array.from([3, 1, 0, 9, 4, 4, 7, 2, 5]);
+    const run = async (name: 'webgpu' | 'cpu', objective: typeof seedObjective) => {
+      await switchBackendForTests(name);
+      const logits = tf.tensor2d(logitsV, [n, 10]);
+      const y = tf.tensor1d(labels, 'int32');
+      const dy = tf.grad((l) => objective(l as tf.Tensor2D, y).loss)(logits);
+      const { loss, acc } = objective(logits, y);
+      const out = { loss: (await loss.data())[0]!, acc: (await acc.data())[0]!, dy: (await dy.data()) as Float32Array };
+      tf.dispose([logits, y, dy, loss, acc]);
+      return out;
+    };
+    const gpu = await run('webgpu', fusedObjective);
+    const cpu = await run('cpu', seedObjective);
+    assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5 * Math.max(1, cpu.loss), `loss ${gpu.loss} vs ${cpu.loss}`);
+    assert.equal(gpu.acc, cpu.acc, 'accuracy: the first maximum, as tf.argMax');
+    assert.ok(relErr(gpu.dy, cpu.dy) <= 1e-5, `d loss / d logits: relative error ${relErr(gpu.dy, cpu.dy)}`);
   });
 
   test('batches gathered and normalised on the GPU equal the host\'s, bit for bit (odd split sizes too)', async () => {

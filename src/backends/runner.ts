@@ -3,7 +3,7 @@
 // reads its sums and predictions once at the end, asynchronously (WebGPU cannot read synchronously in Node).
 
 import { IMAGE_BYTES, type Split } from '../data/cifar.js';
-import { accuracy, crossEntropy, lossAndGrads, makeBatch } from '../step.js';
+import { lossAndGrads, makeBatch, seedObjective, type Objective } from '../step.js';
 import * as tf from '../tf.js';
 import type { EvalResult, Runner } from './types.js';
 
@@ -11,8 +11,11 @@ export class DeviceRunner implements Runner {
   private x = new Float32Array(0);
   private y = new Int32Array(0);
 
-  /** `threads`: what to record for rounding (wasm on one thread: 1), else undefined. */
-  constructor(readonly threads: number | undefined = undefined) {}
+  /**
+   * `threads`: what to record for rounding (wasm on one thread: 1), else undefined. `objective`: the loss and
+   * accuracy as this backend computes them (webgpu: fused programs).
+   */
+  constructor(readonly threads: number | undefined = undefined, protected readonly objective: Objective = seedObjective) {}
 
   /** Host buffers for a batch of `n`, grown as needed and reused. */
   private buffers(n: number): { x: Float32Array; y: Int32Array } {
@@ -31,7 +34,7 @@ export class DeviceRunner implements Runner {
 
   async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
     const { x, y } = this.batch(split, indices);
-    const { loss, acc, grads } = lossAndGrads(model, x, y);
+    const { loss, acc, grads } = lossAndGrads(model, x, y, this.objective);
     this.update(model, optimizer, grads);
     tf.dispose([x, y, ...Object.values(grads)]);
     return { loss, acc };
@@ -43,7 +46,7 @@ export class DeviceRunner implements Runner {
   }
 
   async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
-    return evaluateOnDevice(model, split, batchSize, (indices) => this.batch(split, indices));
+    return evaluateOnDevice(model, split, batchSize, (indices) => this.batch(split, indices), this.objective);
   }
 
   async dispose(): Promise<void> {}
@@ -53,7 +56,7 @@ export class DeviceRunner implements Runner {
  * Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end.
  * `batch` makes each batch's tensors (default: gathered and normalised on the host).
  */
-export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, batch?: (indices: number[]) => { x: tf.Tensor4D; y: tf.Tensor1D }): Promise<EvalResult> {
+export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, batch?: (indices: number[]) => { x: tf.Tensor4D; y: tf.Tensor1D }, objective: Objective = seedObjective): Promise<EvalResult> {
   const n0 = Math.min(batchSize, split.count);
   const [xb, yb] = [new Float32Array(batch ? 0 : n0 * IMAGE_BYTES), new Int32Array(batch ? 0 : n0)];
   const makeOne = batch ?? ((indices: number[]) => makeBatch(split, indices, xb, yb));
@@ -68,7 +71,8 @@ export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batc
     const next = tf.tidy(() => {
       const logits = model.apply(x, { training: false }) as tf.Tensor2D;
       preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
-      return { lossSum: tf.add(lossSum, crossEntropy(logits, y)) as tf.Scalar, accSum: tf.add(accSum, accuracy(logits, y)) as tf.Scalar };
+      const o = objective(logits, y);
+      return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
     });
     tf.dispose([x, y, lossSum, accSum]);
     ({ lossSum, accSum } = next);

@@ -19,9 +19,10 @@ import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, Fix, NotStarted, Runner, StartRequest, StartResult } from '../types.js';
 import { registerWebGpuKernels } from './kernels.js';
 import { SgdUpdateProgram } from './sgd_update_webgpu.js';
+import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu.js';
 import { GatherNormaliseProgram, packPixels } from './gather_normalise_webgpu.js';
 import { INPUT_SHAPE } from '../../model.js';
-import { NORMALISE } from '../../step.js';
+import { NORMALISE, type Objective } from '../../step.js';
 import { NATIVE_API, describeAdapter, forgetGpu, listAdapters, openGpu, packageVersion, preflight, type Adapter } from './adapter.js';
 
 export const TFJS_PACKAGE = '@tensorflow/tfjs-backend-webgpu';
@@ -115,6 +116,27 @@ export function throwIfGpuError(): void {
 
 type ProgramRunner = { runWebGPUProgram(p: object, inputs: tf.TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): tf.TensorInfo };
 
+/** Runs a program of ours on the active webgpu backend; the result as a tensor of `shape`. */
+function run<T extends tf.Tensor>(program: { outputShape: number[] }, inputs: tf.TensorInfo[], shape = program.outputShape): T {
+  const info = (tf.backend() as unknown as ProgramRunner).runWebGPUProgram(program, inputs, 'float32');
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape }) as T;
+}
+
+/** The seed's loss and accuracy in three programs (./cross_entropy_webgpu.ts), the loss with its own gradient. */
+export const fusedObjective: Objective = (logits, labels) => {
+  const [n, classes] = logits.shape;
+  const acc = run<tf.Scalar>(new MeanRowsProgram(classes, 'accuracy'), [logits, labels], []);
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([l]);
+    return {
+      value: run<tf.Scalar>(new MeanRowsProgram(classes, 'loss'), [l, labels], []),
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => run<tf.Tensor2D>(new CrossEntropyGradProgram(n, classes), [saved[0]!, labels, dy]),
+    };
+  });
+  return { loss: loss(logits) as tf.Scalar, acc };
+};
+
 /**
  * The device runner with the splits kept on the GPU (batches gathered there), a one-dispatch SGD update, and a
  * check for GPU errors after every step and evaluation.
@@ -124,7 +146,7 @@ class WebGpuRunner extends DeviceRunner implements Runner {
   private table: tf.Tensor1D | null = null;
 
   constructor(private readonly maxBufferBytes: number) {
-    super();
+    super(undefined, fusedObjective);
   }
 
   /** The split on the GPU, uploaded on first use; null where it does not fit one buffer (then the host path). */
