@@ -21,6 +21,10 @@ trap 'rm -rf "$work"' EXIT
 if declare -F alexnet >/dev/null; then
   cli() { alexnet "$@"; }
   make_fixture() { fixture "$@"; }
+elif [ ! -f dist/src/cli.js ] && [ -f .devpack/bin/alexnet ]; then
+  # The bundle, as .devpack/env.sh's functions run it (functions do not reach this child shell).
+  cli() { node .devpack/bin/alexnet "$@"; }
+  make_fixture() { node .devpack/dist/scripts/fixture.js "$@"; }
 else
   cli() { node bin/alexnet "$@"; }
   make_fixture() { node dist/scripts/fixture.js "$@"; }

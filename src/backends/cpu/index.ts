@@ -1,7 +1,9 @@
 // The plain-JavaScript backend: the reference the other backends' kernels are tested against, and the last
 // resort of `auto`. Minutes per batch-64 step, so `bench --backend all` leaves it out.
 
-import '@tensorflow/tfjs-backend-cpu';
+// Imported by name: the package marks its Node build free of side effects, so a bundler (../shared/device/pack.sh
+// uses esbuild) would drop a bare `import '@tensorflow/tfjs-backend-cpu'`, and with it the backend's registration.
+import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
@@ -15,7 +17,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     name: 'cpu',
     package: PACKAGE,
     gpu: false,
-    detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'})`,
+    detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'}; tfjs-backend-cpu ${version_cpu})`,
     maxBatch: 65536,
     threadsFor: () => undefined,
     runner: async () => new DeviceRunner(),

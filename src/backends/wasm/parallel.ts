@@ -10,6 +10,8 @@
 // to 264-273 ms, averaging the gradients included (README "Performance"). Evaluation batches are shared out
 // the same way.
 
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
@@ -32,6 +34,14 @@ export type WorkerReply =
   | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array }
   | { type: 'error'; message: string };
 
+/**
+ * The worker's file: beside this module, or, where this module is bundled into the CLI (the devpack of
+ * ../shared/device/pack.sh keeps each worker entry at its own path), at its place below the bundle.
+ */
+const WORKER_FILE = (): URL =>
+  [new URL('./parallel-worker.js', import.meta.url), new URL('./backends/wasm/parallel-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u))) ??
+  new URL('./parallel-worker.js', import.meta.url);
+
 /** Shard sizes for `n` images over `k` threads: as equal as possible, larger first, no empty shard. */
 export function shardSizes(n: number, k: number): number[] {
   const shards = Math.max(1, Math.min(k, n));
@@ -52,7 +62,7 @@ export class DataParallel implements Runner {
 
   /** Starts `threads - 1` workers (the main thread is the other one) for a network whose weights have `shapes`. */
   static async start(threads: number, shapes: number[][]): Promise<DataParallel> {
-    const workers = Array.from({ length: threads - 1 }, () => new Worker(new URL('./parallel-worker.js', import.meta.url), { workerData: { shapes } }));
+    const workers = Array.from({ length: threads - 1 }, () => new Worker(WORKER_FILE(), { workerData: { shapes } }));
     try {
       await Promise.all(workers.map((w) => reply(w)));
     } catch (e) {

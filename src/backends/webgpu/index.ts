@@ -88,7 +88,7 @@ async function open(allowSoftware: boolean): Promise<Opened | ({ ok: false } & N
   }
   Object.assign(globalThis, globals);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: `Node.js ${process.version}` }, configurable: true, writable: true });
-  await import(TFJS_PACKAGE);
+  await import('@tensorflow/tfjs-backend-webgpu'); // a literal, so that a bundler (the devpack) includes it
   if (!(await tf.setBackend('webgpu'))) {
     return { ok: false, installed: true, reason: `WebGPU: ${TFJS_PACKAGE} did not start on ${adapter.name}`, hint: 'run `alexnet doctor`' };
   }
