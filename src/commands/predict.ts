@@ -5,7 +5,7 @@ import { NUM_CLASSES } from '../data/cifar.js';
 import { decodeImage, toCifarImage } from '../data/image.js';
 import { READ_CAPS, readRegularFile } from '../files.js';
 import { predictTop, type ClassScore } from '../predict.js';
-import { predictionLine } from '../report.js';
+import { predictionLine, round6 } from '../report.js';
 import { logLine, parseIntFlag } from './common.js';
 
 export interface PredictFlags {
@@ -58,7 +58,7 @@ export async function runPredict(opts: PredictOptions): Promise<ClassScore[][]> 
   model.dispose();
   const out = results.map((top, i) =>
     opts.json
-      ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: top.map((s) => ({ class: s.name, index: s.index, probability: s.probability })) })
+      ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: top.map((s) => ({ class: s.name, index: s.index, probability: round6(s.probability) })) })
       : predictionLine(opts.images[i]!, top),
   );
   process.stdout.write(out.join('\n') + '\n');
