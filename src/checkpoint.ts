@@ -195,6 +195,12 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
   return saved as SavedState;
 }
 
+/** state.json of `dir` validated, or null where there is none (a model exported elsewhere). */
+export async function readStateIfAny(dir: string): Promise<SavedState | null> {
+  const hasState = Boolean(await fsp.lstat(path.join(dir, STATE_FILE)).catch(() => null));
+  return hasState ? readState(dir, 'use the model in') : null;
+}
+
 /** Refuses weights that are not the ones state.json recorded (tampered, bit-flipped, or from another save). */
 function checkWeights(dir: string, saved: SavedState, weights: Uint8Array, verb: string): void {
   const sha = createHash('sha256').update(weights).digest('hex');
@@ -244,12 +250,12 @@ export interface TrainedModel {
  * Loads a saved model to use (`eval`, `predict`): any Layers model that maps [N, 32, 32, 3] images to 10
  * logits, checked before it is run so that a wrong model fails with its shapes named, not deep in a kernel.
  * Where state.json is there (a run of this tool), it is validated and the weights must be the ones it
- * recorded: all-NaN or bit-flipped weights used to give `Test Loss: NaN` with exit 0 (issue #13). A model
+ * recorded: all-NaN or bit-flipped weights used to give `Test Loss: NaN` with exit 0 (issue #13); `known` is
+ * state.json already read (readStateIfAny), so that it is read once. A model
  * exported elsewhere, without state.json, is used as it is, with the official class names.
  */
-export async function loadTrainedModel(dir: string): Promise<TrainedModel> {
-  const hasState = Boolean(await fsp.lstat(path.join(dir, STATE_FILE)).catch(() => null));
-  const state = hasState ? await readState(dir, 'use the model in') : null;
+export async function loadTrainedModel(dir: string, known?: SavedState | null): Promise<TrainedModel> {
+  const state = known !== undefined ? known : await readStateIfAny(dir);
   // The weights state.json names: a crash between the renames of a save leaves model.json one save ahead.
   const { model, weights } = await loadModel(dir, state ? (state.weightsFile ?? LEGACY_WEIGHTS_FILE) : undefined);
   try {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { switchBackendForTests } from '../src/backends/index.js';
-import { evaluateOnDevice } from '../src/backends/runner.js';
+import { DeviceRunner } from '../src/backends/runner.js';
 import { DataParallel, shardSizes } from '../src/backends/wasm/parallel.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
 import { trainStep } from '../src/step.js';
@@ -197,7 +197,7 @@ describe('wasm kernels against the cpu backend', () => {
       });
       // Evaluation shared out the same way: 11 images in batches of 4, 4 and 3, each cut among 3 threads.
       const split = { images: Uint8Array.from({ length: 11 * 3072 }, (_, i) => (i * 131) % 256), labels: Uint8Array.from({ length: 11 }, (_, i) => i % 10), count: 11 };
-      const alone = await evaluateOnDevice(many, split, 4);
+      const alone = await new DeviceRunner(1).evaluate(many, split, 4);
       const shared = await dp.evaluate(many, split, 4);
       assert.ok(Math.abs(alone.loss - shared.loss) <= 1e-5, `loss ${alone.loss} vs ${shared.loss}`);
       assert.ok(Math.abs(alone.acc - shared.acc) <= 1e-6, `accuracy ${alone.acc} vs ${shared.acc}`);

@@ -1,6 +1,7 @@
 // The plain way to run the recipe on one device (cpu, tensorflow, webgpu, and wasm on one thread): each batch is
-// gathered and normalised on the host, uploaded, stepped; per-batch numbers stay on the device, and evaluation
-// reads its sums and predictions once at the end, asynchronously (WebGPU cannot read synchronously in Node).
+// gathered and normalised on the host (a backend may do it its own way: webgpu on the GPU), stepped; per-batch
+// numbers stay on the device, and evaluation reads its sums and predictions once at the end, asynchronously
+// (WebGPU cannot read synchronously in Node).
 
 import { IMAGE_BYTES, type Split } from '../data/cifar.js';
 import { lossAndGrads, makeBatch, seedObjective, type Objective } from '../step.js';
@@ -45,40 +46,29 @@ export class DeviceRunner implements Runner {
     optimizer.applyGradients(grads);
   }
 
+  /** Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end. */
   async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
-    return evaluateOnDevice(model, split, batchSize, (indices) => this.batch(split, indices), this.objective);
+    const batches = Math.ceil(split.count / batchSize);
+    let lossSum = tf.scalar(0);
+    let accSum = tf.scalar(0);
+    const preds: tf.Tensor1D[] = [];
+    for (let b = 0; b < batches; b++) {
+      const start = b * batchSize;
+      const { x, y } = this.batch(split, Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i));
+      const next = tf.tidy(() => {
+        const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+        preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
+        const o = this.objective(logits, y);
+        return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
+      });
+      tf.dispose([x, y, lossSum, accSum]);
+      ({ lossSum, accSum } = next);
+    }
+    const all = tf.concat(preds);
+    const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);
+    tf.dispose([all, lossSum, accSum, ...preds]);
+    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint8Array.from(predictions as Int32Array) };
   }
 
   async dispose(): Promise<void> {}
-}
-
-/**
- * Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end.
- * `batch` makes each batch's tensors (default: gathered and normalised on the host).
- */
-export async function evaluateOnDevice(model: tf.LayersModel, split: Split, batchSize: number, batch?: (indices: number[]) => { x: tf.Tensor4D; y: tf.Tensor1D }, objective: Objective = seedObjective): Promise<EvalResult> {
-  const n0 = Math.min(batchSize, split.count);
-  const [xb, yb] = [new Float32Array(batch ? 0 : n0 * IMAGE_BYTES), new Int32Array(batch ? 0 : n0)];
-  const makeOne = batch ?? ((indices: number[]) => makeBatch(split, indices, xb, yb));
-  const batches = Math.ceil(split.count / batchSize);
-  let lossSum = tf.scalar(0);
-  let accSum = tf.scalar(0);
-  const preds: tf.Tensor1D[] = [];
-  for (let b = 0; b < batches; b++) {
-    const start = b * batchSize;
-    const idx = Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i);
-    const { x, y } = makeOne(idx);
-    const next = tf.tidy(() => {
-      const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-      preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
-      const o = objective(logits, y);
-      return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
-    });
-    tf.dispose([x, y, lossSum, accSum]);
-    ({ lossSum, accSum } = next);
-  }
-  const all = tf.concat(preds);
-  const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);
-  tf.dispose([all, lossSum, accSum, ...preds]);
-  return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint8Array.from(predictions as Int32Array) };
 }

@@ -33,6 +33,17 @@ export function downloadOptions(flags: DataFlags): DownloadOptions {
   };
 }
 
+/** Whether any flag that says where the data is (--data-dir, --url, --md5, --no-verify) came from the command line. */
+export const dataFlagsGiven = (isExplicit: (flag: string) => boolean): boolean => ['dataDir', 'url', 'md5', 'verify'].some(isExplicit);
+
+/**
+ * Where a command on a saved run reads its data (issue #14): the run's own data dir, URL and MD5 (state.json),
+ * unless the user said otherwise on the command line.
+ */
+export function runDataSource(asked: DownloadOptions, saved: { dataDir: string; url: string; md5: string | null } | undefined, flagsGiven: boolean): DownloadOptions {
+  return saved && !flagsGiven ? { ...asked, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : asked;
+}
+
 /**
  * Downloads (or finds) the data, with progress and messages on stderr, and says so when the data there is
  * not the official CIFAR-10 (a generated or edited archive would otherwise train silently: issue #14).

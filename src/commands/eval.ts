@@ -1,12 +1,12 @@
 import * as path from 'node:path';
 import { initBackend, parseBackendChoice, type BackendChoice } from '../backends/index.js';
-import { checkModelDir, loadTrainedModel, readState, type SavedState } from '../checkpoint.js';
+import { checkModelDir, loadTrainedModel, readStateIfAny } from '../checkpoint.js';
 import { loadCifar } from '../data/dataset.js';
 import { evaluateReport, type EvalReport } from '../evaluate.js';
 import { evalJson, evalText } from '../report.js';
 import { DEFAULT_RECIPE } from '../train.js';
 import { logLine, parseIntFlag, parseThreads } from './common.js';
-import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
+import { dataFlagsGiven, downloadOptions, runDataSource, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
 export interface EvalFlags extends DataFlags {
   model: string;
@@ -38,7 +38,7 @@ export function evalOptions(flags: EvalFlags, isExplicit: (flag: string) => bool
   return {
     modelDir: path.resolve(flags.model),
     data: downloadOptions(flags),
-    dataExplicit: ['dataDir', 'url', 'md5', 'verify'].some(isExplicit),
+    dataExplicit: dataFlagsGiven(isExplicit),
     batchSize: flags.batchSize !== undefined ? parseIntFlag('--batch-size', 1, 65536, DEFAULT_RECIPE.evalBatchSize)(flags.batchSize) : null,
     limitTest: flags.limitTest !== undefined ? parseIntFlag('--limit-test', 1, undefined, 1000)(flags.limitTest) : null,
     threads: parseThreads(flags.threads),
@@ -56,16 +56,15 @@ export function evalOptions(flags: EvalFlags, isExplicit: (flag: string) => bool
 export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const say = opts.quiet ? () => {} : logLine;
   await checkModelDir(opts.modelDir);
-  const state: SavedState | null = await readState(opts.modelDir).catch(() => null); // a model exported elsewhere has none
-  const saved = state?.data;
-  const source = saved && !opts.dataExplicit ? { ...opts.data, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : opts.data;
+  const state = await readStateIfAny(opts.modelDir); // validated now, before any download; an exported model has none
+  const source = runDataSource(opts.data, state?.data, opts.dataExplicit);
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe?.evalBatchSize ?? DEFAULT_RECIPE.evalBatchSize;
   const info = await runDownload({ ...source, quiet: opts.quiet });
   const data = await loadCifar(source.dataDir, { limitTrain: 0, limitTest: limitTest ?? undefined });
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
   say(`backend: ${backend.detail}`);
-  const { model, epochs } = await loadTrainedModel(opts.modelDir);
+  const { model, epochs } = await loadTrainedModel(opts.modelDir, state);
   say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
   const runner = await backend.runner(model, { threads: opts.threads });
   let report: EvalReport;

@@ -13,7 +13,7 @@ import { INIT_CHOICES, type Init } from '../model.js';
 import { epochJson, epochLine, hhmmss, round6 } from '../report.js';
 import { DEFAULT_RECIPE, train, type BatchProgress, type Checkpointer, type Recipe, type TrainState } from '../train.js';
 import { critical, interruptSignal, isStdoutClosed, logLine, parseIntFlag, parsePositiveFloat, parseThreads, stderrIsTTY } from './common.js';
-import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
+import { dataFlagsGiven, downloadOptions, runDataSource, runDownload, type DataFlags, type DownloadOptions } from './download.js';
 
 export interface TrainFlags extends DataFlags {
   epochs?: string;
@@ -84,7 +84,7 @@ export function trainOptions(flags: TrainFlags, isExplicit: (flag: string) => bo
     threads: parseThreads(flags.threads),
     threadsExplicit: isExplicit('threads'),
     epochsExplicit: isExplicit('epochs'),
-    dataExplicit: ['dataDir', 'url', 'md5', 'verify'].some(isExplicit),
+    dataExplicit: dataFlagsGiven(isExplicit),
     json: flags.json ?? false,
     quiet: flags.quiet ?? false,
     save: flags.save !== undefined ? path.resolve(flags.save) : null,
@@ -137,7 +137,7 @@ async function trainInto(opts: TrainCommandOptions, resumed: { dir: string; stat
   // `--resume DIR` alone continues the interrupted run exactly: its target epochs and its data (issue #14).
   const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.epochsExplicit ? opts.recipe.epochs : resumed.state.recipe.epochs } : opts.recipe;
   const saved = resumed?.state.data;
-  const source = saved && !opts.dataExplicit ? { ...opts.data, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : opts.data;
+  const source = runDataSource(opts.data, saved, opts.dataExplicit);
 
   // The backend first: a missing GPU (--gpu) fails at once, not after a 170 MB download.
   const backend = await initBackend(opts.backend, { gpu: opts.gpu });
