@@ -36,8 +36,8 @@ export interface BatchProgress {
   batch: number; // batches done in this epoch
   batches: number; // batches in the epoch
   images: number; // training images done in this epoch
-  /** Reads the running mean loss from the device: call it sparingly (the progress bar: ~10 times a second). */
-  runningLoss: () => Promise<number>;
+  /** The mean loss of the batches read from the device so far (every READ_EVERY batches); null before the first read. */
+  runningLoss: number | null;
 }
 
 /** Where a run stands; saved with the weights so that `--resume` continues exactly. */
@@ -118,8 +118,82 @@ export function epochPermutation(n: number, seed: number, epoch: number): Uint32
 }
 
 
-/** How often (in batches) the loop reads the device to catch a diverged run; a read per batch would stall a GPU. */
-const DIVERGENCE_CHECK_EVERY = 25;
+/**
+ * How often (in batches) the loop reads the per-batch numbers from the device, which also catches a diverged run;
+ * a read per batch would stall a GPU (issue #12: each dispatch costs ~50 us of a WebGPU step's 7 ms).
+ */
+const READ_EVERY = 25;
+/** ...and at least this often, so that the bar's loss and the divergence check keep up with slow steps (wasm: ~250 ms). */
+const READ_AT_LEAST_EVERY_MS = 1000;
+
+const diverged = (what: string, lr: number) => new AlexnetError('DIVERGED', `training diverged: ${what}`, `lower the learning rate, e.g. --lr ${lr / 10}`);
+
+/**
+ * The one reader of an epoch's per-batch loss and accuracy (issue #17). The steps' values stay on the device as
+ * they are pushed; read() takes every pending value at once, synchronously, stacks them into one tensor and
+ * reads it after any read already under way, so reads never overlap, nothing is summed twice or dropped, and the
+ * sums are float32 sums in batch order: the seed's running sums, whoever calls and however often. A non-finite
+ * loss is reported by the read that finds it. (The progress bar used to start reads of its own, which raced the
+ * loop's: wrong Train Loss and Train Acc on a terminal.)
+ */
+class EpochSums {
+  private pending: { loss: tf.Scalar; acc: tf.Scalar }[] = [];
+  private reading: Promise<void> = Promise.resolve();
+  private readonly sums: Float32Array;
+  private queued: number; // batches handed to a read
+  private counted: number; // batches summed
+
+  /** `prior`: the sums of the `batches` already done (a resumed epoch); `bad(batch)`: the error for a non-finite loss. */
+  constructor(prior: { lossSum: number; accSum: number }, batches: number, private readonly bad: (batch: number) => Error) {
+    this.sums = new Float32Array([prior.lossSum, prior.accSum]);
+    this.queued = this.counted = batches;
+  }
+
+  push(r: { loss: tf.Scalar; acc: tf.Scalar }): void {
+    this.pending.push(r);
+  }
+
+  /** Reads every value pushed so far, after the reads already started; resolves once all of them are summed. */
+  read(): Promise<void> {
+    if (this.pending.length === 0) return this.reading;
+    const taken = this.pending.flatMap((p) => [p.loss, p.acc]);
+    this.pending = [];
+    const first = this.queued;
+    this.queued += taken.length / 2;
+    const stacked = tf.stack(taken);
+    tf.dispose(taken);
+    const values = stacked.data().finally(() => stacked.dispose());
+    values.catch(() => {}); // awaited below; this only keeps a read after a failed one from going unhandled
+    this.reading = this.reading.then(async () => {
+      const v = await values;
+      for (let i = 0; i < v.length; i += 2) {
+        if (!Number.isFinite(v[i]!)) throw this.bad(first + i / 2);
+        this.sums[0] += v[i]!;
+        this.sums[1] += v[i + 1]!;
+        this.counted++;
+      }
+    });
+    return this.reading;
+  }
+
+  get lossSum(): number {
+    return this.sums[0]!;
+  }
+
+  get accSum(): number {
+    return this.sums[1]!;
+  }
+
+  /** The mean loss of the batches summed so far, or null before any. */
+  get runningLoss(): number | null {
+    return this.counted > 0 ? this.sums[0]! / this.counted : null;
+  }
+
+  dispose(): void {
+    tf.dispose(this.pending.flatMap((p) => [p.loss, p.acc]));
+    this.pending = [];
+  }
+}
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { recipe, train: trainSplit, test: testSplit } = opts;
@@ -153,57 +227,35 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const t0 = performance.now();
       const prior = state.partial ?? { lossSum: 0, accSum: 0, seconds: 0 };
       const perm = epochPermutation(trainSplit.count, recipe.seed, epoch);
-      // Per-batch loss and accuracy stay on the device as the steps return them, and are read in one go every
-      // DIVERGENCE_CHECK_EVERY batches (one stack each), then summed here in float32, in batch order: the same
-      // sums as adding them up on the device, without the ~7 small device ops per step that took (issue #12:
-      // each dispatch costs ~50 us of a WebGPU step's 7 ms).
-      const sums = new Float32Array([prior.lossSum, prior.accSum]);
-      let pending: { loss: tf.Scalar; acc: tf.Scalar }[] = [];
+      const sums = new EpochSums(prior, state.batch, (batch) => diverged(`the loss is NaN or infinite at epoch ${epoch}, batch ${batch}`, recipe.lr));
       let done = state.batch;
-      const flush = async () => {
-        if (pending.length === 0) return;
-        const first = done - pending.length;
-        const stacked = tf.stack(pending.flatMap((p) => [p.loss, p.acc]));
-        const values = await stacked.data();
-        tf.dispose([stacked, ...pending.flatMap((p) => [p.loss, p.acc])]);
-        pending = [];
-        for (let i = 0; i < values.length; i += 2) {
-          if (!Number.isFinite(values[i]!)) {
-            throw new AlexnetError(
-              'DIVERGED',
-              `training diverged: the loss is NaN or infinite at epoch ${epoch}, batch ${first + i / 2}`,
-              `lower the learning rate, e.g. --lr ${recipe.lr / 10}`,
-            );
-          }
-          sums[0] += values[i]!;
-          sums[1] += values[i + 1]!;
-        }
-      };
-      const runningLoss = async () => {
-        await flush();
-        return sums[0]! / Math.max(done, 1);
-      };
+      let lastRead = performance.now();
 
       try {
         for (; done < batches; ) {
           if (opts.signal?.aborted) {
-            await flush();
+            await sums.read();
             state.batch = done;
-            state.partial = { lossSum: sums[0]!, accSum: sums[1]!, seconds: prior.seconds + (performance.now() - t0) / 1000 };
+            state.partial = { lossSum: sums.lossSum, accSum: sums.accSum, seconds: prior.seconds + (performance.now() - t0) / 1000 };
             await opts.checkpointer?.save(model, state);
             return { history: state.history, model, interrupted: true, state };
           }
           const idx = perm.subarray(done * bs, Math.min((done + 1) * bs, trainSplit.count));
-          pending.push(await runner.step(model, optimizer, trainSplit, idx));
+          sums.push(await runner.step(model, optimizer, trainSplit, idx));
           done++;
-          if (done % DIVERGENCE_CHECK_EVERY === 0) await flush();
-          opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * bs, trainSplit.count), runningLoss });
-          // Let signal handlers and timers run between batches (a step may never yield to the event loop).
-          if (done % 4 === 0) await new Promise((r) => setImmediate(r));
+          if (done % READ_EVERY === 0 || performance.now() - lastRead >= READ_AT_LEAST_EVERY_MS) {
+            await sums.read();
+            lastRead = performance.now();
+          }
+          opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * bs, trainSplit.count), runningLoss: sums.runningLoss });
+          // Let signal handlers run between batches: a step may never yield to the event loop, and one immediate
+          // queued from an I/O callback runs before the loop polls for signals again, two in a row never do (a
+          // Ctrl-C during a 6-batch epoch on webgpu went unseen when this yielded every 4th batch).
+          await new Promise((r) => setImmediate(r));
         }
-        await flush();
-        const trainLoss = sums[0]! / batches;
-        const trainAcc = sums[1]! / batches;
+        await sums.read();
+        const trainLoss = sums.lossSum / batches;
+        const trainAcc = sums.accSum / batches;
         const valid = await runner.evaluate(model, testSplit, recipe.evalBatchSize);
         const seconds = prior.seconds + (performance.now() - t0) / 1000;
         const images = trainSplit.count - state.batch * bs + testSplit.count;
@@ -216,9 +268,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           seconds,
           imagesPerSecond: images / Math.max(seconds - prior.seconds, 1e-9),
         };
-        if (!Number.isFinite(valid.loss)) {
-          throw new AlexnetError('DIVERGED', `training diverged: the validation loss is ${valid.loss} after epoch ${epoch}`, `lower the learning rate, e.g. --lr ${recipe.lr / 10}`);
-        }
+        if (!Number.isFinite(valid.loss)) throw diverged(`the validation loss is ${valid.loss} after epoch ${epoch}`, recipe.lr);
         state.history.push(metrics);
         state.confusion = confusionMatrix(testSplit.labels, valid.predictions);
         state.epoch = epoch + 1;
@@ -227,7 +277,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         await opts.checkpointer?.save(model, state);
         opts.onEpochEnd?.(metrics);
       } finally {
-        tf.dispose(pending.flatMap((p) => [p.loss, p.acc]));
+        sums.dispose();
       }
     }
     optimizer.dispose();

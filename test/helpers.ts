@@ -53,6 +53,44 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
   });
 }
 
+export interface TerminalRun {
+  code: number | null;
+  /** What the terminal showed (stdout and stderr together), escape sequences and carriage returns removed. */
+  screen: string;
+  /** The same, raw. */
+  raw: string;
+}
+
+/**
+ * Runs the CLI on a pseudo-terminal, as a person in a shell runs it: `script(1)` gives it a terminal for stdin,
+ * stdout and stderr. `ctrlC(screen)` is asked after each chunk of output; when it says yes, a Ctrl-C is typed
+ * (the terminal turns it into SIGINT for the command, as a keyboard does).
+ */
+export function runOnTerminal(args: string[], opts: { ctrlC?: (screen: string) => boolean; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<TerminalRun> {
+  const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, ALEXNET_RETRY_DELAY_MS: '20', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let raw = '';
+    let typed = false;
+    child.stdout.on('data', (d) => {
+      raw += d;
+      if (!typed && opts.ctrlC?.(clean(raw))) {
+        typed = true;
+        child.stdin.write('\x03');
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, screen: clean(raw), raw });
+    });
+  });
+}
+
+/** Terminal output as text: escape sequences gone, each carriage return a line break (bars redraw with them). */
+const clean = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '').replace(/\r\n?/g, '\n');
+
 export function tmpDir(prefix = 'alexnet-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

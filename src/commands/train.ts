@@ -273,12 +273,11 @@ async function loadCheckpointFirst(opts: TrainCommandOptions): Promise<{ dir: st
   return { dir: opts.resume!, state };
 }
 
-/** A per-epoch bar on stderr; the running loss is read from the device at most ~10 times a second. */
+/** A per-epoch bar on stderr, redrawn at most ~10 times a second. */
 function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void } {
   let bar: SingleBar | null = null;
   let epoch = -1;
-  let lastRead = 0;
-  let loss = NaN;
+  let lastDrawn = 0;
   let t0 = 0;
   let startImages = 0;
   let startBatch = 0;
@@ -301,15 +300,14 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
         });
         bar.start(p.batches, p.batch, { ips: '-', loss: '-', remaining: '-' });
       }
-      if (now - lastRead >= 100) {
-        lastRead = now;
-        // The read finishes later; the bar shows the last value read.
-        p.runningLoss().then((l) => (loss = l), () => {});
+      if (now - lastDrawn >= 100) {
+        lastDrawn = now;
         const seconds = (now - t0) / 1000;
         const measured = p.batch > startBatch && seconds > 0;
         const eta = measured ? hhmmss(((p.batches - p.batch) * seconds) / (p.batch - startBatch)) : '-';
         const ips = measured ? ((p.images - startImages) / seconds).toFixed(0) : '-';
-        bar.update(p.batch, { ips, loss: Number.isNaN(loss) ? '-' : loss.toFixed(4), remaining: eta });
+        // The loss the training loop last read from the device: the bar never reads on its own (issue #17).
+        bar.update(p.batch, { ips, loss: p.runningLoss === null ? '-' : p.runningLoss.toFixed(4), remaining: eta });
       }
     },
     stop: () => {
