@@ -19,7 +19,7 @@ const GPU_PEER = process.env.ALEXNET_GPU_PEER_SCRIPT ?? path.join(PEERS, 'torch_
 const STEPS = process.env.BENCH_STEPS ?? '20';
 const THREADS = String(os.availableParallelism());
 
-interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } }
+interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } | null }
 interface Peer { peer: string; torch: string; threads: number; stepMsMedian: number }
 interface GpuPeerEpoch { loop: string; batch: number; epoch: number; seconds: number; device: string; torch: string }
 
@@ -59,7 +59,7 @@ const rows = [
 ];
 process.stdout.write(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.availableParallelism()} cores), ${STEPS} timed steps\n`);
 process.stdout.write(rows.join('\n') + '\n');
-process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode.msMedian} ms\n`);
+process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode?.msMedian} ms\n`);
 
 // The GPU table: only where our webgpu backend ran on a GPU and python3 has CUDA PyTorch.
 const webgpu = ours.find((o) => o.backend === 'webgpu' && o.gpu);

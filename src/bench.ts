@@ -1,10 +1,11 @@
 // Timing the parts that make an epoch: the SGD step, evaluation, and decoding. Synthetic data of the real
 // shapes; speed only. The command prints; this module only measures.
 
-import type { ActiveBackend } from './backends/index.js';
+import { inOrder } from './batches.js';
+import type { ActiveBackend, Settings } from './backends/index.js';
 import { IMAGE_BYTES, RECORD_BYTES, decodeBatch, type Split } from './data/cifar.js';
 import { createModel } from './model.js';
-import * as tf from './tf.js';
+import { seedRecipe } from './recipe.js';
 
 export const EPOCH_TRAIN_IMAGES = 50_000;
 export const EPOCH_TEST_IMAGES = 10_000;
@@ -14,12 +15,13 @@ export interface BenchOptions {
   evalBatchSize: number; // 128 in the seed
   steps: number; // timed steps after the warm-up
   warmup: number; // untimed steps first (kernel set-up, XNNPACK operator creation, GPU autotuning)
-  threads: number; // --threads: backends that share a step among threads (wasm) use this many
+  settings: Settings; // the backend's own options (wasm: threads)
 }
 
 export interface BenchResult {
   batchSize: number;
   threads: number; // threads the step ran on (1 but on wasm with --threads > 1)
+  runner: string | null; // how the runner ran, in a few words (`2 threads`)
   steps: number;
   stepMsMedian: number; // one SGD step (forward, backward, update), the loss read back
   trainImagesPerSecond: number;
@@ -41,39 +43,37 @@ function syntheticSplit(n: number, salt: number): Split {
 
 /** Times the backend's own step and evaluation, as the training loop runs them (the batch gathered each step). */
 export async function benchTraining(backend: ActiveBackend, opts: BenchOptions): Promise<BenchResult> {
+  const recipe = seedRecipe(0);
   const model = createModel({ seed: 0 });
-  const optimizer = tf.train.sgd(0.1);
   const trainSplit = syntheticSplit(opts.batchSize, 0);
   const evalSplit = syntheticSplit(opts.evalBatchSize, 1);
-  const indices = Uint32Array.from({ length: opts.batchSize }, (_, i) => i);
-  const runner = await backend.runner(model, { threads: opts.threads });
-  const threads = runner.threads ?? 1;
+  const batch = inOrder(0, opts.batchSize);
+  const runner = await backend.runner({ model, recipe, settings: opts.settings });
   const stepTimes: number[] = [];
   const evalTimes: number[] = [];
   try {
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
-      const { loss, acc } = await runner.step(model, optimizer, trainSplit, indices);
-      await loss.data(); // wait for the device: an honest step time
-      tf.dispose([loss, acc]);
+      await runner.step(trainSplit, batch, recipe.lr);
+      await runner.numbers(); // wait for the device: an honest step time
       if (i >= opts.warmup) stepTimes.push(performance.now() - t);
     }
     // Evaluation: one batch of evalBatchSize per measurement, run as in training (shared out on wasm).
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
-      await runner.evaluate(model, evalSplit, opts.evalBatchSize);
+      await runner.evaluate(evalSplit, opts.evalBatchSize);
       if (i >= opts.warmup) evalTimes.push(performance.now() - t);
     }
   } finally {
     await runner.dispose();
+    model.dispose();
   }
-  model.dispose();
-  optimizer.dispose();
   const stepMs = median(stepTimes);
   const evalMs = median(evalTimes);
   return {
     batchSize: opts.batchSize,
-    threads,
+    threads: runner.settings.threads ?? 1,
+    runner: runner.label,
     steps: opts.steps,
     stepMsMedian: round(stepMs),
     trainImagesPerSecond: round((opts.batchSize / stepMs) * 1000),
@@ -85,7 +85,7 @@ export async function benchTraining(backend: ActiveBackend, opts: BenchOptions):
 
 export interface DecodeResult {
   records: number;
-  msMedian: number; // decoding all of them (6 batch files of 10,000 records), median of 5 runs
+  msMedian: number; // decoding all of them (6 batch files of 10,000 records), median of 3 runs
   mbPerSecond: number;
 }
 
@@ -99,7 +99,7 @@ export function benchDecode(): DecodeResult {
     return b;
   });
   const times: number[] = [];
-  for (let run = 0; run < 5; run++) {
+  for (let run = 0; run < 3; run++) {
     const t = performance.now();
     const split = { images: new Uint8Array(6 * perFile * IMAGE_BYTES), labels: new Uint8Array(6 * perFile), count: 6 * perFile };
     files.forEach((b, f) => decodeBatch(b, `synthetic_${f}.bin`, split, f * perFile));

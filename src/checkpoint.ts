@@ -14,9 +14,13 @@ import * as path from 'node:path';
 import { NUM_CLASSES, DEFAULT_CLASS_NAMES, hasControlChars } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
-import { INIT_CHOICES, INPUT_SHAPE } from './model.js';
+import { BACKEND_CHOICES, settingsProblem } from './backends/table.js';
+import { INPUT_SHAPE } from './model.js';
+import { LIMITS, recipeProblem, type Limits } from './recipe.js';
 import * as tf from './tf.js';
 import type { TrainState } from './train.js';
+
+const LIMIT_KEYS = Object.keys(LIMITS) as (keyof Limits)[];
 
 export const MODEL_FILE = 'model.json';
 export const STATE_FILE = 'state.json';
@@ -131,16 +135,10 @@ export function stateProblem(s: unknown): string | null {
   const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!obj(s)) return 'it is not a JSON object';
   if (s.version !== 1) return `version must be 1, got ${JSON.stringify(s.version)}`;
-  const r = s.recipe;
-  if (!obj(r)) return 'recipe must be an object';
-  if (!isInt(r.epochs, 1, 1e6)) return `recipe.epochs must be an integer in 1..1000000, got ${JSON.stringify(r.epochs)}`;
-  if (!isInt(r.batchSize, 1, 65536)) return `recipe.batchSize must be an integer in 1..65536, got ${JSON.stringify(r.batchSize)}`;
-  if (!isInt(r.evalBatchSize, 1, 65536)) return `recipe.evalBatchSize must be an integer in 1..65536, got ${JSON.stringify(r.evalBatchSize)}`;
-  if (!finite(r.lr) || (r.lr as number) <= 0) return `recipe.lr must be a positive number, got ${JSON.stringify(r.lr)}`;
-  if (!isInt(r.seed, 0, 2 ** 32 - 1)) return `recipe.seed must be an integer in 0..4294967295, got ${JSON.stringify(r.seed)}`;
-  if (!(INIT_CHOICES as readonly unknown[]).includes(r.init)) return `recipe.init must be one of ${INIT_CHOICES.join(', ')}, got ${JSON.stringify(r.init)}`;
-  for (const k of ['limitTrain', 'limitTest'] as const) {
-    if (s[k] !== null && !isInt(s[k], 1, Number.MAX_SAFE_INTEGER)) return `${k} must be null or an integer >= 1, got ${JSON.stringify(s[k])}`;
+  const recipe = recipeProblem(s.recipe);
+  if (recipe) return recipe;
+  for (const k of LIMIT_KEYS) {
+    if (s[k] !== null && !LIMITS[k].kind.valid(s[k])) return `${k} must be null or ${LIMITS[k].kind.what}, got ${JSON.stringify(s[k])}`;
   }
   if (!isInt(s.epoch, 0, 1e6)) return `epoch must be an integer in 0..1000000, got ${JSON.stringify(s.epoch)}`;
   if (!isInt(s.batch, 0, 1e9)) return `batch must be an integer >= 0, got ${JSON.stringify(s.batch)}`;
@@ -154,7 +152,19 @@ export function stateProblem(s: unknown): string | null {
   for (const [i, m] of s.history.entries()) {
     if (!obj(m) || m.epoch !== i || !['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond'].every((k) => finite(m[k]))) return `history[${i}] must be epoch ${i}'s metrics, all numbers`;
   }
-  if (s.threads !== undefined && !isInt(s.threads, 1, 4)) return `threads must be an integer in 1..4, got ${JSON.stringify(s.threads)}`;
+  // Checkpoints before backend settings saved wasm's thread count as `threads`.
+  if (s.threads !== undefined) {
+    const problem = settingsProblem({ threads: s.threads });
+    if (problem) return problem.replace(/^settings\./, '');
+  }
+  if (s.settings !== undefined) {
+    const problem = settingsProblem(s.settings);
+    if (problem) return problem;
+  }
+  if (s.backend !== undefined) {
+    const b = s.backend;
+    if (!obj(b) || !(BACKEND_CHOICES as readonly unknown[]).includes(b.choice) || typeof b.gpu !== 'boolean') return `backend must be {choice: one of ${BACKEND_CHOICES.join(', ')}, gpu: true or false}`;
+  }
   if (s.classNames !== undefined) {
     const c = s.classNames;
     if (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((n) => typeof n !== 'string' || n.length === 0 || n.length > 64 || hasControlChars(n))) return `classNames must be ${NUM_CLASSES} names without control characters`;
@@ -192,7 +202,8 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
   }
   const problem = stateProblem(saved);
   if (problem) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE}: ${problem}`, 'the checkpoint was modified or damaged; resume from a complete one');
-  return saved as SavedState;
+  const { threads, ...state } = saved as SavedState & { threads?: number };
+  return threads !== undefined && state.settings === undefined ? { ...state, settings: { threads } } : state;
 }
 
 /** state.json of `dir` validated, or null where there is none (a model exported elsewhere). */

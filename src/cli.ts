@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { installProcessHandlers, isStdoutClosed } from './commands/common.js';
-import { downloadOptions, runDownload, type DataFlags } from './commands/download.js';
+import { dataRequest, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
-import { BACKEND_CHOICES, BACKEND_HELP } from './backends/table.js';
+import { BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS } from './backends/table.js';
 import { closeBackend } from './backends/lifecycle.js';
+import { LIMITS, RECIPE, type Field } from './recipe.js';
 
 export function handleError(e: unknown): number {
   if (isAlexnetError(e) && e.code === 'PIPE') return e.exitCode; // the reader left: nothing to say
@@ -41,6 +42,19 @@ const dataOptions = (verifyHelp = 'skip the MD5 check of a download') => [
 ];
 const withOptions = (cmd: Command, options: Option[]) => options.reduce((c, o) => c.addOption(o), cmd);
 
+/** A field of the recipe's tables (src/recipe.ts) as a commander option; `help` and `defaultText` may be the command's own. */
+function fieldOption(f: Field<unknown>, over: { flag?: string; defaultText?: string } = {}): Option {
+  const text = over.defaultText ?? f.defaultText;
+  const flag = `${over.flag ?? f.flag} ${f.arg}`;
+  // Commander shows `(default: ...)` only for a default value: one given only in words goes into the help.
+  if (f.default === undefined || over.defaultText !== undefined) return new Option(flag, text ? `${f.help} (default: ${text})` : f.help);
+  return new Option(flag, f.help).default(String(f.default), text);
+}
+/** The backends' own options (wasm's --threads), each named with the backends that take it. */
+const backendSettingOptions = () => Object.values(BACKEND_OPTIONS).map(({ field }) => fieldOption(field));
+/** Whether commander got a flag from the command line (not a default). */
+const fromCli = (cmd: Command) => (name: string) => cmd.getOptionValueSource(name) === 'cli';
+
 export function buildProgram(): Command {
   const program = new Command('alexnet')
     .description('Train the classic small AlexNet on CIFAR-10 (on the GPU through WebGPU or tfjs-node-gpu, else on the CPU).')
@@ -58,7 +72,7 @@ export function buildProgram(): Command {
     .option('--force', 'download and unpack again even if the data is there')
     .option('-q, --quiet', 'no progress or messages on stderr')
     .action(async (flags: DataFlags) => {
-      await runDownload(downloadOptions(flags));
+      await runDownload(dataRequest(flags), { quiet: flags.quiet ?? false });
     });
 
   program
@@ -73,30 +87,21 @@ export function buildProgram(): Command {
       await runSummary(flags);
     });
 
-  withOptions(
-    program
-      .command('train')
-      .description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout'),
-    dataOptions(),
-  )
-    .option('--epochs <n>', 'epochs to train (with --resume: the total)', '20')
-    .option('--batch-size <n>', 'training batch size', '64')
-    .option('--lr <x>', 'SGD learning rate', '0.1')
-    .option('--eval-batch-size <n>', 'evaluation batch size', '128')
-    .option('--seed <n>', 'seed for initial weights and shuffles (default: random, reported with --json)')
-    .addOption(new Option('--init <scheme>', 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)').choices(['pytorch', 'glorot']).default('pytorch'))
-    .addOption(backendOption())
-    .option('--gpu', GPU_HELP)
-    .option('--limit-train <n>', 'use only the first N training images')
-    .option('--limit-test <n>', 'use only the first N test images')
-    .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
+  withOptions(program.command('train').description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout'), [
+    ...dataOptions(),
+    ...Object.values(RECIPE).map((f) => fieldOption(f)),
+    backendOption(),
+    new Option('--gpu', GPU_HELP),
+    ...Object.values(LIMITS).map((f) => fieldOption(f)),
+    ...backendSettingOptions(),
+  ])
     .option('--json', 'one JSON object per epoch, then a summary object')
-    .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights.bin, state.json, metrics.jsonl) and report.html into DIR')
+    .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights-<hash>.bin, state.json, metrics.jsonl) and report.html into DIR')
     .option('--resume <dir>', 'continue the run in DIR with its data and target epochs (saving there unless --save is given)')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');
-      await runTrain(trainOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
+      await runTrain(trainOptions(flags, fromCli(cmd)));
     });
 
   withOptions(
@@ -116,23 +121,19 @@ export function buildProgram(): Command {
       await runSamples(samplesOptions(flags));
     });
 
-  withOptions(
-    program
-      .command('eval')
-      .description('test loss and accuracy of a saved model, per class, and its confusion matrix')
-      .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`'),
-    dataOptions(),
-  )
-    .option('--batch-size <n>', 'evaluation batch size (default: the run\'s --eval-batch-size, else 128)')
-    .option('--limit-test <n>', 'use only the first N test images (default: the run\'s --limit-test)')
-    .option('--threads <n>', 'wasm: threads per batch, each taking a share (default: one per core, at most 4)')
-    .addOption(backendOption())
-    .option('--gpu', GPU_HELP)
+  withOptions(program.command('eval').description('test loss and accuracy of a saved model, per class, and its confusion matrix').requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`'), [
+    ...dataOptions(),
+    fieldOption(RECIPE.evalBatchSize, { flag: '--batch-size', defaultText: `the run's --eval-batch-size, else ${RECIPE.evalBatchSize.default}` }),
+    fieldOption(LIMITS.limitTest, { defaultText: "the run's --limit-test" }),
+    ...backendSettingOptions(),
+    backendOption(),
+    new Option('--gpu', GPU_HELP),
+  ])
     .option('--json', 'one JSON object')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
       const { evalOptions, runEval } = await import('./commands/eval.js');
-      await runEval(evalOptions(flags, (name) => cmd.getOptionValueSource(name) === 'cli'));
+      await runEval(evalOptions(flags, fromCli(cmd)));
     });
 
   program
@@ -150,20 +151,20 @@ export function buildProgram(): Command {
       await runPredict(predictOptions(images, flags));
     });
 
-  program
-    .command('bench')
-    .description('time the training step, evaluation and decoding on synthetic data of the real shapes')
-    .addOption(new Option('--backend <name>', `${BACKEND_CHOICES.join(', ')}, or all (every backend that starts here, but cpu and software GPU adapters)`).choices([...BACKEND_CHOICES, 'all']).default('auto'))
-    .option('--batch-size <n>', 'training batch size', '64')
-    .option('--eval-batch-size <n>', 'evaluation batch size', '128')
-    .option('--steps <n>', 'timed steps per measurement (after 3 warm-up steps)', '10')
-    .option('--threads <n>', 'wasm: threads per training step, each taking a share of the batch (default: one per core, at most 4)')
-    .option('--gpu', GPU_HELP)
+  withOptions(program.command('bench').description('time the training step, evaluation and decoding on synthetic data of the real shapes'), [
+    new Option('--backend <name>', `${BACKEND_CHOICES.join(', ')}, or all (every backend that starts here, but cpu and software GPU adapters)`).choices([...BACKEND_CHOICES, 'all']).default('auto'),
+    fieldOption(RECIPE.batchSize),
+    fieldOption(RECIPE.evalBatchSize),
+    new Option('--steps <n>', 'timed steps per measurement (after 3 warm-up steps)').default('10'),
+    new Option('--no-decode', 'skip timing the decoding of a full-size CIFAR-10'),
+    ...backendSettingOptions(),
+    new Option('--gpu', GPU_HELP),
+  ])
     .option('--json', 'one JSON object per backend')
     .option('-q, --quiet', 'no backend line on stderr')
-    .action(async (flags) => {
+    .action(async (flags, cmd: Command) => {
       const { runBench } = await import('./commands/bench.js');
-      await runBench(flags);
+      await runBench(flags, fromCli(cmd));
     });
 
   program

@@ -3,7 +3,6 @@
 
 import type { Runner } from './backends/index.js';
 import { NUM_CLASSES, type Split } from './data/cifar.js';
-import type * as tf from './tf.js';
 
 /** counts[t][p]: how many records of true class t were predicted as p. */
 export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes = NUM_CLASSES): number[][] {
@@ -36,8 +35,8 @@ export interface EvalReport {
 }
 
 /** Everything `alexnet eval` reports for a model on a split, evaluated by the backend's runner. */
-export async function evaluateReport(model: tf.LayersModel, split: Split, batchSize: number, classNames: string[], runner: Runner): Promise<EvalReport> {
-  const r = await runner.evaluate(model, split, batchSize);
+export async function evaluateReport(split: Split, batchSize: number, classNames: string[], runner: Runner): Promise<EvalReport> {
+  const r = await runner.evaluate(split, batchSize);
   const confusion = confusionMatrix(split.labels, r.predictions);
   const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c }));
   return {

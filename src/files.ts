@@ -14,6 +14,58 @@ import { AlexnetError, type ErrorCode } from './errors.js';
 
 const MB = 1024 * 1024;
 
+/**
+ * What an errno code means, in the words of this tool's messages: the one mapping every file error goes through.
+ * Node.js 20 has no name for EDQUOT: it reports `Unknown system error -122`, so errno -122 is read as EDQUOT.
+ */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a file is in the way',
+  EEXIST: 'a file is in the way',
+  EISDIR: 'it is a directory',
+  EIO: 'an input/output error (the disk or the file system failed)',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EFBIG: 'the file is too large',
+  ENAMETOOLONG: 'the name is too long',
+  ELOOP: 'too many symbolic links',
+};
+
+/** The errno code of `e`, with Node.js 20's unnamed EDQUOT named. */
+export function errnoCode(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (err?.errno === -122 && (err.code === undefined || /Unknown system error/.test(err.code))) return 'EDQUOT';
+  return err?.code;
+}
+
+/** `e` as words: `no space left on device`; an unknown code as itself. */
+export function errnoWords(e: unknown): string {
+  const code = errnoCode(e);
+  return (code !== undefined && ERRNO_WORDS[code]) || code || (e as Error)?.message || String(e);
+}
+
+/** Errors that no retry cures and that the user fixes on the disk (issue #13). */
+const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
+
+/** The tool's error for a disk error while `doing` (e.g. `downloading into DIR`), or null for any other error. */
+export function diskError(e: unknown, doing: string, hint: string): AlexnetError | null {
+  const code = errnoCode(e);
+  return code !== undefined && DISK_CODES.has(code) ? new AlexnetError('IO', `${errnoWords(e)} while ${doing}`, hint) : null;
+}
+
+/**
+ * Makes `dir` and its parents; returns the first folder it made (to remove on failure), or undefined when `dir`
+ * was there. A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
+ */
+export async function makeDirs(dir: string): Promise<string | undefined> {
+  return fsp.mkdir(dir, { recursive: true }).catch((e) => (errnoCode(e) === 'ENOENT' ? fsp.mkdir(dir).then(() => dir) : Promise.reject(e)));
+}
+
 /** Caps on what the tool reads; each is far above what a real file of the kind holds. */
 export const READ_CAPS = {
   image: 64 * MB, // a 100-megapixel JPEG is ~30 MB
@@ -31,9 +83,7 @@ export async function readRegularFile(file: string, cap: number, code: ErrorCode
   try {
     fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const c = (e as NodeJS.ErrnoException).code;
-    const why = c === 'ENOENT' ? 'no such file' : c === 'EACCES' ? 'permission denied' : c === 'EISDIR' ? 'it is a directory' : String(c);
-    throw new AlexnetError(code, `cannot read ${what}: ${why}`, hint);
+    throw new AlexnetError(code, `cannot read ${what}: ${errnoCode(e) === 'ENOENT' ? 'no such file' : errnoWords(e)}`, hint);
   }
   try {
     const st = await fh.stat();

@@ -4,7 +4,6 @@
 // over, with a note.
 
 import * as fsp from 'node:fs/promises';
-import { pidAlive } from './data/archive.js';
 import { AlexnetError } from './errors.js';
 
 export interface LockOptions {
@@ -47,5 +46,15 @@ export async function acquireLock(file: string, opts: LockOptions): Promise<() =
     waited = true;
     if (opts.signal?.aborted) throw opts.signal.reason;
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
+  }
+}
+
+/** Whether a process with this pid runs (signal 0 checks without sending anything). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -4,9 +4,8 @@
 
 import * as tf from './tf.js';
 import { CHANNELS, IMAGE_SIZE, NUM_CLASSES } from './data/cifar.js';
+import type { Init } from './recipe.js';
 
-export const INIT_CHOICES = ['pytorch', 'glorot'] as const;
-export type Init = (typeof INIT_CHOICES)[number];
 
 export interface ModelOptions {
   /**

@@ -3,7 +3,8 @@
 
 import * as tf from './tf.js';
 import { IMAGE_BYTES, type Split } from './data/cifar.js';
-import { makeBatch } from './step.js';
+import { BatchBuffers, inOrder } from './batches.js';
+import { batchTensors } from './step.js';
 
 export interface ClassScore {
   index: number;
@@ -15,18 +16,18 @@ export interface ClassScore {
 export async function predictTop(model: tf.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<ClassScore[][]> {
   const split: Split = { images: new Uint8Array(images.length * IMAGE_BYTES), labels: new Uint8Array(images.length), count: images.length };
   images.forEach((img, i) => split.images.set(img, i * IMAGE_BYTES));
-  const xb = new Float32Array(Math.min(batchSize, images.length) * IMAGE_BYTES);
-  const yb = new Int32Array(Math.min(batchSize, images.length));
+  const buffers = new BatchBuffers();
   const results: ClassScore[][] = [];
   for (let start = 0; start < images.length; start += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, images.length - start) }, (_, i) => start + i);
-    const { x, y } = makeBatch(split, idx, xb, yb);
+    const n = Math.min(batchSize, images.length - start);
+    const b = buffers.fill(split, inOrder(start, n));
+    const { x, y } = batchTensors(b.x, b.y, n);
     const probs = tf.tidy(() => tf.softmax(model.apply(x, { training: false }) as tf.Tensor2D));
     const p = (await probs.data()) as Float32Array;
     const k = probs.shape[1]!;
     tf.dispose([x, y, probs]);
-    for (let b = 0; b < idx.length; b++) {
-      const row = Array.from(p.subarray(b * k, (b + 1) * k), (probability, index) => ({ index, name: classNames[index] ?? String(index), probability }));
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(p.subarray(i * k, (i + 1) * k), (probability, index) => ({ index, name: classNames[index] ?? String(index), probability }));
       row.sort((a, c) => c.probability - a.probability || a.index - c.index);
       results.push(row.slice(0, top));
     }

@@ -1,34 +1,16 @@
-// Batches and one SGD step of the seed's recipe: normalised pixels in, cross-entropy on the logits, its
-// gradient, the update. Shared by the backends' runners (src/backends/), prediction and the benchmark.
+// One SGD step of the recipe in TensorFlow.js ops: the batch as tensors, the logits, cross-entropy and its
+// gradient, and the update. The runners that run op by op share it (src/backends/runner.ts, the wasm threads in
+// src/backends/wasm/parallel.ts); prediction uses the tensors of a batch.
 
 import * as tf from './tf.js';
-import { IMAGE_BYTES, NUM_CLASSES, type Split } from './data/cifar.js';
+import { IMAGE_BYTES, NUM_CLASSES } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
 
-/** Pixels to the seed's `(x/255 - 0.5)/0.5`, i.e. x/127.5 - 1, as a lookup table. */
-export const NORMALISE = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
-
-/**
- * Fills `out` with the normalised images of `indices` (HWC) and `labelsOut` with their labels. Normalising in
- * JS with a table costs ~0.3 ms per batch of 64 and needs no extra device op.
- */
-export function fillBatch(split: Split, indices: ArrayLike<number>, out: Float32Array, labelsOut: Int32Array): void {
-  const n = indices.length;
-  for (let b = 0; b < n; b++) {
-    const src = indices[b]! * IMAGE_BYTES;
-    const dst = b * IMAGE_BYTES;
-    for (let k = 0; k < IMAGE_BYTES; k++) out[dst + k] = NORMALISE[split.images[src + k]!]!;
-    labelsOut[b] = split.labels[indices[b]!]!;
-  }
-}
-
-/** fillBatch, then the batch as tensors. */
-export function makeBatch(split: Split, indices: ArrayLike<number>, out: Float32Array, labelsOut: Int32Array): { x: tf.Tensor4D; y: tf.Tensor1D } {
-  fillBatch(split, indices, out, labelsOut);
-  const n = indices.length;
+/** The first `n` images of `x` (normalised, NHWC) and labels of `y` as tensors the caller disposes. */
+export function batchTensors(x: Float32Array, y: Int32Array, n: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
   return {
-    x: tf.tensor4d(out.subarray(0, n * IMAGE_BYTES), [n, ...INPUT_SHAPE] as [number, number, number, number]),
-    y: tf.tensor1d(labelsOut.subarray(0, n), 'int32'),
+    x: tf.tensor4d(x.subarray(0, n * IMAGE_BYTES), [n, ...INPUT_SHAPE] as [number, number, number, number]),
+    y: tf.tensor1d(y.subarray(0, n), 'int32'),
   };
 }
 
@@ -49,7 +31,7 @@ export const seedObjective: Objective = (logits, labels) => ({ loss: crossEntrop
 
 /**
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
- * as tensors the caller owns. Shared by the one-thread step and the data-parallel workers (src/backends/wasm/parallel.ts).
+ * as tensors the caller owns.
  */
 export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = seedObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
@@ -66,12 +48,16 @@ export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor
 }
 
 /**
- * One SGD step: forward, backward, update. Returns the batch's loss and accuracy as device scalars the
- * caller owns; every other tensor is freed.
+ * The SGD update of each trainable weight from its gradient (by variable name), as tfjs's SGDOptimizer computes
+ * it: w + (-lr) * g, the product rounded before the sum (so the seed's numbers are unchanged to the last bit).
  */
-export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor1D): { loss: tf.Scalar; acc: tf.Scalar } {
-  const { loss, acc, grads } = lossAndGrads(model, x, y);
-  optimizer.applyGradients(grads);
-  tf.dispose(grads);
-  return { loss, acc };
+export function applySgd(model: tf.LayersModel, grads: tf.NamedTensorMap, lr: number): void {
+  tf.tidy(() => {
+    const c = tf.scalar(-lr);
+    for (const w of model.trainableWeights) {
+      const v = w.read() as tf.Variable;
+      const g = grads[v.name];
+      if (g) v.assign(tf.add(tf.mul(c, g), v));
+    }
+  });
 }

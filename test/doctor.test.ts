@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { diagnose, findLibraries } from '../src/backends/tensorflow/doctor.js';
 import { describeAdapter, icdsByHand, type GpuAdapterInfo } from '../src/backends/webgpu/adapter.js';
-import { adapterFix } from '../src/backends/webgpu/index.js';
-import { runCli, tmpDir } from './helpers.js';
+import { adapterFix } from '../src/backends/webgpu/doctor.js';
+import { AUTO_LINE, nativeInstalled, runCli, tmpDir } from './helpers.js';
+
+/** The default --threads here: one per core, at most 4. */
+const THREADS_HERE = Math.min(os.availableParallelism(), 4);
 
 test('diagnose: real load errors map to their fixes', () => {
   // [error text as reported, expected problem, a phrase the fix must contain]
@@ -41,50 +45,53 @@ test('findLibraries: ldconfig -p first, then LD_LIBRARY_PATH', () => {
   assert.deepEqual(findLibraries(['libcudnn.so.8'], null, undefined), { 'libcudnn.so.8': null });
 });
 
-test('alexnet doctor here: no native binding, names the wasm fallback, exit 0; --json; --require-gpu exits 3', async () => {
+test('alexnet doctor here: each backend\'s state, the auto backend, exit 0; --json; --require-gpu exits 3 without a GPU', async () => {
   const r = await runCli(['doctor']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /@tensorflow\/tfjs-node-gpu: not installed/);
-  assert.match(r.stdout, /auto backend: wasm \(CPU; no GPU backend: native TensorFlow is not installed; WebGPU/);
+  assert.match(r.stdout, nativeInstalled ? /^(ok  |--  ) @tensorflow\/tfjs-node(-gpu)?: installed/m : /@tensorflow\/tfjs-node-gpu: not installed/);
+  assert.match(r.stdout.replace(/^ok   auto backend: /m, 'backend: '), AUTO_LINE);
   // The WebGPU section: the package, the Vulkan loader, and each adapter with whether it is software.
   assert.match(r.stdout, /^WebGPU \(Dawn\):\nok   webgpu 0\.6\.2 \(Dawn; Vulkan\)$/m);
   assert.match(r.stdout, /^(ok  |--  ) Vulkan loader: /m);
   if (process.env.VK_ICD_FILENAMES?.includes('lvp')) assert.match(r.stdout, /^--   adapter: llvmpipe.*: software, never chosen by auto$/m);
-  assert.match(r.stdout, /^can train: yes, on wasm$/m);
   const j = await runCli(['doctor', '--json']);
   const report = JSON.parse(j.stdout) as Record<string, unknown>;
   for (const k of ['node', 'backends', 'auto', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
   assert.equal(report.canTrain, true);
-  assert.equal(report.gpuBackend, false);
-  assert.equal((report.auto as { backend: string }).backend, 'wasm');
+  const auto = (report.auto as { backend: string }).backend;
+  assert.match(r.stdout, new RegExp(`^can train: yes, on ${auto}$`, 'm'));
   const backends = report.backends as { tensorflow: { libraries: object; driver: unknown }; webgpu: { package: string; adapters: unknown[] } };
   assert.ok('libcudart.so.11.0' in backends.tensorflow.libraries);
   assert.equal(backends.webgpu.package, '0.6.2');
   assert.ok(Array.isArray(backends.webgpu.adapters));
   const g = await runCli(['doctor', '--require-gpu']);
-  assert.equal(g.code, 3);
-  assert.match(g.stderr, /^error: no GPU backend works here$/m);
-  assert.match(g.stderr, /^hint: /m);
+  if (report.gpuBackend) assert.equal(g.code, 0, g.stderr);
+  else {
+    assert.equal(g.code, 3);
+    assert.match(g.stderr, /^error: no GPU backend works here$/m);
+    assert.match(g.stderr, /^hint: /m);
+  }
 });
 
 test('alexnet bench: a tiny run reports every field, as text and JSON', async () => {
-  const r = await runCli(['bench', '--backend', 'wasm', '--steps', '1', '--batch-size', '4', '--eval-batch-size', '4', '--json', '-q']);
+  const r = await runCli(['bench', '--backend', 'wasm', '--steps', '1', '--batch-size', '4', '--eval-batch-size', '4', '--no-decode', '--json', '-q']);
   assert.equal(r.code, 0, r.stderr);
-  const b = JSON.parse(r.stdout) as Record<string, unknown> & { decode: Record<string, number> };
+  const b = JSON.parse(r.stdout) as Record<string, unknown> & { decode: Record<string, number> | null };
   assert.equal(b.backend, 'wasm');
   assert.equal(b.batchSize, 4);
   assert.equal(b.threads, 2, 'one thread per core');
   for (const k of ['stepMsMedian', 'trainImagesPerSecond', 'evalMsMedian', 'evalImagesPerSecond', 'epochSeconds']) {
     assert.ok(typeof b[k] === 'number' && (b[k] as number) > 0, k);
   }
-  assert.equal(b.decode.records, 60000);
-  assert.ok(b.decode.msMedian > 0);
+  assert.equal(b.decode, null, '--no-decode');
   const t = await runCli(['bench', '--backend', 'all', '--steps', '1', '--batch-size', '4', '--eval-batch-size', '4']);
   assert.equal(t.code, 0, t.stderr);
-  // Two cores here: wasm on both (the default), then on one for comparison.
-  assert.match(t.stdout, /^wasm \(CPU; asked for with --backend wasm\), 2 threads\n[^]*^wasm \(CPU; asked for with --backend wasm\), 1 thread$/m);
+  // wasm on one thread per core (the default), then on one for comparison; a machine of one core runs it once.
+  if (THREADS_HERE > 1) assert.match(t.stdout, new RegExp(`^wasm \\(CPU; asked for with --backend wasm\\), ${THREADS_HERE} threads\n[^]*^wasm \\(CPU; asked for with --backend wasm\\), 1 thread$`, 'm'));
+  else assert.match(t.stdout, /^wasm \(CPU; asked for with --backend wasm\), 1 thread$/m);
   assert.match(t.stdout, /train step \(batch 4\): [\d.]+ ms median of 1/);
   assert.match(t.stdout, /implied epoch \(50,000 train \+ 10,000 test\): [\d.]+ s/);
+  assert.equal(t.stdout.match(/^decoding 60,000 records: [\d.]+ ms \([\d.]+ MB\/s\)$/gm)?.length, 1, 'decoding timed once, for all the runs');
 });
 
 test('WebGPU adapters: software ones are recognised by flag or by name, hardware ones are not', () => {

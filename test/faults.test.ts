@@ -19,7 +19,8 @@ import type { TrainState } from '../src/train.js';
 import { BIN, listFiles, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 8 }));
-const RECIPE = ['--batch-size', '32', '--seed', '4', '--threads', '1'];
+// Small runs (4 steps an epoch): what is tested is what happens around training, not what it learns.
+const RECIPE = ['--batch-size', '16', '--seed', '4', '--threads', '1', '--limit-train', '64', '--limit-test', '32'];
 const noTrace = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at |Unhandled|unexpected failure/, stderr);
 
 /** A tmpfs of `size` mounted at a new folder (root only), or the reason there is none. */
@@ -159,13 +160,17 @@ describe('a checkpoint is atomic as a set', () => {
   }
 });
 
-/** A one-epoch checkpoint on the fixture, and the data flags it was trained with. */
-async function trainedModel(): Promise<{ model: string; data: string[] }> {
-  const model = path.join(tmpDir(), 'run');
-  const data = ['--data-dir', tmpDir(), '--url', archiveFile(), '--no-verify'];
-  const r = await runCli(['train', '--epochs', '1', '--save', model, ...RECIPE, ...data, '-q']);
-  assert.equal(r.code, 0, r.stderr);
-  return { model, data };
+/** A one-epoch checkpoint on the fixture, and the data flags it was trained with: made once per test process. */
+let trained: Promise<{ model: string; data: string[] }> | null = null;
+function trainedModel(): Promise<{ model: string; data: string[] }> {
+  trained ??= (async () => {
+    const model = path.join(tmpDir(), 'run');
+    const data = ['--data-dir', tmpDir(), '--url', archiveFile(), '--no-verify'];
+    const r = await runCli(['train', '--epochs', '1', '--save', model, ...RECIPE, ...data, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    return { model, data };
+  })();
+  return trained;
 }
 
 describe('hostile files', () => {
@@ -266,7 +271,8 @@ describe('tampered state.json', () => {
       ['null', () => null, /state\.json: it is not a JSON object/],
       ['recipe null', (s) => ({ ...s, recipe: null }), /state\.json: recipe must be an object/],
       ['history a string', (s) => ({ ...s, history: 'x' }), /state\.json: history must be an array/],
-      ['threads 64', (s) => ({ ...s, threads: 64 }), /state\.json: threads must be an integer in 1\.\.4, got 64/],
+      ['threads 64', (s) => ({ ...s, settings: { threads: 64 } }), /state\.json: settings\.threads must be an integer in 1\.\.4, got 64/],
+      ['threads 64, in a checkpoint from before settings', (s) => ({ ...s, threads: 64 }), /state\.json: threads must be an integer in 1\.\.4, got 64/],
       ['batch size 0', (s) => ({ ...s, recipe: { ...s.recipe, batchSize: 0 } }), /state\.json: recipe\.batchSize must be an integer in 1\.\.65536, got 0/],
       ['lr "abc"', (s) => ({ ...s, recipe: { ...s.recipe, lr: 'abc' } }), /state\.json: recipe\.lr must be a positive number, got "abc"/],
       ['epoch -5', (s) => ({ ...s, epoch: -5 }), /state\.json: epoch must be an integer in 0\.\.1000000, got -5/],
@@ -331,9 +337,10 @@ describe('concurrent runs', () => {
     const save = path.join(tmpDir(), 'run');
     const data = ['--data-dir', tmpDir(), '--url', archiveFile(), '--no-verify'];
     let second: Promise<Awaited<ReturnType<typeof runCli>>> | null = null;
-    const first = await runCli(['train', '--epochs', '2', '--save', save, ...RECIPE, ...data], {
+    // The first run trains 6 short epochs (~4 s) after its backend line: the second claims the lock well within them.
+    const first = await runCli(['train', '--epochs', '6', '--save', save, ...RECIPE, ...data], {
       onStderr: (chunk) => {
-        if (!second && chunk.includes('backend:')) second = runCli(['train', '--epochs', '2', '--save', save, ...RECIPE, ...data]);
+        if (!second && chunk.includes('backend:')) second = runCli(['train', '--epochs', '6', '--save', save, ...RECIPE, ...data]);
       },
     });
     assert.equal(first.code, 0, first.stderr);
@@ -341,7 +348,7 @@ describe('concurrent runs', () => {
     assert.equal(s.code, 1, s.stderr);
     assert.match(s.stderr, /^error: a training run saving into .* is already running \(pid \d+; lock .*\.alexnet-train\.lock\)$/m);
     fs.writeFileSync(path.join(save, '.alexnet-train.lock'), '999999999\n');
-    const again = await runCli(['train', '--resume', save, '--epochs', '3']);
+    const again = await runCli(['train', '--resume', save, '--epochs', '7']);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /taking over the lock .* of a run that is gone \(pid 999999999\)/);
     assert.ok(!fs.existsSync(path.join(save, '.alexnet-train.lock')), 'released at the end');
@@ -400,7 +407,7 @@ describe('errors that used to be stack traces', () => {
 
   test('a closed pipe stops quietly (141): train after its checkpoint, samples --out - at once', async () => {
     const save = path.join(tmpDir(), 'run');
-    const child = spawn(process.execPath, [BIN, 'train', '--epochs', '5', '--save', save, ...RECIPE, ...data], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'train', '--epochs', '20', '--save', save, ...RECIPE, ...data], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.once('data', () => child.stdout.destroy()); // `| head -1`
@@ -409,7 +416,7 @@ describe('errors that used to be stack traces', () => {
     noTrace(stderr);
     assert.doesNotMatch(stderr, /^error:/m);
     const state = JSON.parse(fs.readFileSync(path.join(save, 'state.json'), 'utf8')) as { epoch: number };
-    assert.ok(state.epoch >= 1 && state.epoch < 5, 'stopped early, checkpoint whole');
+    assert.ok(state.epoch >= 1 && state.epoch < 20, 'stopped early, checkpoint whole');
     const s = spawn(process.execPath, [BIN, 'samples', '--out', '-', ...data], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     s.stderr.on('data', (d) => (err += d));

@@ -1,15 +1,43 @@
 // Shared by the tests: run the real CLI as a user would, and serve archives on 127.0.0.1.
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { preflight } from '../src/backends/webgpu/adapter.js';
 import { IMAGE_SIZE } from '../src/data/cifar.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Whether an optional native TensorFlow package is installed here (its download works on some machines). */
+export const nativeInstalled = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'].some((p) => {
+  try {
+    createRequire(import.meta.url).resolve(p);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+/**
+ * The backend line of `auto` on a machine without a GPU: wasm, saying why no GPU backend runs; where tfjs-node is
+ * installed, TensorFlow on the CPU (or wasm, where it does not load). A software WebGPU adapter is never taken.
+ */
+const AUTO_WITHOUT_GPU = nativeInstalled
+  ? /^backend: (tensorflow \(CPU(; TensorFlow sees no usable GPU, see `alexnet doctor`)?; @tensorflow\/tfjs-node(-gpu)?; no GPU backend: [^\n]+\)|wasm \(CPU; no GPU backend: [^\n]+\))$/m
+  : /^backend: wasm \(CPU; no GPU backend: native TensorFlow is not installed; WebGPU(:| has only) [^;]+; see README "GPU"\)$/m;
+
+/**
+ * What `auto` must say here. Without a GPU (no device node or only software Vulkan drivers chosen: the
+ * preflight `auto` itself makes) that is AUTO_WITHOUT_GPU; where a GPU may be, any backend line, which
+ * test/invariant.test.ts and the GPU check then hold to their numbers.
+ */
+export const AUTO_LINE = process.platform === 'linux' && preflight().noHardware !== null ? AUTO_WITHOUT_GPU : /^backend: \w+ \(.+\)$/m;
 export const BIN = path.join(ROOT, 'bin', 'alexnet');
 
 export interface RunResult {
@@ -21,6 +49,8 @@ export interface RunResult {
 
 export interface RunOptions {
   env?: Record<string, string>;
+  /** Stderr to a file of its own (as `2>err.log`), read back when the command ends, instead of a pipe. */
+  stderrToFile?: boolean;
   /** Called with each stderr chunk; lets a test send a signal at the right moment. */
   onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void;
   timeoutMs?: number;
@@ -32,15 +62,17 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult
 
 /** Runs any command with the test environment (short retry delays), collecting its output. */
 export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const errFile = opts.stderrToFile ? path.join(tmpDir(), 'stderr') : null;
+  const errFd = errFile ? fs.openSync(errFile, 'w') : null;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: { ...process.env, ALEXNET_RETRY_DELAY_MS: '20', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => {
       stderr += d;
       opts.onStderr?.(String(d), child);
     });
@@ -48,6 +80,10 @@ export function run(command: string, args: string[], opts: RunOptions = {}): Pro
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (errFd !== null) {
+        fs.closeSync(errFd);
+        stderr = fs.readFileSync(errFile!, 'utf8');
+      }
       resolve({ code, signal, stdout, stderr });
     });
   });
@@ -91,8 +127,46 @@ export function runOnTerminal(args: string[], opts: { ctrlC?: (screen: string) =
 /** Terminal output as text: escape sequences gone, each carriage return a line break (bars redraw with them). */
 const clean = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '').replace(/\r\n?/g, '\n');
 
-export function tmpDir(prefix = 'alexnet-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/**
+ * One folder per test process, holding every tmpDir(): removed when the process exits, passed or failed (one
+ * `npm test` used to leave ~200 /tmp/alexnet-test-* folders, 228 MB: issue #17).
+ */
+let root: string | null = null;
+function testRoot(): string {
+  if (root === null) {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'alexnet-test-'));
+    const made = root;
+    process.on('exit', () => fs.rmSync(made, { recursive: true, force: true, maxRetries: 3 }));
+  }
+  return root;
+}
+
+/** A new empty folder, removed with the test process's root. */
+export function tmpDir(prefix = 'tmp-'): string {
+  return fs.mkdtempSync(path.join(testRoot(), prefix));
+}
+
+/** Serves `archive` on 127.0.0.1 and returns the data flags of a fresh data dir for it; close() stops the server. */
+export async function serveArchive(archive: Buffer): Promise<{ url: string; dataDir: string; flags: string[]; close: () => Promise<void> }> {
+  const server = await serve((req, res) => sendWithRange(req, res, archive));
+  const dataDir = tmpDir();
+  const md5 = createHash('md5').update(archive).digest('hex');
+  return { url: server.url, dataDir, flags: ['--data-dir', dataDir, '--url', server.url, '--md5', md5], close: server.close };
+}
+
+/** A Console for calling a command in-process: what it printed on stdout and stderr. */
+export function captureConsole(errIsTTY = false): { out: string; err: string[]; errIsTTY: boolean; con: { out(text: string): void; err(line: string): void; errIsTTY: boolean } } {
+  const c = {
+    out: '',
+    err: [] as string[],
+    errIsTTY,
+    con: {
+      out: (text: string) => void (c.out += text),
+      err: (line: string) => void c.err.push(line),
+      errIsTTY,
+    },
+  };
+  return c;
 }
 
 /** Every file below `dir`, relative, sorted: to show that nothing half-written was left. */

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
+import { cifarEntries, gzipTar } from '../scripts/fixture.js';
 import { switchBackendForTests } from '../src/backends/index.js';
-import { runCli, runOnTerminal, sendWithRange, serve, tmpDir } from './helpers.js';
+import { runCli, runOnTerminal, serveArchive, tmpDir } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 }));
 const EPOCH = /Epoch (\d+)\. Train Loss: (\d+\.\d{6}), Train Acc: (\d\.\d{6}), Valid Loss: (\d+\.\d{6}), Valid Acc: (\d\.\d{6}), Time \d\d:\d\d:\d\d/g;
@@ -34,45 +34,47 @@ try {
 }
 if (webgpuWhy !== null && process.env.ALEXNET_REQUIRE_WEBGPU === '1') throw new Error(`ALEXNET_REQUIRE_WEBGPU=1 but webgpu does not start: ${webgpuWhy}`);
 
-// Each backend with a run long enough for the bar to redraw many times within an epoch.
+// Each backend with enough batches an epoch for the bar to redraw during it and for Ctrl-C to land inside it.
 const BACKENDS: { name: string; args: string[]; skip: string | false }[] = [
-  { name: 'wasm, 2 threads', args: ['--backend', 'wasm', '--threads', '2', '--limit-train', '320', '--batch-size', '16'], skip: false },
-  { name: 'webgpu', args: ['--backend', 'webgpu', '--limit-train', '48', '--limit-test', '16', '--batch-size', '8', '--eval-batch-size', '8'], skip: webgpuWhy === null ? false : `webgpu does not start here: ${webgpuWhy}` },
+  { name: 'wasm, 2 threads', args: ['--backend', 'wasm', '--threads', '2', '--limit-train', '160', '--limit-test', '64', '--batch-size', '16'], skip: false },
+  { name: 'webgpu', args: ['--backend', 'webgpu', '--limit-train', '32', '--limit-test', '16', '--batch-size', '8', '--eval-batch-size', '8'], skip: webgpuWhy === null ? false : `webgpu does not start here: ${webgpuWhy}` },
 ];
 
 describe('the same seed gives the same epoch lines in every way of running', () => {
-  let server: Awaited<ReturnType<typeof serve>>;
-  let dataDir: string;
+  let served: Awaited<ReturnType<typeof serveArchive>>;
   before(async () => {
-    server = await serve((req, res) => sendWithRange(req, res, archive));
-    dataDir = tmpDir();
+    served = await serveArchive(archive);
   });
-  after(() => server.close());
-  const data = () => ['--data-dir', dataDir, '--url', server.url, '--md5', md5(archive)];
+  after(() => served.close());
+  const data = () => served.flags;
 
   for (const b of BACKENDS) {
     test(b.name, { skip: b.skip }, async () => {
       const args = ['train', '--epochs', '2', '--seed', '7', ...b.args, ...data()];
-      const piped = await runCli(args, { timeoutMs: 300_000 });
+      const save = path.join(tmpDir(), 'run');
+      // The runs do not depend on one another (nor their numbers on timing), so they run side by side.
+      const [piped, quiet, json, terminal, cut] = await Promise.all([
+        runCli(args, { timeoutMs: 300_000 }),
+        runCli([...args, '-q'], { timeoutMs: 300_000, stderrToFile: true }), // as `2>err.log`: nothing at all there
+        runCli([...args, '--json', '-q'], { timeoutMs: 300_000 }),
+        runOnTerminal(args, { timeoutMs: 300_000 }),
+        runOnTerminal([...args, '--save', save], { ctrlC: (screen) => /epoch 1 \[/.test(screen), timeoutMs: 300_000 }),
+      ]);
       assert.equal(piped.code, 0, piped.stderr);
       const want = epochLines(piped.stdout);
       assert.equal(want.length, 2, piped.stdout);
 
-      const quiet = await runCli([...args, '-q'], { timeoutMs: 300_000 });
       assert.equal(quiet.code, 0, quiet.stderr);
+      assert.equal(quiet.stderr, '', '-q: nothing on stderr');
       assert.deepEqual(epochLines(quiet.stdout), want, '-q');
 
-      const json = await runCli([...args, '--json', '-q'], { timeoutMs: 300_000 });
       assert.equal(json.code, 0, json.stderr);
       assert.deepEqual(jsonAsLines(json.stdout), want, '--json');
 
-      const terminal = await runOnTerminal(args, { timeoutMs: 300_000 });
       assert.equal(terminal.code, 0, terminal.screen);
       assert.match(terminal.screen, /epoch 0 \[[=-]+\] \d+\/\d+ batches/, 'the bar was shown');
       assert.deepEqual(epochLines(terminal.screen), want, 'on a terminal, with the progress bar');
 
-      const save = path.join(tmpDir(), 'run');
-      const cut = await runOnTerminal([...args, '--save', save], { ctrlC: (screen) => /epoch 1 \[/.test(screen), timeoutMs: 300_000 });
       assert.equal(cut.code, 130, cut.screen);
       assert.match(cut.screen, /error: interrupted by SIGINT at epoch 1, batch \d+; checkpoint saved in /);
       const resumed = await runCli(['train', '--resume', save], { timeoutMs: 300_000 });

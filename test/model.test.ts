@@ -1,13 +1,17 @@
-// The network, our wasm kernels against the cpu backend's, one SGD step on both, and memory.
+// The network, our wasm kernels against the cpu backend's (and our cpu kernel against the stock one), whole SGD
+// steps of the runners that training uses, data-parallel steps against one thread, and memory.
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { switchBackendForTests } from '../src/backends/index.js';
+import { inOrder } from '../src/batches.js';
+import { switchBackendForTests, type Runner } from '../src/backends/index.js';
+import { stockConv2DBackpropFilter } from '../src/backends/cpu/kernels/Conv2DBackpropFilter.js';
 import { DeviceRunner } from '../src/backends/runner.js';
 import { DataParallel, shardSizes } from '../src/backends/wasm/parallel.js';
+import type { Split } from '../src/data/cifar.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
-import { trainStep } from '../src/step.js';
-import { relErr } from './helpers.js';
+import { seedRecipe } from '../src/recipe.js';
+import { AUTO_LINE, relErr, runCli } from './helpers.js';
 import * as tf from '../src/tf.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
@@ -19,6 +23,13 @@ async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {
 function randomArray(n: number, seed: number): Float32Array {
   return tf.tidy(() => tf.randomNormal([n], 0, 1, 'float32', seed).dataSync() as Float32Array).slice();
 }
+
+/** `n` images whose pixels hash their position, labels cycling through the classes. */
+const syntheticSplit = (n: number, salt: number): Split => ({
+  images: Uint8Array.from({ length: n * 3072 }, (_, i) => (i * 131 + salt * 17 + (i >> 9)) & 0xff),
+  labels: Uint8Array.from({ length: n }, (_, i) => (i * 7 + salt) % 10),
+  count: n,
+});
 
 
 describe('model', () => {
@@ -130,84 +141,88 @@ describe('wasm kernels against the cpu backend', () => {
     }
   });
 
-  test('one whole SGD step: loss and every updated weight match the cpu backend within 1e-4', async () => {
-    const batch = 4; // ~15 s on the cpu backend
-    const xv = randomArray(batch * 32 * 32 * 3, 8).map((v) => Math.max(-1, Math.min(1, v / 2)));
-    const labels = Int32Array.from({ length: batch }, (_, i) => (i * 3) % 10);
-    const step = async (backend: 'wasm' | 'cpu') => {
-      await switchBackendForTests(backend);
+  test('two runner steps (what training runs): the loss and every updated weight match the cpu backend within 1e-4', async () => {
+    const split = syntheticSplit(4, 8);
+    const steps = async (backend: 'wasm' | 'cpu') => {
+      const b = await switchBackendForTests(backend);
       const model = createModel({ seed: 11 });
-      const opt = tf.train.sgd(0.1);
-      const x = tf.tensor4d(xv, [batch, 32, 32, 3]);
-      const y = tf.tensor1d(labels, 'int32');
-      const { loss, acc } = trainStep(model, opt, x, y);
-      const out = { loss: loss.dataSync()[0]!, weights: model.weights.map((w) => w.read().dataSync().slice()) };
-      tf.dispose([x, y, loss, acc]);
+      const runner = await b.runner({ model, recipe: seedRecipe(11), settings: { threads: 1 } });
+      for (let i = 0; i < 2; i++) await runner.step(split, inOrder(0, 4), 0.1);
+      const out = { numbers: await runner.numbers(), weights: model.weights.map((w) => w.read().dataSync().slice()) };
+      await runner.dispose();
       model.dispose();
-      opt.dispose();
       return out;
     };
-    const wasm = await step('wasm');
-    const cpu = await step('cpu');
-    assert.ok(Math.abs(wasm.loss - cpu.loss) <= 1e-4, `loss ${wasm.loss} vs ${cpu.loss}`);
-    wasm.weights.forEach((w, i) => {
-      let worst = 0;
-      for (let k = 0; k < w.length; k++) worst = Math.max(worst, Math.abs(w[k]! - cpu.weights[i]![k]!));
-      assert.ok(worst <= 1e-4, `weight ${i}: max |wasm - cpu| ${worst}`);
-    });
+    const wasm = await steps('wasm');
+    const cpu = await steps('cpu');
+    assert.ok(relErr(wasm.numbers, cpu.numbers) <= 1e-4, `losses and accuracies ${wasm.numbers} vs ${cpu.numbers}`);
+    wasm.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
   });
 
-  test('a training step leaves tf.memory().numTensors unchanged', async () => {
-    await switchBackendForTests('wasm');
-    const model = createModel({ seed: 1 });
-    const opt = tf.train.sgd(0.1);
-    const x = tf.randomUniform([4, 32, 32, 3], -1, 1) as tf.Tensor4D;
-    const y = tf.tensor1d([1, 2, 3, 4], 'int32');
-    tf.dispose(Object.values(trainStep(model, opt, x, y))); // the first step may create optimizer state
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) tf.dispose(Object.values(trainStep(model, opt, x, y)));
-    assert.equal(tf.memory().numTensors, before);
-    tf.dispose([x, y]);
-    model.dispose();
+  test('the runners\' steps and evaluation leave tf.memory().numTensors unchanged (one thread and three)', async () => {
+    const backend = await switchBackendForTests('wasm');
+    const split = syntheticSplit(6, 2);
+    for (const threads of [1, 3]) {
+      const model = createModel({ seed: 1 });
+      const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: { threads } });
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 2; i++) await runner.step(split, inOrder(i * 3, 3), 0.1);
+      assert.equal((await runner.numbers()).length, 4, 'a loss and an accuracy per step');
+      const r = await runner.evaluate(split, 4);
+      assert.equal(r.predictions.length, 6);
+      assert.equal(tf.memory().numTensors, before, `${threads} thread(s)`);
+      await runner.dispose();
+      model.dispose();
+    }
   });
 
-  test('data-parallel steps and evaluation (3 threads, uneven shards) match one thread within 1e-5, without leaking tensors', async () => {
+  test('data-parallel steps and evaluation (3 threads, uneven shards) match one thread within 1e-5', async () => {
     await switchBackendForTests('wasm');
-    const batch = 7; // shards of 3, 2 and 2
-    const xv = randomArray(batch * 32 * 32 * 3, 5).map((v) => Math.max(-1, Math.min(1, v / 2)));
-    const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+    const split = syntheticSplit(11, 5);
     const one = createModel({ seed: 3 });
     const many = createModel({ seed: 3 });
-    const [opt1, optN] = [tf.train.sgd(0.1), tf.train.sgd(0.1)];
-    const dp = await DataParallel.start(3, many.trainableWeights.map((w) => w.shape as number[]));
+    const alone = new DeviceRunner(one, { threads: 1 });
+    const dp = await DataParallel.start(many, 3);
     try {
-      const x = tf.tensor4d(xv, [batch, 32, 32, 3]);
-      const y = tf.tensor1d(labels, 'int32');
-      const before = tf.memory().numTensors;
-      for (let s = 0; s < 2; s++) {
-        const a = trainStep(one, opt1, x, y);
-        const b = await dp.stepOn(many, optN, xv, labels, batch);
-        assert.ok(Math.abs(a.loss.dataSync()[0]! - b.loss.dataSync()[0]!) <= 1e-5, 'loss');
-        assert.ok(Math.abs(a.acc.dataSync()[0]! - b.acc.dataSync()[0]!) <= 1e-6, 'accuracy');
-        tf.dispose([a.loss, a.acc, b.loss, b.acc]);
-      }
-      assert.equal(tf.memory().numTensors, before);
-      one.trainableWeights.forEach((w, i) => {
-        assert.ok(relErr(many.trainableWeights[i]!.read().dataSync(), w.read().dataSync()) <= 1e-5, w.name);
-      });
+      for (const runner of [alone, dp] as Runner[]) for (let s = 0; s < 2; s++) await runner.step(split, inOrder(s, 7), 0.1); // shards of 3, 2 and 2
+      const [a, b] = [await alone.numbers(), await dp.numbers()];
+      assert.ok(relErr(b, a) <= 1e-5, `losses and accuracies ${b} vs ${a}`);
+      one.trainableWeights.forEach((w, i) => assert.ok(relErr(many.trainableWeights[i]!.read().dataSync(), w.read().dataSync()) <= 1e-5, w.name));
       // Evaluation shared out the same way: 11 images in batches of 4, 4 and 3, each cut among 3 threads.
-      const split = { images: Uint8Array.from({ length: 11 * 3072 }, (_, i) => (i * 131) % 256), labels: Uint8Array.from({ length: 11 }, (_, i) => i % 10), count: 11 };
-      const alone = await new DeviceRunner(1).evaluate(many, split, 4);
-      const shared = await dp.evaluate(many, split, 4);
-      assert.ok(Math.abs(alone.loss - shared.loss) <= 1e-5, `loss ${alone.loss} vs ${shared.loss}`);
-      assert.ok(Math.abs(alone.acc - shared.acc) <= 1e-6, `accuracy ${alone.acc} vs ${shared.acc}`);
-      assert.deepEqual([...shared.predictions], [...alone.predictions]);
-      assert.equal(tf.memory().numTensors, before);
-      tf.dispose([x, y]);
+      const e1 = await alone.evaluate(split, 4);
+      const e3 = await dp.evaluate(split, 4);
+      assert.ok(Math.abs(e1.loss - e3.loss) <= 1e-5, `loss ${e1.loss} vs ${e3.loss}`);
+      assert.ok(Math.abs(e1.acc - e3.acc) <= 1e-6, `accuracy ${e1.acc} vs ${e3.acc}`);
+      assert.deepEqual([...e3.predictions], [...e1.predictions]);
     } finally {
       await dp.dispose();
       one.dispose();
       many.dispose();
+    }
+  });
+});
+
+describe('the cpu backend\'s filter gradient', () => {
+  test('is the stock kernel\'s, bit for bit (valid and same padding, strides, odd shapes)', async () => {
+    await switchBackendForTests('cpu');
+    const stock = tf.getKernel('Conv2DBackpropFilter', 'cpu')!; // ours, registered over the stock one...
+    const cases = [
+      { x: [2, 13, 13, 6], f: [5, 5, 6, 4], strides: 1, pad: 'valid' as const },
+      { x: [3, 11, 9, 5], f: [3, 4, 5, 7], strides: 2, pad: 'same' as const },
+      { x: [1, 8, 10, 2], f: [2, 3, 2, 3], strides: [2, 1] as [number, number], pad: 'valid' as const },
+    ];
+    for (const c of cases) {
+      const x = tf.tensor4d(randomArray(c.x.reduce((a, b) => a * b), 1), c.x as [number, number, number, number]);
+      const filterShape = c.f as [number, number, number, number];
+      const y = tf.conv2d(x, tf.zeros(filterShape), c.strides as [number, number], c.pad);
+      const dy = tf.tensor4d(randomArray(y.size, 2), y.shape as [number, number, number, number]);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape };
+      const args = { inputs: { x, dy }, backend: tf.backend(), attrs } as never;
+      const ours = tf.engine().makeTensorFromTensorInfo(stock.kernelFunc(args) as tf.TensorInfo);
+      // ...and the stock one it replaced.
+      const theirs = tf.engine().makeTensorFromTensorInfo(stockConv2DBackpropFilter!(args) as tf.TensorInfo);
+      assert.deepEqual(ours.dataSync(), theirs.dataSync(), JSON.stringify(c));
+      tf.dispose([x, y, dy, ours, theirs]);
     }
   });
 });
@@ -221,4 +236,19 @@ test('shardSizes: as equal as possible, larger first, never an empty shard', () 
     [3, 1, [3]],
   ];
   for (const [n, k, want] of cases) assert.deepEqual(shardSizes(n, k), want, `${n} over ${k}`);
+});
+
+test('alexnet summary: the table, and the same as JSON; auto says which backend and why', async () => {
+  const r = await runCli(['summary']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^conv1 +Conv2D +\[28, 28, 64\] +4,864$/m);
+  assert.match(r.stdout, /^fc3 +Dense +\[10\] +1,930$/m);
+  assert.match(r.stdout, /^total parameters: 576,778$/m);
+  assert.match(r.stdout, /^output of a zero \[1, 32, 32, 3\] input: \[1, 10\]$/m);
+  assert.match(r.stderr, AUTO_LINE);
+  const j = await runCli(['summary', '--json', '-q']);
+  const s = JSON.parse(j.stdout) as { totalParams: number; outputShape: number[]; layers: { name: string }[] };
+  assert.equal(s.totalParams, 576778);
+  assert.deepEqual(s.outputShape, [1, 10]);
+  assert.deepEqual(s.layers.map((l) => l.name), ['conv1', 'max_pool1', 'conv2', 'max_pool2', 'flatten', 'fc1', 'fc2', 'fc3']);
 });

@@ -12,14 +12,18 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
+import { cifarEntries, gzipTar } from '../scripts/fixture.js';
+import { inOrder } from '../src/batches.js';
 import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
 import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
-import { fusedObjective, start } from '../src/backends/webgpu/index.js';
+import { start } from '../src/backends/webgpu/index.js';
+import { fusedObjective } from '../src/backends/webgpu/runner.js';
+import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
-import { makeBatch, seedObjective, trainStep } from '../src/step.js';
+import { seedRecipe } from '../src/recipe.js';
+import { seedObjective } from '../src/step.js';
 import * as tf from '../src/tf.js';
-import { relErr, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
+import { relErr, runCli, serveArchive, tmpDir } from './helpers.js';
 
 let webgpu: ActiveBackend | null = null;
 let why = '';
@@ -148,40 +152,38 @@ describe('webgpu kernels against the cpu backend', { skip }, () => {
   });
 });
 
-test('auto never takes a software adapter; --gpu neither', { skip }, async () => {
-  if (!webgpu!.gpu) {
-    for (const req of [{ auto: true, gpuOnly: false }, { auto: false, gpuOnly: true }]) {
-      const r = await start(req);
-      assert.equal(r.ok, false);
-      assert.match((r as { reason: string }).reason, /software adapter/);
-    }
+test('auto and --gpu take a hardware adapter and never a software one', { skip }, async () => {
+  for (const req of [{ auto: true, gpuOnly: false }, { auto: false, gpuOnly: true }]) {
+    const r = await start(req);
+    if (webgpu!.gpu) assert.equal(r.ok && r.backend.gpu, true, JSON.stringify(req));
+    else assert.match(r.ok ? 'started' : r.reason, /software adapter/, JSON.stringify(req));
   }
 });
 
 describe('webgpu training step', { skip }, () => {
   after(() => switchBackendForTests('webgpu'));
 
-  test('one SGD step: the loss and every updated weight match the cpu backend', async () => {
-    const batch = 4;
-    const xv = randomArray(batch * 32 * 32 * 3, 9);
-    const labels = Int32Array.from({ length: batch }, (_, i) => (i * 3) % 10);
-    const step = async (backend: 'webgpu' | 'cpu') => {
-      await switchBackendForTests(backend);
-      const model = createModel({ seed: 11 });
-      const opt = tf.train.sgd(0.1);
-      const x = tf.tensor4d(xv, [batch, 32, 32, 3]);
-      const y = tf.tensor1d(labels, 'int32');
-      const { loss, acc } = trainStep(model, opt, x, y);
-      const out = { loss: (await loss.data())[0]!, weights: await Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array)) };
-      tf.dispose([x, y, loss, acc]);
+  test('two runner steps (gathered on the GPU, a one-dispatch update per weight): losses and weights match the cpu backend', async () => {
+    const split: Split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
+    const steps = async (name: 'webgpu' | 'cpu') => {
+      const backend = await switchBackendForTests(name);
+      const model = createModel({ seed: 12 });
+      const runner = await backend.runner({ model, recipe: seedRecipe(12), settings: {} });
+      for (let i = 0; i < 2; i++) await runner.step(split, inOrder(0, 4), 0.1);
+      const numbers = await runner.numbers();
+      await runner.sync();
+      const weights = await Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
+      await runner.dispose();
       model.dispose();
-      opt.dispose();
-      return out;
+      return { numbers, weights };
     };
-    const gpu = await step('webgpu');
-    const cpu = await step('cpu');
-    assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5, `loss ${gpu.loss} vs ${cpu.loss}`);
+    const gpu = await steps('webgpu');
+    const cpu = await steps('cpu');
+    assert.ok(relErr(gpu.numbers, cpu.numbers) <= 1e-5, `losses and accuracies ${gpu.numbers} vs ${cpu.numbers}`);
     gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
+    await switchBackendForTests('webgpu');
+    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
+    for (const p of ['alexnetSgdUpdate', 'alexnetGatherNormalise']) assert.ok(programs.some((k) => k.startsWith(p)), `${p} ran`);
   });
 
   test('the fused loss, accuracy and loss gradient equal the seed\'s on cpu (ties, large logits, odd batch)', async () => {
@@ -206,97 +208,52 @@ describe('webgpu training step', { skip }, () => {
     assert.ok(relErr(gpu.dy, cpu.dy) <= 1e-5, `d loss / d logits: relative error ${relErr(gpu.dy, cpu.dy)}`);
   });
 
-  test('batches gathered and normalised on the GPU equal the host\'s, bit for bit (odd split sizes too)', async () => {
-    const backend = await switchBackendForTests('webgpu');
-    const count = 7; // 7 x 3,072 bytes: whole int32 words; the packing copes with any offset anyway
-    const split = { images: Uint8Array.from({ length: count * 3072 }, (_, i) => (i * 7 + (i >> 11)) & 0xff), labels: Uint8Array.from({ length: count }, (_, i) => (i * 3) % 10), count };
-    const model = createModel({ seed: 1 });
-    const runner = (await backend.runner(model, { threads: 1 })) as unknown as { batch(s: typeof split, i: number[]): { x: tf.Tensor; y: tf.Tensor }; dispose(): Promise<void> };
-    const indices = [6, 0, 3, 3, 5];
-    const { x, y } = runner.batch(split, indices);
-    const xb = new Float32Array(indices.length * 3072);
-    const yb = new Int32Array(indices.length);
-    const host = makeBatch(split, indices, xb, yb);
-    assert.deepEqual(await x.data(), await host.x.data());
-    assert.deepEqual(await y.data(), await host.y.data());
-    assert.deepEqual(x.shape, [5, 32, 32, 3]);
-    tf.dispose([x, y, host.x, host.y]);
-    await runner.dispose();
-    model.dispose();
-    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
-    assert.ok(programs.some((k) => k.startsWith('alexnetGatherNormalise')), 'gathered on the GPU');
-  });
-
-  test('the runner\'s step (one dispatch per weight for the SGD update) matches the cpu backend\'s', async () => {
-    const split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
-    const step = async (name: 'webgpu' | 'cpu') => {
-      const backend = await switchBackendForTests(name);
-      const model = createModel({ seed: 12 });
-      const opt = tf.train.sgd(0.1);
-      const runner = await backend.runner(model, { threads: 1 });
-      for (let i = 0; i < 2; i++) tf.dispose(Object.values(await runner.step(model, opt, split, [0, 1, 2, 3])));
-      const weights = await Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
-      model.dispose();
-      opt.dispose();
-      return weights;
-    };
-    const gpu = await step('webgpu');
-    const cpu = await step('cpu');
-    gpu.forEach((w, i) => assert.ok(relErr(w, cpu[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu[i]!)}`));
-    await switchBackendForTests('webgpu');
-    const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
-    assert.ok(programs.some((k) => k.startsWith('alexnetSgdUpdate')), 'the fused update ran');
-  });
-
   test('the runner\'s steps and evaluation leave tf.memory().numTensors unchanged', async () => {
     const backend = await switchBackendForTests('webgpu');
     const model = createModel({ seed: 1 });
-    const opt = tf.train.sgd(0.1);
-    const split = { images: Uint8Array.from({ length: 6 * 3072 }, (_, i) => (i * 31) & 0xff), labels: Uint8Array.from([0, 1, 2, 3, 4, 5]), count: 6 };
-    const runner = await backend.runner(model, { threads: 1 });
-    tf.dispose(Object.values(await runner.step(model, opt, split, [0, 1, 2]))); // the first step may create optimizer state
+    const split: Split = { images: Uint8Array.from({ length: 6 * 3072 }, (_, i) => (i * 31) & 0xff), labels: Uint8Array.from([0, 1, 2, 3, 4, 5]), count: 6 };
+    const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: {} });
+    await runner.step(split, inOrder(0, 3), 0.1); // the first step uploads the split
+    await runner.numbers();
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 2; i++) tf.dispose(Object.values(await runner.step(model, opt, split, [3, 4, 5])));
-    const r = await runner.evaluate(model, split, 4);
+    for (let i = 0; i < 2; i++) await runner.step(split, inOrder(3, 3), 0.1);
+    assert.equal((await runner.numbers()).length, 4);
+    const r = await runner.evaluate(split, 4);
     assert.equal(r.predictions.length, 6);
     assert.ok(Number.isFinite(r.loss));
     assert.equal(tf.memory().numTensors, before);
     await runner.dispose();
     model.dispose();
-    opt.dispose();
   });
 
   test('a GPU validation error becomes the tool\'s error, not stale numbers', async () => {
     const backend = await switchBackendForTests('webgpu');
     const model = createModel({ seed: 1 });
     const split = { images: new Uint8Array(2 * 3072), labels: Uint8Array.from([0, 1]), count: 2 };
-    const runner = await backend.runner(model, { threads: 1 });
+    const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: {} });
     const device = (tf.backend() as unknown as { device: { createBuffer(d: object): unknown; queue: { onSubmittedWorkDone(): Promise<void> } } }).device;
     device.createBuffer({ size: 4, usage: 0 }); // invalid: a buffer needs a usage
     await device.queue.onSubmittedWorkDone();
-    await assert.rejects(runner.evaluate(model, split, 2), (e: Error & { code?: string }) => {
+    await assert.rejects(runner.evaluate(split, 2), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'BACKEND');
       assert.match(e.message, /^WebGPU: /);
       return true;
     });
     // Reported once: the next evaluation runs.
-    assert.equal((await runner.evaluate(model, split, 2)).predictions.length, 2);
+    assert.equal((await runner.evaluate(split, 2)).predictions.length, 2);
+    await runner.dispose();
     model.dispose();
   });
 });
 
 describe('alexnet train --backend webgpu', { skip }, () => {
-  const archive = gzipTar(cifarEntries({ trainPerBatch: 8, test: 24, seed: 4 }));
-  const sum = md5(archive);
   const EPOCH_LINE = /^Epoch (\d+)\. Train Loss: (\d+\.\d{6}), Train Acc: (\d\.\d{6}), Valid Loss: (\d+\.\d{6}), Valid Acc: (\d\.\d{6}), Time \d\d:\d\d:\d\d$/;
-  let server: Awaited<ReturnType<typeof serve>>;
-  let dataDir: string;
+  let served: Awaited<ReturnType<typeof serveArchive>>;
   before(async () => {
-    server = await serve((req, res) => sendWithRange(req, res, archive));
-    dataDir = tmpDir();
+    served = await serveArchive(gzipTar(cifarEntries({ trainPerBatch: 8, test: 24, seed: 4 })));
   });
-  after(() => server.close());
-  const data = () => ['--data-dir', dataDir, '--url', server.url, '--md5', sum];
+  after(() => served.close());
+  const data = () => served.flags;
 
   test('trains 2 epochs with the exact log lines, exits 0 promptly; the checkpoint evaluates the same on wasm', async () => {
     const out = tmpDir();

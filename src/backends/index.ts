@@ -8,8 +8,8 @@ import { AUTO_ORDER, BACKENDS, backendEntry, type BackendChoice } from './table.
 import type { ActiveBackend, BackendName, NotStarted } from './types.js';
 
 export { closeBackend } from './lifecycle.js';
-export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, THREADS, parseBackendChoice, type BackendChoice } from './table.js';
-export type { ActiveBackend, DoctorSection, EvalResult, Fix, Runner } from './types.js';
+export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS, defaultSettings, parseBackendChoice, settingsProblem, type BackendChoice } from './table.js';
+export type { ActiveBackend, BackendName, DoctorSection, EvalResult, Fix, Runner, Settings } from './types.js';
 
 let chosen: ActiveBackend | null = null;
 
@@ -17,18 +17,18 @@ let chosen: ActiveBackend | null = null;
  * Chooses and starts the backend: `choice` by name, or `auto` in AUTO_ORDER; `gpu` insists on a GPU (exit 3
  * otherwise). A second call returns the first answer.
  */
-export async function initBackend(choice: BackendChoice, opts: { gpu?: boolean } = {}): Promise<ActiveBackend> {
+export async function initBackend(choice: BackendChoice, opts: { gpu?: boolean; quiet?: boolean } = {}): Promise<ActiveBackend> {
   if (chosen) return chosen;
   // PROD skips tfjs's debug checks and its console nag about the node backend.
   tf.env().set('PROD', true);
-  chosen = await pick(choice, opts.gpu ?? false);
+  chosen = await pick(choice, opts.gpu ?? false, opts.quiet ?? false);
   setCloser(chosen.close);
   return chosen;
 }
 
-async function pick(choice: BackendChoice, gpu: boolean): Promise<ActiveBackend> {
+async function pick(choice: BackendChoice, gpu: boolean, quiet: boolean): Promise<ActiveBackend> {
   if (choice !== 'auto') {
-    const r = await (await backendEntry(choice).load()).start({ gpuOnly: gpu, auto: false, why: `asked for with --backend ${choice}` });
+    const r = await (await backendEntry(choice).load()).start({ gpuOnly: gpu, auto: false, why: `asked for with --backend ${choice}`, quiet });
     if (r.ok) return r.backend;
     throw new AlexnetError(gpu ? 'NO_GPU' : 'BACKEND', `${gpu ? '--gpu' : `--backend ${choice}`}: ${r.reason}`, r.hint);
   }
@@ -38,7 +38,7 @@ async function pick(choice: BackendChoice, gpu: boolean): Promise<ActiveBackend>
     if (gpu && !step.gpuOnly) continue;
     // A CPU backend says why no GPU backend runs: the reasons the earlier rounds gave.
     const why = notes.length === 0 ? undefined : `no GPU backend: ${reasons()}; see README "GPU"`;
-    const r = await (await backendEntry(step.name).load()).start({ gpuOnly: step.gpuOnly, auto: true, why });
+    const r = await (await backendEntry(step.name).load()).start({ gpuOnly: step.gpuOnly, auto: true, why, quiet });
     if (r.ok) return r.backend;
     notes.push(r);
   }

@@ -1,62 +1,71 @@
-// The plain way to run the recipe on one device (cpu, tensorflow, webgpu, and wasm on one thread): each batch is
-// gathered and normalised on the host (a backend may do it its own way: webgpu on the GPU), stepped; per-batch
-// numbers stay on the device, and evaluation reads its sums and predictions once at the end, asynchronously
-// (WebGPU cannot read synchronously in Node).
+// The plain way to run the recipe on one device, op by op through TensorFlow.js (cpu, tensorflow, wasm on one
+// thread, and webgpu's fallback): each batch is built on the host by the batch stage (a backend may build it its
+// own way: webgpu gathers it on the GPU), stepped, and updated in place in the model's variables. Per-step numbers
+// stay on the device until the training loop takes them; evaluation reads its sums and predictions once at the
+// end, asynchronously (WebGPU cannot read synchronously in Node).
 
-import { IMAGE_BYTES, type Split } from '../data/cifar.js';
-import { lossAndGrads, makeBatch, seedObjective, type Objective } from '../step.js';
+import { BatchBuffers, inOrder, type Batch } from '../batches.js';
+import type { Split } from '../data/cifar.js';
+import { applySgd, batchTensors, lossAndGrads, seedObjective, type Objective } from '../step.js';
 import * as tf from '../tf.js';
-import type { EvalResult, Runner } from './types.js';
+import type { EvalResult, Runner, Settings } from './types.js';
 
 export class DeviceRunner implements Runner {
-  private x = new Float32Array(0);
-  private y = new Int32Array(0);
+  readonly note: string | null = null;
+  /** `1 thread` where the settings say so (wasm on one thread), else nothing to say. */
+  get label(): string | null {
+    return this.settings.threads === 1 ? '1 thread' : null;
+  }
+  private readonly buffers = new BatchBuffers();
+  /** Each step's loss and accuracy, on the device, until numbers() takes them. */
+  private pending: tf.Scalar[] = [];
 
-  /**
-   * `threads`: what to record for rounding (wasm on one thread: 1), else undefined. `objective`: the loss and
-   * accuracy as this backend computes them (webgpu: fused programs).
-   */
-  constructor(readonly threads: number | undefined = undefined, protected readonly objective: Objective = seedObjective) {}
+  /** `settings`: what the results depend on (wasm on one thread: {threads: 1}); `objective`: the loss and accuracy as this backend computes them. */
+  constructor(
+    protected readonly model: tf.LayersModel,
+    readonly settings: Settings = {},
+    protected readonly objective: Objective = seedObjective,
+  ) {}
 
-  /** Host buffers for a batch of `n`, grown as needed and reused. */
-  private buffers(n: number): { x: Float32Array; y: Int32Array } {
-    if (this.y.length < n) {
-      this.x = new Float32Array(n * IMAGE_BYTES);
-      this.y = new Int32Array(n);
-    }
-    return { x: this.x, y: this.y };
+  /** The batch as tensors the caller disposes: built on the host here; a backend may build it its own way. */
+  protected batch(split: Split, batch: Batch): { x: tf.Tensor4D; y: tf.Tensor1D } {
+    const b = this.buffers.fill(split, batch);
+    return batchTensors(b.x, b.y, b.n);
   }
 
-  /** The images `indices` of `split` as a normalised batch and its labels, tensors the caller disposes. */
-  protected batch(split: Split, indices: ArrayLike<number>): { x: tf.Tensor4D; y: tf.Tensor1D } {
-    const b = this.buffers(indices.length);
-    return makeBatch(split, indices, b.x, b.y);
-  }
-
-  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>) {
-    const { x, y } = this.batch(split, indices);
-    const { loss, acc, grads } = lossAndGrads(model, x, y, this.objective);
-    this.update(model, optimizer, grads);
+  async step(split: Split, batch: Batch, lr: number): Promise<void> {
+    const { x, y } = this.batch(split, batch);
+    const { loss, acc, grads } = lossAndGrads(this.model, x, y, this.objective);
+    this.update(grads, lr);
     tf.dispose([x, y, ...Object.values(grads)]);
-    return { loss, acc };
+    this.pending.push(loss, acc);
   }
 
   /** Applies the gradients (by variable name); a backend may do it its own way (webgpu: one dispatch a weight). */
-  protected update(_model: tf.LayersModel, optimizer: tf.Optimizer, grads: tf.NamedTensorMap): void {
-    optimizer.applyGradients(grads);
+  protected update(grads: tf.NamedTensorMap, lr: number): void {
+    applySgd(this.model, grads, lr);
+  }
+
+  numbers(): Promise<Float32Array> {
+    if (this.pending.length === 0) return Promise.resolve(new Float32Array(0));
+    const taken = this.pending;
+    this.pending = [];
+    const stacked = tf.stack(taken);
+    tf.dispose(taken);
+    return stacked.data().then((v) => v as Float32Array).finally(() => stacked.dispose());
   }
 
   /** Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end. */
-  async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
+  async evaluate(split: Split, batchSize: number): Promise<EvalResult> {
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = tf.scalar(0);
     let accSum = tf.scalar(0);
     const preds: tf.Tensor1D[] = [];
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
-      const { x, y } = this.batch(split, Array.from({ length: Math.min(batchSize, split.count - start) }, (_, i) => start + i));
+      const { x, y } = this.batch(split, inOrder(start, Math.min(batchSize, split.count - start)));
       const next = tf.tidy(() => {
-        const logits = model.apply(x, { training: false }) as tf.Tensor2D;
+        const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
         preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
         const o = this.objective(logits, y);
         return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
@@ -70,5 +79,18 @@ export class DeviceRunner implements Runner {
     return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint8Array.from(predictions as Int32Array) };
   }
 
-  async dispose(): Promise<void> {}
+  /** The model's own variables are trained: nothing to write back. */
+  async sync(): Promise<void> {}
+
+  async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
+    const { x, y } = this.batch(split, batch);
+    const out = { x: (await x.data()) as Float32Array, y: (await y.data()) as Int32Array };
+    tf.dispose([x, y]);
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    tf.dispose(this.pending);
+    this.pending = [];
+  }
 }

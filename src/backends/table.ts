@@ -3,17 +3,20 @@
 // once; each backend's module is imported only when it is tried.
 
 import { AlexnetError } from '../errors.js';
-import type { BackendModule, BackendName } from './types.js';
-import { MAX_THREADS, defaultThreads } from './wasm/threads.js';
+import type { Field } from '../recipe.js';
+import type { BackendModule, BackendName, Settings } from './types.js';
+import { THREADS } from './wasm/threads.js';
 
 export interface BackendEntry {
   name: BackendName;
   help: string; // for --help and the README
+  /** Options of this backend's own (wasm: --threads), by the name they have in Settings and state.json. */
+  options?: Record<string, Field<number>>;
   /**
-   * The flags of each `bench --backend all` run of it, given the --threads value: the cpu backend takes minutes
-   * per step and a software WebGPU adapter seconds, so those are timed by name only.
+   * The flags of each `bench --backend all` run of it, given the settings asked for: the cpu backend takes
+   * minutes per step and a software WebGPU adapter seconds, so those are timed by name only.
    */
-  benchAll: (threads: number) => string[][];
+  benchAll: (settings: Settings) => string[][];
   load: () => Promise<BackendModule>;
 }
 
@@ -21,7 +24,13 @@ export const BACKENDS: readonly BackendEntry[] = [
   { name: 'tensorflow', help: '@tensorflow/tfjs-node-gpu (CUDA 11.2) or @tensorflow/tfjs-node, if installed', benchAll: () => [[]], load: () => import('./tensorflow/index.js') },
   { name: 'webgpu', help: 'WebGPU through Dawn: Vulkan, Metal or D3D12 on the GPU', benchAll: () => [['--gpu']], load: () => import('./webgpu/index.js') },
   // Threads, and one thread for comparison.
-  { name: 'wasm', help: 'CPU, XNNPACK plus our kernels, one thread per core', benchAll: (t) => (t > 1 ? [['--threads', String(t)], ['--threads', '1']] : [['--threads', '1']]), load: () => import('./wasm/index.js') },
+  {
+    name: 'wasm',
+    help: 'CPU, XNNPACK plus our kernels, one thread per core',
+    options: { threads: THREADS },
+    benchAll: ({ threads = 1 }) => (threads > 1 ? [['--threads', String(threads)], ['--threads', '1']] : [['--threads', '1']]),
+    load: () => import('./wasm/index.js'),
+  },
   { name: 'cpu', help: 'plain JavaScript, minutes per batch', benchAll: () => [], load: () => import('./cpu/index.js') },
 ];
 
@@ -52,5 +61,24 @@ export function backendEntry(name: BackendName): BackendEntry {
   return BACKENDS.find((b) => b.name === name)!;
 }
 
-/** --threads: what backends that share a step among threads (wasm) accept, and their default. */
-export const THREADS = { max: MAX_THREADS, default: defaultThreads };
+/** Every backend's own options, by name, each with the backends that take it (for the commands' flags). */
+export const BACKEND_OPTIONS: Record<string, { field: Field<number>; backends: BackendName[] }> = {};
+for (const b of BACKENDS) {
+  for (const [name, field] of Object.entries(b.options ?? {})) {
+    (BACKEND_OPTIONS[name] ??= { field, backends: [] }).backends.push(b.name);
+  }
+}
+
+/** Each backend option's default: the settings of a run that asks for nothing. */
+export const defaultSettings = (): Settings => Object.fromEntries(Object.entries(BACKEND_OPTIONS).map(([k, o]) => [k, o.field.default!]));
+
+/** What is wrong with saved settings (state.json), naming the option, or null. */
+export function settingsProblem(s: unknown): string | null {
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) return 'settings must be an object';
+  for (const [k, v] of Object.entries(s)) {
+    const f = BACKEND_OPTIONS[k]?.field;
+    if (!f) return `settings.${k} is not an option of any backend`;
+    if (!f.kind.valid(v)) return `settings.${k} must be ${f.kind.what}, got ${JSON.stringify(v)}`;
+  }
+  return null;
+}

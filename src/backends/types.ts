@@ -2,7 +2,9 @@
 // and an evaluation, and what `alexnet doctor` should say about it. Nothing outside src/backends/ names a
 // backend; the training loop, evaluation and the commands see only these types.
 
+import type { Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
+import type { Recipe } from '../recipe.js';
 import type * as tf from '../tf.js';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -13,17 +15,39 @@ export interface EvalResult {
   predictions: Uint8Array; // predicted class per record
 }
 
-/** How one backend runs the seed's recipe: its SGD step and its evaluation. */
+/** A backend's own settings (the table's backend options, e.g. wasm's `threads`), by option name. */
+export type Settings = Record<string, number>;
+
+export interface RunnerOptions {
+  /** The network, whose variables hold the weights at the start; the runner trains them (see `sync`). */
+  model: tf.LayersModel;
+  /** The optimiser's hyperparameters; the learning rate comes with each step (a schedule may change it). */
+  recipe: Recipe;
+  /** This backend's settings as asked; a runner takes what concerns it. */
+  settings: Settings;
+}
+
+/** How one backend runs the recipe: the model and the optimiser are bound once; steps take only data. */
 export interface Runner {
-  /** Threads each step is shared among where the float rounding depends on it (wasm), else undefined. */
-  readonly threads: number | undefined;
+  /** The settings this runner's results depend on (wasm: threads change the rounding), saved with the run. */
+  readonly settings: Settings;
+  /** How it runs, in a few words for bench's lines (wasm: `2 threads`), or null. */
+  readonly label: string | null;
+  /** A line for the train log about how it runs (wasm: its threads and how to change them), or null. */
+  readonly note: string | null;
+  /** One SGD step at learning rate `lr` on `batch` of `split`; its loss and accuracy stay on the device. */
+  step(split: Split, batch: Batch, lr: number): Promise<void>;
   /**
-   * One SGD step on the images `indices` of `split`: forward, backward, update. Returns the batch's mean loss and
-   * accuracy as device scalars the caller owns; nothing is read back.
+   * Takes, at once, the loss and accuracy of every step since the last call, and reads them: [loss, acc] pairs in
+   * step order (each the batch's mean). The training loop's one reader calls it (src/train.ts).
    */
-  step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>): Promise<{ loss: tf.Scalar; acc: tf.Scalar }>;
+  numbers(): Promise<Float32Array>;
   /** Loss, accuracy and predictions over `split` in order, in batches of `batchSize`. */
-  evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult>;
+  evaluate(split: Split, batchSize: number): Promise<EvalResult>;
+  /** Writes the trained weights into the model's variables (before a checkpoint is saved, and at the end). */
+  sync(): Promise<void>;
+  /** The batch as this runner builds it for a step, read back: for the tests that hold it to the host's. */
+  inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }>;
   dispose(): Promise<void>;
 }
 
@@ -36,12 +60,10 @@ export interface ActiveBackend {
   gpu: boolean;
   /** What runs and why, e.g. `wasm (CPU; no GPU backend: ...)`; the stderr line is `backend: ` + detail. */
   detail: string;
-  /** Largest batch (training or evaluation) the backend can hold; larger ones are refused before training. */
-  maxBatch: number;
-  /** Threads a run asking for `asked` would use, where that changes the rounding (wasm); else undefined. */
-  threadsFor(asked: number): number | undefined;
-  /** The way this backend runs steps and evaluations; `threads` is the --threads value (only wasm uses it). */
-  runner(model: tf.LayersModel, opts: { threads: number }): Promise<Runner>;
+  /** Largest batch (training or evaluation) of `model` the backend can hold; larger ones are refused before any work. */
+  maxBatch(model: tf.LayersModel): number;
+  /** The way this backend runs steps and evaluations of `opts.model`. */
+  runner(opts: RunnerOptions): Promise<Runner>;
   /** Waits for queued device work and releases the device, so the process exits promptly and cleanly. */
   close(): Promise<void>;
 }
@@ -65,6 +87,8 @@ export interface StartRequest {
   auto: boolean;
   /** Why this backend is being started, for its line: `asked for with --backend wasm`, or why no GPU runs. */
   why?: string;
+  /** --quiet: keep what native code prints at start-up off stderr where the platform allows (webgpu: Dawn). */
+  quiet?: boolean;
 }
 
 /** A problem `doctor` found and how to fix it. */

@@ -1,36 +1,63 @@
-// Helpers shared by the commands: turning flag strings into typed values once, and talking to stderr.
-// Only the command layer uses these; the core takes typed options and reports through callbacks.
+// Helpers shared by the commands: turning flag strings into typed values once, talking to stdout and stderr,
+// and the process's signals, pipes and way out. Only the command layer uses these; the core takes typed options
+// and reports through callbacks.
 
 import { SingleBar } from 'cli-progress';
-import { AlexnetError, EXIT_CODES } from '../errors.js';
+import { closeBackend } from '../backends/lifecycle.js';
+import { BACKEND_OPTIONS } from '../backends/table.js';
+import type { Settings } from '../backends/types.js';
 import type { Progress } from '../data/download.js';
-import { THREADS } from '../backends/table.js';
+import { AlexnetError, EXIT_CODES } from '../errors.js';
+import { int, parseField, type Field } from '../recipe.js';
+
+/** Where a command writes: results on stdout, everything else on stderr (STYLE.md). Tests pass their own. */
+export interface Console {
+  out(text: string): void;
+  err(line: string): void;
+  /** Whether stderr is a terminal: progress bars only then. */
+  readonly errIsTTY: boolean;
+}
+
+export const processConsole: Console = {
+  out: (text) => void process.stdout.write(text),
+  err: (line) => void process.stderr.write(line + '\n'),
+  get errIsTTY() {
+    return Boolean(process.stderr.isTTY);
+  },
+};
+
+/** The log lines of a command: on stderr, or nowhere with --quiet. */
+export const logger = (con: Console, quiet: boolean): ((line: string) => void) => (quiet ? () => {} : (line) => con.err(line));
 
 /** An integer flag in min..max; `example` is the value the hint suggests (the flag's usual value). */
 export function parseIntFlag(name: string, min: number, max = Number.MAX_SAFE_INTEGER, example = Math.max(min, 1)) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`;
-      throw new AlexnetError('USAGE', `${name} must be ${range}, got ${JSON.stringify(value)}`, `e.g. ${name} ${example}`);
-    }
-    return n;
-  };
+  const field: Field<number> = { flag: name, arg: '<n>', help: '', default: undefined, kind: int(min, max), example: String(example) };
+  return (value: string): number => parseField(field, value);
 }
 
-/** --threads: 1..MAX_THREADS, one per core (at most MAX_THREADS) when not given. */
-export function parseThreads(value: string | undefined): number {
-  return value === undefined ? THREADS.default() : parseIntFlag('--threads', 1, THREADS.max, THREADS.default())(value);
+/**
+ * The values of a table of fields (src/recipe.ts) from commander's flags, by key: a flag given on the command
+ * line is parsed, else the field's default (commander hands defaults over as strings too: they parse the same).
+ * Returns the values and which keys were given.
+ */
+export function parseFields<K extends string>(fields: Record<K, Field<unknown>>, flags: Record<string, unknown>, isExplicit: (key: string) => boolean): { values: Partial<Record<K, unknown>>; explicit: Set<K> } {
+  const values: Partial<Record<K, unknown>> = {};
+  const explicit = new Set<K>();
+  for (const key of Object.keys(fields) as K[]) {
+    const text = flags[key];
+    if (isExplicit(key)) explicit.add(key);
+    values[key] = typeof text === 'string' ? parseField(fields[key], text) : fields[key].default;
+  }
+  return { values, explicit };
 }
 
-export function parsePositiveFloat(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-      throw new AlexnetError('USAGE', `${name} must be a positive number, got ${JSON.stringify(value)}`, `e.g. ${name} 0.1`);
-    }
-    return n;
-  };
+/** The backends' own options (--threads) given on the command line, parsed; the rest are left to the run. */
+export function explicitSettings(flags: Record<string, unknown>, isExplicit: (key: string) => boolean): Settings {
+  const settings: Settings = {};
+  for (const [key, { field }] of Object.entries(BACKEND_OPTIONS)) {
+    if (isExplicit(key) && typeof flags[key] === 'string') settings[key] = parseField(field, flags[key]);
+  }
+  return settings;
 }
 
 export function parseMd5(value: string): string {
@@ -40,22 +67,15 @@ export function parseMd5(value: string): string {
   return value.toLowerCase();
 }
 
-export const stderrIsTTY = (): boolean => Boolean(process.stderr.isTTY);
-
-/** A line of log on stderr (never stdout: stdout is for results). */
-export function logLine(message: string): void {
-  process.stderr.write(message + '\n');
-}
-
 const MB = 1024 * 1024;
 
 /**
- * Download progress: a cli-progress bar on a TTY, a plain line every ~10% otherwise, nothing when quiet.
+ * Download progress: a cli-progress bar on a terminal, a plain line every ~10% otherwise, nothing when quiet.
  * Returns the callback and a `stop` that clears the bar.
  */
-export function downloadProgress(quiet: boolean): { onProgress: (p: Progress) => void; stop: () => void } {
+export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p: Progress) => void; stop: () => void } {
   if (quiet) return { onProgress: () => {}, stop: () => {} };
-  if (stderrIsTTY()) {
+  if (con.errIsTTY) {
     const bar = new SingleBar({
       stream: process.stderr,
       format: 'download [{bar}] {percentage}% | {got}/{all} MB | {rate} MB/s | ETA {eta_formatted}',
@@ -92,17 +112,29 @@ export function downloadProgress(quiet: boolean): { onProgress: (p: Progress) =>
       const tenth = Math.floor((p.received / p.total) * 10);
       if (tenth >= nextTenth) {
         nextTenth = tenth + 1;
-        logLine(`download: ${tenth * 10}% (${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB)`);
+        con.err(`download: ${tenth * 10}% (${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB)`);
       }
     },
     stop: () => {},
   };
 }
 
+/** Env knob for tests and CI: the first retry backoff, in ms. */
+export function retryDelayFromEnv(): number | undefined {
+  const v = process.env.ALEXNET_RETRY_DELAY_MS;
+  return v === undefined ? undefined : parseIntFlag('ALEXNET_RETRY_DELAY_MS', 0)(v);
+}
+
 /**
- * An AbortSignal fired by the first SIGINT or SIGTERM, for cores that stop at a safe point. Returns a
- * `dispose` that removes the handlers.
+ * The way out of the process other than returning from main (cli.ts): a signal that cannot wait. The device is
+ * released first, as main's own exit does: `process.exit` with GPU work queued segfaulted 2 times in 37 on a
+ * software adapter (issue #11).
  */
+function leave(code: number, message?: string): void {
+  if (message) process.stderr.write(message + '\n');
+  void closeBackend().catch(() => {}).finally(() => process.exit(code));
+}
+
 let criticalDepth = 0;
 let exitWhenSafe = false;
 
@@ -113,7 +145,7 @@ export async function critical<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     criticalDepth--;
-    if (criticalDepth === 0 && exitWhenSafe) process.exit(130);
+    if (criticalDepth === 0 && exitWhenSafe) leave(EXIT_CODES.INTERRUPTED);
   }
 }
 
@@ -132,9 +164,7 @@ const onStdoutClosed = new Set<() => void>();
 export function installProcessHandlers(): void {
   const early = (sig: NodeJS.Signals) => {
     received ??= sig;
-    if (owners > 0) return;
-    process.stderr.write(`error: interrupted by ${sig}\n`);
-    process.exit(EXIT_CODES.INTERRUPTED);
+    if (owners === 0) leave(EXIT_CODES.INTERRUPTED, `error: interrupted by ${sig}`);
   };
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
@@ -143,7 +173,7 @@ export function installProcessHandlers(): void {
     process.exitCode = EXIT_CODES.PIPE;
     if (stdoutClosed) return;
     stdoutClosed = true;
-    if (owners === 0) process.exit(EXIT_CODES.PIPE); // nothing to finish
+    if (owners === 0) leave(EXIT_CODES.PIPE); // nothing to finish
     onStdoutClosed.forEach((f) => f());
   });
 }
@@ -151,6 +181,10 @@ export function installProcessHandlers(): void {
 /** Whether the reader of stdout has gone. */
 export const isStdoutClosed = (): boolean => stdoutClosed;
 
+/**
+ * An AbortSignal fired by the first SIGINT or SIGTERM (or a closed stdout), for cores that stop at a safe point.
+ * A second Ctrl-C exits at once, but never in the middle of a checkpoint (see `critical`).
+ */
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void; which: () => NodeJS.Signals | null } {
   const controller = new AbortController();
   let got: NodeJS.Signals | null = null;
@@ -159,9 +193,8 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void; w
   onStdoutClosed.add(onClosed);
   const onSignal = (sig: NodeJS.Signals) => {
     if (got !== null) {
-      // A second Ctrl-C: the user means it, but never in the middle of a checkpoint.
       if (criticalDepth > 0) exitWhenSafe = true;
-      else process.exit(130);
+      else leave(EXIT_CODES.INTERRUPTED);
       return;
     }
     got = sig;
@@ -180,10 +213,4 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void; w
       process.off('SIGTERM', onSignal);
     },
   };
-}
-
-/** Env knob for tests and CI: the first retry backoff, in ms. */
-export function retryDelayFromEnv(): number | undefined {
-  const v = process.env.ALEXNET_RETRY_DELAY_MS;
-  return v === undefined ? undefined : parseIntFlag('ALEXNET_RETRY_DELAY_MS', 0)(v);
 }

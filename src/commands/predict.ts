@@ -6,7 +6,7 @@ import { decodeImage, toCifarImage } from '../data/image.js';
 import { READ_CAPS, readRegularFile } from '../files.js';
 import { predictTop, type ClassScore } from '../predict.js';
 import { predictionLine, round6 } from '../report.js';
-import { logLine, parseIntFlag } from './common.js';
+import { logger, parseIntFlag, processConsole, type Console } from './common.js';
 
 export interface PredictFlags {
   model: string;
@@ -47,11 +47,11 @@ async function readImages(files: string[]): Promise<Uint8Array[]> {
   }));
 }
 
-export async function runPredict(opts: PredictOptions): Promise<ClassScore[][]> {
-  const say = opts.quiet ? () => {} : logLine;
+export async function runPredict(opts: PredictOptions, con: Console = processConsole): Promise<ClassScore[][]> {
+  const say = logger(con, opts.quiet);
   await checkModelDir(opts.modelDir);
   const images = await readImages(opts.images);
-  const backend = await initBackend(opts.backend, { gpu: opts.gpu });
+  const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
   const results = await predictTop(model, images, classNames, opts.top);
@@ -61,6 +61,6 @@ export async function runPredict(opts: PredictOptions): Promise<ClassScore[][]> 
       ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: top.map((s) => ({ class: s.name, index: s.index, probability: round6(s.probability) })) })
       : predictionLine(opts.images[i]!, top),
   );
-  process.stdout.write(out.join('\n') + '\n');
+  con.out(out.join('\n') + '\n');
   return results;
 }

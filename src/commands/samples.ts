@@ -1,11 +1,12 @@
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { writeFileAtomic } from '../files.js';
+import { errnoWords, writeFileAtomic } from '../files.js';
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { renderSamples, sampleLayout } from '../samples.js';
-import { logLine, parseIntFlag } from './common.js';
-import { downloadOptions, runDownload, type DataFlags, type DownloadOptions } from './download.js';
+import type { DataSource } from '../data/dataset.js';
+import { logger, parseIntFlag, processConsole, type Console } from './common.js';
+import { dataRequest, runDownload, type DataFlags } from './download.js';
 
 export interface SamplesFlags extends DataFlags {
   split?: string;
@@ -16,7 +17,7 @@ export interface SamplesFlags extends DataFlags {
 }
 
 export interface SamplesOptions {
-  data: DownloadOptions;
+  data: DataSource;
   split: 'train' | 'test';
   count: number;
   byClass: boolean;
@@ -29,7 +30,7 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
   const split = flags.split ?? 'train';
   if (split !== 'train' && split !== 'test') throw new AlexnetError('USAGE', `--split must be train or test, got ${JSON.stringify(split)}`, 'e.g. --split test');
   return {
-    data: downloadOptions(flags),
+    data: dataRequest(flags),
     split,
     count: parseIntFlag('--count', 1, 10_000, 100)(flags.count ?? '100'),
     byClass: flags.classes ?? false,
@@ -43,12 +44,12 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
 export const MAX_SAMPLE_PIXELS = 100e6;
 
 /** Writes the PNG (atomically, or to stdout) and prints its path on stdout. */
-export async function runSamples(opts: SamplesOptions): Promise<void> {
-  const say = opts.quiet ? () => {} : logLine;
+export async function runSamples(opts: SamplesOptions, con: Console = processConsole): Promise<void> {
+  const say = logger(con, opts.quiet);
   if (opts.out === '-' && process.stdout.isTTY) {
     throw new AlexnetError('USAGE', 'refusing to write PNG bytes to a terminal', 'pipe the output (`--out - | display`) or pass --out FILE.png');
   }
-  await runDownload({ ...opts.data, quiet: opts.quiet });
+  await runDownload(opts.data, { quiet: opts.quiet }, con);
   // Grouping by class needs the whole split to find each class's first images; a plain grid only the first N.
   const limit = opts.byClass ? undefined : opts.count;
   const data = await loadCifar(opts.data.dataDir, opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit });
@@ -71,8 +72,8 @@ export async function runSamples(opts: SamplesOptions): Promise<void> {
     await writeFileAtomic(opts.out, bytes);
   } catch (e) {
     if (e instanceof AlexnetError) throw e;
-    throw new AlexnetError('IO', `cannot write ${opts.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'pass --out with a path in a writable folder');
+    throw new AlexnetError('IO', `cannot write ${opts.out}: ${errnoWords(e)}`, 'pass --out with a path in a writable folder');
   }
   say(`${layout.tiles.length} ${opts.split} images, ${image.width}x${image.height} pixels`);
-  process.stdout.write(opts.out + '\n');
+  con.out(opts.out + '\n');
 }

@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { AlexnetError } from '../errors.js';
-import { READ_CAPS, readRegularFile } from '../files.js';
+import { READ_CAPS, diskError, readRegularFile } from '../files.js';
+import { pidAlive } from '../lock.js';
 import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
-import { OFFICIAL_BYTES, bytes, diskError, parseSource } from './download.js';
+import { OFFICIAL_BYTES, bytes, parseSource } from './download.js';
 
 /**
  * The most a member may unpack to: a batch file of the official archive is 30,730,000 bytes (10,000 records),
@@ -30,16 +31,6 @@ async function removeStaleTemporaries(dataDir: string): Promise<void> {
     const m = /^\.cifar-10-batches-bin\.tmp-(\d+)(\.old)?$/.exec(name);
     if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
     await fsp.rm(path.join(dataDir, name), { recursive: true, force: true });
-  }
-}
-
-/** Whether a process with this pid runs (signal 0 checks without sending anything). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -4,11 +4,8 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
-import { READ_CAPS, readRegularFile } from '../files.js';
+import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile } from '../files.js';
 import { acquireLock } from '../lock.js';
-
-/** The lock file of a download in progress, in the data dir. */
-const LOCK_FILE = '.alexnet-download.lock';
 import { checkExtracted, extractCifar, type Manifest } from './archive.js';
 import {
   BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
@@ -17,6 +14,9 @@ import {
 import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type FetchResult, type Progress } from './download.js';
 
 /** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
+/** The lock file of a download in progress, in the data dir. */
+const LOCK_FILE = '.alexnet-download.lock';
+
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ALEXNET_DATA_DIR) return path.resolve(env.ALEXNET_DATA_DIR);
   if (env.XDG_CACHE_HOME) return path.resolve(env.XDG_CACHE_HOME, 'alexnet');
@@ -70,6 +70,51 @@ export function dataNotice(d: DataInfo): string | null {
   return `data: NOT the official CIFAR-10 (archive MD5 ${printable(d.archiveMd5)}, ${d.records.toLocaleString('en-US')} records, from ${printable(d.source)})`;
 }
 
+/** Where a command's data is, and where to get the archive when it is not there. */
+export interface DataSource {
+  dataDir: string;
+  url: string;
+  md5: string | null; // null: --no-verify
+  force: boolean; // download and unpack again even when the data is there
+}
+
+export interface ObtainHooks {
+  /** A line for the log (stderr): retries, `CIFAR-10 ready in ...`, the notice for data that is not official. */
+  log?: (line: string) => void;
+  onProgress?: (p: Progress) => void;
+  retryDelayMs?: number;
+  /** Aborted by Ctrl-C: the download stops (its .part kept for a resume) with an INTERRUPTED error. */
+  signal?: AbortSignal;
+}
+
+/**
+ * ensureData, then what the log says of it: where the data is, and a notice when it is not the official
+ * CIFAR-10 (a generated or edited archive would otherwise train silently: issue #14).
+ */
+export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): Promise<DataInfo> {
+  const say = hooks.log ?? (() => {});
+  const interrupted = (during: string, hint: string) => {
+    const reason = hooks.signal?.reason;
+    return new AlexnetError('INTERRUPTED', `${reason instanceof Error ? reason.message : 'interrupted'}${during}`, hint);
+  };
+  let result: EnsureDataResult;
+  try {
+    result = await ensureData({ ...source, onProgress: hooks.onProgress, onLog: (m) => say(`download: ${m}`), retryDelayMs: hooks.retryDelayMs, signal: hooks.signal });
+  } catch (e) {
+    if (hooks.signal?.aborted) throw interrupted(' during the download', 'run the command again to resume');
+    throw e;
+  }
+  if (hooks.signal?.aborted) throw interrupted('', 'run the command again');
+  const info = dataInfo(result);
+  const records = info.records.toLocaleString('en-US');
+  say(result.downloaded
+    ? `CIFAR-10 ready in ${result.dir} (${records} records)`
+    : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (--force to download again)`);
+  const notice = dataNotice(info);
+  if (notice) say(notice);
+  return info;
+}
+
 /** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
 export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataResult> {
   const dir = path.join(opts.dataDir, BATCHES_DIR);
@@ -79,20 +124,16 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
   }
   let created: string | undefined;
   try {
-    // A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
-    created = await fsp.mkdir(opts.dataDir, { recursive: true }).catch((e) => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? fsp.mkdir(opts.dataDir).then(() => opts.dataDir) : Promise.reject(e)));
+    created = await makeDirs(opts.dataDir);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the file system is read-only' : String(code);
-    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${why}`, 'pass a writable --data-dir');
+    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${errnoWords(e)}`, 'pass a writable --data-dir');
   }
   // One download per data dir: a second run waits for the first and then uses its result.
   let release: () => Promise<void>;
   try {
     release = await acquireLock(path.join(opts.dataDir, LOCK_FILE), { what: `a download into ${opts.dataDir}`, wait: true, hint: '', onNote: opts.onLog, signal: opts.signal });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new AlexnetError('IO', `cannot write into data dir ${opts.dataDir}: ${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'}`, 'pass a writable --data-dir');
+    if (['EACCES', 'EPERM', 'EROFS'].includes(errnoCode(e) ?? '')) throw new AlexnetError('IO', `cannot write into data dir ${opts.dataDir}: ${errnoWords(e)}`, 'pass a writable --data-dir');
     throw e;
   }
   let done = false;

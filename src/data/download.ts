@@ -10,7 +10,7 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AlexnetError } from '../errors.js';
-import { checkWriteTarget } from '../files.js';
+import { checkWriteTarget, diskError } from '../files.js';
 
 export const OFFICIAL_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
 export const OFFICIAL_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'; // from the CIFAR-10 page
@@ -117,22 +117,6 @@ export const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
 class Retryable extends Error {
   /** A name lookup failed: offline, most likely; one short retry, not five with backoff. */
   dns = false;
-}
-
-/** Disk errors that no retry cures: each gets its own message and hint (issue #13). */
-const DISK_ERRORS: Record<string, string> = {
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EROFS: 'the file system is read-only',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-};
-
-/** The tool's error for a disk error code while `doing` (e.g. `downloading into DIR`), or null for another error. */
-export function diskError(e: unknown, doing: string, hint: string): AlexnetError | null {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code === undefined || !(code in DISK_ERRORS)) return null;
-  return new AlexnetError('IO', `${DISK_ERRORS[code]} while ${doing}`, hint);
 }
 
 const MAX_REDIRECTS = 5;
@@ -262,7 +246,7 @@ async function finishBody(
   } catch (e) {
     if (e instanceof Retryable) throw e;
     if (opts.signal?.aborted) throw e;
-    if ((e as NodeJS.ErrnoException).code! in DISK_ERRORS) throw e; // the disk, not the connection
+    if (diskError(e, '', '')) throw e; // the disk, not the connection
     throw new Retryable(`connection lost at byte ${received} (${(e as Error).message})`);
   } finally {
     clearTimeout(timer);

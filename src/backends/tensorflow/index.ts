@@ -95,9 +95,8 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: usable.flavour,
     gpu,
     detail: `tensorflow (${device}; ${usable.flavour}${req.auto && req.why ? `; ${req.why}` : ''})`,
-    maxBatch: 65536,
-    threadsFor: () => undefined,
-    runner: async () => new DeviceRunner(),
+    maxBatch: () => 65536,
+    runner: async ({ model }) => new DeviceRunner(model),
     close: async () => {},
   };
   return { ok: true, backend };

@@ -1,12 +1,13 @@
 // The wasm backend: CPU everywhere Node.js runs, with XNNPACK kernels, ours where the stock ones are missing
-// or slow (./kernels.ts), and data-parallel steps on worker threads (./parallel.ts).
+// or slow (./kernels/), and data-parallel steps on worker threads (./parallel.ts).
 
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
-import { registerWasmKernels } from './kernels.js';
+import { registerWasmKernels } from './kernels/register_all_kernels.js';
 import { DataParallel } from './parallel.js';
+import { THREADS } from './threads.js';
 
 export const PACKAGE = '@tensorflow/tfjs-backend-wasm';
 
@@ -26,9 +27,11 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: PACKAGE,
     gpu: false,
     detail: `wasm (CPU; ${req.why ?? 'asked for with --backend wasm'})`,
-    maxBatch: MAX_BATCH,
-    threadsFor: (asked) => asked,
-    runner: async (model, { threads }) => (threads > 1 ? DataParallel.forModel(model, threads) : new DeviceRunner(1)),
+    maxBatch: () => MAX_BATCH,
+    runner: async ({ model, settings }) => {
+      const threads = settings.threads ?? THREADS.default!;
+      return threads > 1 ? DataParallel.start(model, threads) : new DeviceRunner(model, { threads: 1 });
+    },
     close: async () => {},
   };
   return { ok: true, backend };

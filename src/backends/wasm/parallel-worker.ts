@@ -4,11 +4,10 @@
 // its own: the main thread owns the one true copy.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { INPUT_SHAPE, createModel } from '../../model.js';
-import { lossAndGrads } from '../../step.js';
+import { batchTensors, lossAndGrads } from '../../step.js';
 import * as tf from '../../tf.js';
 import { start } from './index.js';
-import { evalBatch, type WorkerReply, type WorkerRequest } from './parallel.js';
+import { evalBatch, type WorkerData, type WorkerReply, type WorkerRequest } from './parallel.js';
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -17,9 +16,10 @@ try {
   tf.env().set('PROD', true);
   const started = await start({ gpuOnly: false, auto: false });
   if (!started.ok) throw new Error(started.reason);
-  const model = createModel({ seed: 0 }); // its initial weights are replaced by every request that brings them
+  // The main thread's network, rebuilt from its topology; its weights arrive with every request that needs them.
+  const { topology, shapes } = workerData as WorkerData;
+  const model = await tf.models.modelFromJSON(JSON.parse(topology));
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const shapes = (workerData as { shapes: number[][] }).shapes;
   if (shapes.length !== vars.length || shapes.some((s, i) => s.join() !== vars[i]!.shape.join())) {
     throw new Error(`the network's weights have shapes ${JSON.stringify(vars.map((v) => v.shape))}, not ${JSON.stringify(shapes)}`);
   }
@@ -32,10 +32,7 @@ try {
       off += v.size;
     }
   };
-  const tensors = (req: { x: Float32Array; y: Int32Array }) => {
-    const n = req.y.length;
-    return { x: tf.tensor4d(req.x, [n, ...INPUT_SHAPE] as [number, number, number, number]), y: tf.tensor1d(req.y, 'int32') };
-  };
+  const tensors = (req: { x: Float32Array; y: Int32Array }) => batchTensors(req.x, req.y, req.y.length);
 
   port.on('message', (req: WorkerRequest) => {
     try {

@@ -13,13 +13,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { BatchBuffers, inOrder, type Batch } from '../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
-import { INPUT_SHAPE } from '../../model.js';
-import { accuracy, crossEntropy, fillBatch, lossAndGrads } from '../../step.js';
+import { accuracy, applySgd, batchTensors, crossEntropy, lossAndGrads } from '../../step.js';
 import * as tf from '../../tf.js';
 import type { EvalResult, Runner } from '../types.js';
-
 
 /** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
 export type WorkerRequest =
@@ -33,6 +32,12 @@ export type WorkerReply =
   | { type: 'result'; grads: Float32Array; loss: number; acc: number }
   | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array }
   | { type: 'error'; message: string };
+
+/** What a worker is started with: the network's topology (model.toJSON), which it rebuilds, and its weights' shapes. */
+export interface WorkerData {
+  topology: string;
+  shapes: number[][];
+}
 
 /**
  * The worker's file: beside this module, or, where this module is bundled into the CLI (the devpack of
@@ -50,60 +55,50 @@ export function shardSizes(n: number, k: number): number[] {
 }
 
 export class DataParallel implements Runner {
-  private x = new Float32Array(0);
-  private y = new Int32Array(0);
+  private readonly buffers = new BatchBuffers();
+  /** Each step's loss and accuracy, read on the host (the shards' are combined there), until numbers() takes them. */
+  private pending: number[] = [];
 
-  private constructor(private readonly workers: Worker[]) {}
+  private constructor(
+    private readonly model: tf.LayersModel,
+    private readonly workers: Worker[],
+  ) {}
 
-  /** For training or evaluating `model` on `threads` (> 1) threads: the started workers. */
-  static async forModel(model: tf.LayersModel, threads: number): Promise<DataParallel> {
-    return DataParallel.start(threads, model.trainableWeights.map((w) => w.shape as number[]));
-  }
-
-  /** Starts `threads - 1` workers (the main thread is the other one) for a network whose weights have `shapes`. */
-  static async start(threads: number, shapes: number[][]): Promise<DataParallel> {
-    const workers = Array.from({ length: threads - 1 }, () => new Worker(WORKER_FILE(), { workerData: { shapes } }));
+  /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of `model`'s network. */
+  static async start(model: tf.LayersModel, threads: number): Promise<DataParallel> {
+    const workerData: WorkerData = { topology: JSON.stringify(model.toJSON(null, false)), shapes: model.trainableWeights.map((w) => w.shape as number[]) };
+    const workers = Array.from({ length: threads - 1 }, () => new Worker(WORKER_FILE(), { workerData }));
     try {
-      await Promise.all(workers.map((w) => reply(w)));
+      await Promise.all(workers.map(async (w) => expect(await reply(w), 'ready')));
     } catch (e) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new DataParallel(workers);
+    return new DataParallel(model, workers);
   }
 
-  get threads(): number {
-    return this.workers.length + 1;
+  get settings() {
+    return { threads: this.workers.length + 1 };
   }
 
-  /** One SGD step on the images `indices` of `split`: the same update as trainStep on the whole batch. */
-  async step(model: tf.LayersModel, optimizer: tf.Optimizer, split: Split, indices: ArrayLike<number>): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
-    const n = indices.length;
-    if (this.y.length < n) {
-      this.x = new Float32Array(n * IMAGE_BYTES);
-      this.y = new Int32Array(n);
-    }
-    fillBatch(split, indices, this.x, this.y);
-    return this.stepOn(model, optimizer, this.x, this.y, n);
+  get label(): string {
+    return `${this.workers.length + 1} threads`;
   }
 
-  /**
-   * One SGD step on the first `n` images of `x` (normalised, NHWC) with labels `y`. Returns the batch's mean
-   * loss and accuracy as scalars the caller owns.
-   */
-  async stepOn(model: tf.LayersModel, optimizer: tf.Optimizer, x: Float32Array, y: Int32Array, n: number): Promise<{ loss: tf.Scalar; acc: tf.Scalar }> {
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  get note(): string | null {
+    return this.workers.length > 0 ? `threads: ${this.workers.length + 1} (each batch is shared out among them; --threads 1 for one)` : null;
+  }
+
+  /** One SGD step on `batch`: the same update as one thread's on the whole batch, up to rounding. */
+  async step(split: Split, batch: Batch, lr: number): Promise<void> {
+    const { x, y, n } = this.buffers.fill(split, batch);
+    const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     let weights: Float32Array | undefined; // read only when a worker gets a shard
     const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', weights: (weights ??= flatWeights(vars)), x: xw, y: yw }));
     const n0 = sizes[0]!;
-    const own = lossAndGrads(model, x0, y0);
+    const own = lossAndGrads(this.model, x0, y0);
     tf.dispose([x0, y0]);
-    if (pending.length === 0) {
-      optimizer.applyGradients(own.grads);
-      tf.dispose(own.grads);
-      return { loss: own.loss, acc: own.acc };
-    }
-    const results = (await Promise.all(pending)) as Extract<WorkerReply, { type: 'result' }>[];
+    const results = await Promise.all(pending.map(async (p) => expect(await p, 'result')));
     // The batch mean of loss, accuracy and gradient: each shard's mean weighted by its share of the batch.
     let loss = (own.loss.dataSync()[0]! * n0) / n;
     let acc = (own.acc.dataSync()[0]! * n0) / n;
@@ -128,33 +123,36 @@ export class DataParallel implements Runner {
       acc += (r.acc * sizes[i + 1]!) / n;
     });
     tf.dispose([own.loss, own.acc, ...Object.values(own.grads)]);
-    optimizer.applyGradients(combined);
+    applySgd(this.model, combined, lr);
     tf.dispose(Object.values(combined));
-    return { loss: tf.scalar(loss), acc: tf.scalar(acc) };
+    this.pending.push(loss, acc);
+  }
+
+  async numbers(): Promise<Float32Array> {
+    const taken = Float32Array.from(this.pending);
+    this.pending = [];
+    return taken;
   }
 
   /**
    * Loss, accuracy and predictions over a split in order, in batches of `batchSize`, each batch shared out as
-   * in `step`: the same numbers as train.ts's evaluate (a mean over batches of each batch's mean), up to
+   * in `step`: the same numbers as one thread's evaluation (a mean over batches of each batch's mean), up to
    * rounding.
    */
-  async evaluate(model: tf.LayersModel, split: Split, batchSize: number): Promise<EvalResult> {
-    const weights = flatWeights(model.trainableWeights.map((w) => w.read() as tf.Variable));
+  async evaluate(split: Split, batchSize: number): Promise<EvalResult> {
+    const weights = flatWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
     this.workers.forEach((w) => w.postMessage({ type: 'weights', weights } satisfies WorkerRequest));
-    const xb = new Float32Array(batchSize * IMAGE_BYTES);
-    const yb = new Int32Array(batchSize);
     const predictions = new Uint8Array(split.count);
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = 0;
     let accSum = 0;
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
-      const n = Math.min(batchSize, split.count - start);
-      fillBatch(split, Array.from({ length: n }, (_, i) => start + i), xb, yb);
-      const { sizes, starts, pending, x0, y0 } = this.shareOut(xb, yb, n, (xw, yw) => ({ type: 'eval', x: xw, y: yw }));
-      const own = evalBatch(model, x0, y0);
+      const { x, y, n } = this.buffers.fill(split, inOrder(start, Math.min(batchSize, split.count - start)));
+      const { sizes, starts, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'eval', x: xw, y: yw }));
+      const own = evalBatch(this.model, x0, y0);
       tf.dispose([x0, y0]);
-      const shards = [own, ...((await Promise.all(pending)) as Extract<WorkerReply, { type: 'evaluated' }>[])];
+      const shards = [own, ...(await Promise.all(pending.map(async (p) => expect(await p, 'evaluated'))))];
       shards.forEach((r, s) => {
         lossSum += (r.loss * sizes[s]!) / n;
         accSum += (r.acc * sizes[s]!) / n;
@@ -164,13 +162,22 @@ export class DataParallel implements Runner {
     return { loss: lossSum / batches, acc: accSum / batches, predictions };
   }
 
+  /** The main thread's model holds the one true copy of the weights: nothing to write back. */
+  async sync(): Promise<void> {}
+
+  /** The batch is built on the host, then cut into the shards that the threads take. */
+  async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
+    const { x, y, n } = this.buffers.fill(split, batch);
+    return { x: x.slice(0, n * IMAGE_BYTES), y: y.slice(0, n) };
+  }
+
   /**
    * Cuts the first `n` images of `x` (normalised, NHWC) and labels `y` into shards, workers first so they
    * compute while the main thread does its own: shard s > 0 goes to worker s - 1 as `request(x, y)`. Returns
    * the shards' sizes and starts, the workers' pending replies, and shard 0 as tensors the caller disposes.
    */
   private shareOut(x: Float32Array, y: Int32Array, n: number, request: (x: Float32Array, y: Int32Array) => WorkerRequest) {
-    const sizes = shardSizes(n, this.threads);
+    const sizes = shardSizes(n, this.workers.length + 1);
     const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
     const pending = sizes.slice(1).map((size, i) => {
       const at = starts[i + 1]!;
@@ -178,9 +185,7 @@ export class DataParallel implements Runner {
       const yw = y.slice(at, at + size);
       return this.ask(i, request(xw, yw), [xw.buffer, yw.buffer]);
     });
-    const n0 = sizes[0]!;
-    const x0 = tf.tensor4d(x.subarray(0, n0 * IMAGE_BYTES), [n0, ...INPUT_SHAPE] as [number, number, number, number]);
-    const y0 = tf.tensor1d(y.subarray(0, n0), 'int32');
+    const { x: x0, y: y0 } = batchTensors(x, y, sizes[0]!);
     return { sizes, starts, pending, x0, y0 };
   }
 
@@ -212,6 +217,12 @@ export function evalBatch(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D)
   const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array };
   tf.dispose([loss, acc, pred]);
   return out;
+}
+
+/** The reply if it is of the type asked for; anything else is a BACKEND error, never a value read wrongly. */
+function expect<T extends WorkerReply['type']>(r: WorkerReply, type: T): Extract<WorkerReply, { type: T }> {
+  if (r.type !== type) throw new AlexnetError('BACKEND', `a wasm training thread answered '${r.type}' where '${type}' was due`, 'run with --threads 1 to train on one thread');
+  return r as Extract<WorkerReply, { type: T }>;
 }
 
 /** Every trainable weight, concatenated in order: what a worker needs to mirror the model. */

@@ -1,10 +1,22 @@
-// How many threads the wasm backend may use (./parallel.ts), kept apart from it so that parsing --threads
-// does not load TensorFlow.js.
+// The wasm backend's one option, --threads, kept apart from the backend so that parsing it (and --help) loads no
+// TensorFlow.js. Threads change the float rounding (a batch's gradient is the weighted mean of its shards'), so
+// the count a run used is saved with it and a resumed run keeps it.
 
 import * as os from 'node:os';
+import { int, type Field } from '../../recipe.js';
 
 /** Most threads worth using: a batch of 64 cut finer leaves each shard too little work per kernel. */
 export const MAX_THREADS = 4;
 
-/** The default --threads: one per core, at most MAX_THREADS. */
-export const defaultThreads = (): number => Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
+export const THREADS: Field<number> = {
+  flag: '--threads',
+  arg: '<n>',
+  help: 'wasm: threads per training step and evaluation batch, each taking a share of the batch',
+  // One per core, read when the option is built (os.availableParallelism, which containers' CPU limits lower).
+  get default() {
+    return Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));
+  },
+  defaultText: `one per core, at most ${MAX_THREADS}`,
+  kind: int(1, MAX_THREADS),
+  example: '2',
+};

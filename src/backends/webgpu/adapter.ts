@@ -7,7 +7,7 @@
 //   correct but ~20x slower than wasm here, so only `--backend webgpu` takes it.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
@@ -164,4 +164,46 @@ export async function listAdapters(gpu: Gpu): Promise<Adapter[]> {
     }
   }
   return [...seen.values()];
+}
+
+/**
+ * Runs `fn` with the process's fd 2 on /dev/null, for native code that prints where no flag reaches: Dawn writes
+ * `Warning: maxDynamic...BuffersPerPipelineLayout artificially reduced ...` with C stdio while it enumerates a
+ * software adapter's limits (lavapipe reports 1,000,000), and `-q` promises nothing on stderr but errors (issue
+ * #20). Node has no dup2, but open() takes the lowest free descriptor: keep a handle on the real stderr through
+ * /proc/self/fd/2, close 2, open /dev/null (it becomes 2), and afterwards reopen the kept handle the same way.
+ * Linux only, where fd 2 is a terminal, a pipe or a file of its own (Node writes to those synchronously there,
+ * so nothing is queued on fd 2 meanwhile). Not where it cannot be reopened (a socket: Node's child_process
+ * pipes) nor where it shares an offset with stdout (`>log 2>&1`, which a reopened descriptor would not share).
+ */
+export async function withStderrSilenced<T>(fn: () => Promise<T>): Promise<T> {
+  let kept: number | null = null;
+  try {
+    const err = fstatSync(2);
+    const out = fstatSync(1);
+    const own = err.isFIFO() || err.isCharacterDevice() || (err.isFile() && (err.dev !== out.dev || err.ino !== out.ino));
+    // Descriptor 0 must be open too, or the next open() would take it instead of 2.
+    if (process.platform === 'linux' && own && fstatSync(0)) kept = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    kept = null;
+  }
+  if (kept === null) return fn();
+  const swap = (to: string) => {
+    closeSync(2);
+    const fd = openSync(to, 'a');
+    if (fd !== 2) throw new Error(`stderr came back as fd ${fd}`);
+  };
+  try {
+    swap('/dev/null');
+  } catch {
+    swap(`/proc/self/fd/${kept}`);
+    closeSync(kept);
+    return fn();
+  }
+  try {
+    return await fn();
+  } finally {
+    swap(`/proc/self/fd/${kept}`);
+    closeSync(kept);
+  }
 }

@@ -1,17 +1,14 @@
 // Our WebGPU kernels, registered over tfjs-backend-webgpu's stock ones (issue #12). The stock kernel stays the
 // fallback for layouts ours does not handle (NCHW).
 
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import * as tf from '../../tf.js';
 import { Conv2DDerFilterSplitKProgram, SumSlicesProgram, planSplitK } from './conv_backprop_filter_splitk_webgpu.js';
 
 type TensorInfo = tf.TensorInfo;
-interface WebGpuBackend {
-  runWebGPUProgram(program: object, inputs: TensorInfo[], dtype: tf.DataType, uniforms?: { type: string; data: number[] }[]): TensorInfo;
-  disposeData(dataId: object): boolean;
-}
 interface Args {
   inputs: { x: TensorInfo; dy: TensorInfo };
-  backend: WebGpuBackend;
+  backend: WebGPUBackend;
   attrs: { strides: number | [number, number]; pad: 'valid' | 'same' | number; dataFormat?: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number] };
 }
 type KernelFn = (args: Args) => TensorInfo;

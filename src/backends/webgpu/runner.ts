@@ -1,0 +1,116 @@
+// How the webgpu backend runs the recipe op by op through tfjs-backend-webgpu: the device runner with the splits
+// kept on the GPU (each batch gathered and normalised there), the loss, accuracy and loss gradient in three
+// programs of ours, a one-dispatch SGD update per weight, and a check for GPU errors after every step and
+// evaluation.
+
+import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import { NORMALISE, type Batch } from '../../batches.js';
+import type { Split } from '../../data/cifar.js';
+import { INPUT_SHAPE } from '../../model.js';
+import type { Objective } from '../../step.js';
+import * as tf from '../../tf.js';
+import { DeviceRunner } from '../runner.js';
+import type { Runner, RunnerOptions } from '../types.js';
+import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu.js';
+import { throwIfGpuError } from './errors.js';
+import { GatherNormaliseProgram, packPixels } from './gather_normalise_webgpu.js';
+import { SgdUpdateProgram } from './sgd_update_webgpu.js';
+
+const webgpu = () => tf.backend() as WebGPUBackend;
+
+/** Runs a program of ours on the active webgpu backend; the result as a tensor of `shape`. */
+function run<T extends tf.Tensor>(program: WebGPUProgram, inputs: tf.TensorInfo[], shape = program.outputShape, uniforms?: { type: string; data: number[] }[]): T {
+  const info = webgpu().runWebGPUProgram(program, inputs, 'float32', uniforms);
+  return tf.engine().makeTensorFromTensorInfo({ ...info, shape }) as T;
+}
+
+/** The seed's loss and accuracy in three programs (./cross_entropy_webgpu.ts), the loss with its own gradient. */
+export const fusedObjective: Objective = (logits, labels) => {
+  const [n, classes] = logits.shape;
+  const acc = run<tf.Scalar>(new MeanRowsProgram(classes, 'accuracy'), [logits, labels], []);
+  const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([l]);
+    return {
+      value: run<tf.Scalar>(new MeanRowsProgram(classes, 'loss'), [l, labels], []),
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => run<tf.Tensor2D>(new CrossEntropyGradProgram(n, classes), [saved[0]!, labels, dy]),
+    };
+  });
+  return { loss: loss(logits) as tf.Scalar, acc };
+};
+
+/** The webgpu backend's runner for `opts.model`; `maxBufferBytes`: the largest buffer a program can bind. */
+export async function webgpuRunner(opts: RunnerOptions, maxBufferBytes: number): Promise<Runner> {
+  return new WebGpuOpsRunner(opts.model, maxBufferBytes);
+}
+
+class WebGpuOpsRunner extends DeviceRunner {
+  private readonly resident = new Map<Split, { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null>();
+  private table: tf.Tensor1D | null = null;
+
+  constructor(
+    model: tf.LayersModel,
+    private readonly maxBufferBytes: number,
+  ) {
+    super(model, {}, fusedObjective);
+  }
+
+  /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */
+  private residentOf(split: Split): { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null {
+    if (!this.resident.has(split)) {
+      const fits = split.images.byteLength <= this.maxBufferBytes;
+      this.resident.set(split, fits ? { pixels: tf.tensor1d(packPixels(split.images), 'int32'), labels: tf.tensor1d(Int32Array.from(split.labels), 'int32') } : null);
+    }
+    return this.resident.get(split)!;
+  }
+
+  /** The batch gathered and normalised on the GPU from the resident split: a step uploads only its indices. */
+  protected override batch(split: Split, batch: Batch): { x: tf.Tensor4D; y: tf.Tensor1D } {
+    const on = this.residentOf(split);
+    if (!on) return super.batch(split, batch);
+    this.table ??= tf.tensor1d(NORMALISE);
+    const idx = tf.tensor1d(Int32Array.from(batch.indices), 'int32');
+    const x = run<tf.Tensor4D>(new GatherNormaliseProgram([batch.indices.length, ...INPUT_SHAPE]), [on.pixels, idx, this.table]);
+    const y = tf.gather(on.labels, idx) as tf.Tensor1D;
+    idx.dispose();
+    return { x, y };
+  }
+
+  /** One dispatch per weight: w + (-lr) * g, as tfjs's SGD rounds it (./sgd_update_webgpu.ts). */
+  protected override update(grads: tf.NamedTensorMap, lr: number): void {
+    for (const w of this.model.trainableWeights) {
+      const v = w.read() as tf.Variable;
+      const g = grads[v.name];
+      if (!g) continue;
+      const flat = (t: tf.Tensor): tf.TensorInfo => ({ dataId: t.dataId, shape: [t.size], dtype: t.dtype });
+      const next = run(new SgdUpdateProgram(v.size), [flat(v), flat(g)], v.shape, [{ type: 'float32', data: [lr] }]);
+      v.assign(next);
+      next.dispose();
+    }
+  }
+
+  override async step(split: Split, batch: Batch, lr: number): Promise<void> {
+    throwIfGpuError();
+    return super.step(split, batch, lr);
+  }
+
+  override async numbers(): Promise<Float32Array> {
+    const values = await super.numbers();
+    throwIfGpuError();
+    return values;
+  }
+
+  override async evaluate(split: Split, batchSize: number) {
+    const r = await super.evaluate(split, batchSize);
+    throwIfGpuError();
+    return r;
+  }
+
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    for (const r of this.resident.values()) if (r) tf.dispose([r.pixels, r.labels]);
+    this.resident.clear();
+    this.table?.dispose();
+    this.table = null;
+  }
+}

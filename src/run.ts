@@ -1,0 +1,276 @@
+// A run, from start to finish: what `alexnet train` and `alexnet eval` hand their typed options to. It owns the
+// policy of a run (a resumed run keeps its recipe, data, limits and backend settings; flags that contradict
+// them are errors), where its data comes from, the save folder's lock, and the checkpointer that writes the
+// checkpoint and report.html after every epoch. Like the loop below it (src/train.ts), it never prints and never
+// exits: it reports through hooks and returns; the commands print (STYLE.md #3).
+
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { defaultSettings, initBackend, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
+import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, saveCheckpoint, type SavedState } from './checkpoint.js';
+import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
+import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
+import { AlexnetError } from './errors.js';
+import { evaluateReport, type EvalReport } from './evaluate.js';
+import { diskError, makeDirs, writeFileAtomic } from './files.js';
+import { acquireLock } from './lock.js';
+import { createModel } from './model.js';
+import { LIMITS, RECIPE, firstDifference, seedRecipe, type Limits, type Recipe } from './recipe.js';
+import type * as tf from './tf.js';
+import { train, type BatchProgress, type Checkpointer, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
+
+/** Where a command reads its data: as asked on its command line, and whether anything was asked there. */
+export interface DataRequest extends DataSource {
+  /** Whether --data-dir, --url, --md5 or --no-verify was given; if not, a saved run's own data is used. */
+  explicit: boolean;
+}
+
+/** How the run reports: the commands print what these are given. */
+export interface RunHooks extends ObtainHooks {
+  onBatch?: (p: BatchProgress) => void;
+  onEpochEnd?: (m: EpochMetrics) => void;
+  /** Runs a checkpoint write; the train command makes a second Ctrl-C wait for it. */
+  critical?: <T>(write: () => Promise<T>) => Promise<T>;
+}
+
+export interface TrainRunOptions {
+  recipe: Recipe;
+  limits: Limits;
+  /**
+   * Which recipe fields and limits the user set (checked against a resumed checkpoint; with `epochs`, a new total),
+   * and whether --backend or --gpu was given (else a resumed run asks for the backend it was asked for).
+   */
+  explicit: Set<keyof Recipe | keyof Limits | 'backend' | 'gpu'>;
+  data: DataRequest;
+  backend: BackendChoice;
+  gpu: boolean;
+  /** Backend settings the user set (--threads); the rest come from a resumed run, else their defaults. */
+  settings: Settings;
+  save: string | null;
+  resume: string | null;
+  /** --quiet: the backend keeps what native code prints at start-up off stderr (Dawn's warnings). */
+  quiet?: boolean;
+}
+
+export interface TrainRunResult extends TrainResult {
+  backend: ActiveBackend;
+  /** The backend settings the run used (saved with it). */
+  settings: Settings;
+  data: DataInfo;
+  trainImages: number;
+  testImages: number;
+  /** Where the checkpoints went, or null. */
+  saveDir: string | null;
+}
+
+/** Trains as asked: a new run, or the checkpoint in `opts.resume` continued exactly. */
+export async function trainRun(opts: TrainRunOptions, hooks: RunHooks = {}): Promise<TrainRunResult> {
+  const say = hooks.log ?? (() => {});
+  const resumed = opts.resume ? await readResumable(opts) : null;
+  const saveDir = opts.save ?? opts.resume;
+  // Checked and claimed before anything slow: a --save that cannot be written fails now, not after an epoch,
+  // and a second run into the same folder is refused (issue #13).
+  const release = saveDir ? await claimSaveDir(saveDir, say) : null;
+  try {
+    return await trainInto(opts, resumed, saveDir, hooks);
+  } finally {
+    await release?.();
+  }
+}
+
+async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: SavedState } | null, saveDir: string | null, hooks: RunHooks): Promise<TrainRunResult> {
+  const say = hooks.log ?? (() => {});
+  // `--resume DIR` alone continues the interrupted run exactly: its recipe, limits, target epochs and data (issue #14).
+  const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.explicit.has('epochs') ? opts.recipe.epochs : resumed.state.recipe.epochs } : opts.recipe;
+  const limits = resumed ? { limitTrain: resumed.state.limitTrain, limitTest: resumed.state.limitTest } : opts.limits;
+  const source = dataSource(opts.data, resumed?.state.data);
+
+  // The backend first: a missing GPU (--gpu) fails at once, not after a 170 MB download. A resumed run asks for
+  // the backend its run asked for (as for its settings, the rounding depends on it) unless told otherwise.
+  const saved = resumed?.state.backend;
+  const asked = {
+    choice: saved && !opts.explicit.has('backend') ? saved.choice : opts.backend,
+    gpu: saved && !opts.explicit.has('gpu') && !opts.explicit.has('backend') ? saved.gpu : opts.gpu,
+  };
+  const backend = await initBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet });
+  say(`backend: ${backend.detail}`);
+  const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
+  const model = loaded?.model ?? createModel({ init: recipe.init, seed: recipe.seed });
+  try {
+    checkBatchSizes(backend, model, [[RECIPE.batchSize.flag, recipe.batchSize], [RECIPE.evalBatchSize.flag, recipe.evalBatchSize]]);
+    const info = await obtainData(source, hooks);
+    if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
+    const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined });
+    const batches = Math.ceil(data.train.count / recipe.batchSize);
+    if (resumed && resumed.state.batch >= batches) {
+      throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${batches} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
+    }
+    // A resumed run keeps its settings unless told otherwise: the rounding depends on them (wasm's threads).
+    const settings = { ...defaultSettings(), ...resumed?.state.settings, ...opts.settings };
+    const runner = await backend.runner({ model, recipe, settings });
+    try {
+      if (runner.note) say(runner.note);
+      if (loaded) say(`resuming from ${resumed!.dir} at epoch ${loaded.state.epoch}${loaded.state.batch > 0 ? `, batch ${loaded.state.batch}` : ''}`);
+      const state: TrainState = {
+        ...(loaded?.state ?? { version: 1, ...limits, epoch: 0, batch: 0, partial: null, history: [] }),
+        recipe,
+        backend: asked,
+        classNames: data.classNames ?? DEFAULT_CLASS_NAMES,
+        data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
+      };
+      const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
+      const critical = hooks.critical ?? ((f) => f());
+      const result = await train({
+        model,
+        runner,
+        state,
+        train: data.train,
+        test: data.test,
+        checkpointer: writer && { save: (m, s) => critical(() => writer.save(m, s)) },
+        signal: hooks.signal,
+        onBatch: hooks.onBatch,
+        onEpochEnd: hooks.onEpochEnd,
+      });
+      return { ...result, backend, settings: runner.settings, data: info, trainImages: data.train.count, testImages: data.test.count, saveDir };
+    } finally {
+      await runner.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** state.json of the run to resume, checked against the flags given with --resume. */
+async function readResumable(opts: TrainRunOptions): Promise<{ dir: string; state: SavedState }> {
+  const state = await readState(opts.resume!);
+  // A resumed run takes its recipe and limits from the checkpoint; a flag that says otherwise is an error.
+  const asked = { ...opts.recipe, ...opts.limits };
+  const saved = { ...state.recipe, limitTrain: state.limitTrain, limitTest: state.limitTest };
+  const differs = firstDifference(asked, saved, [...opts.explicit].filter((k): k is keyof Recipe | keyof Limits => k !== 'epochs' && k !== 'backend' && k !== 'gpu'));
+  if (differs !== null) {
+    const flag = (RECIPE[differs as keyof Recipe] ?? LIMITS[differs as keyof Limits]).flag;
+    const show = (v: unknown) => (v === null ? 'none' : String(v));
+    throw new AlexnetError('USAGE', `${flag} ${show(asked[differs])} differs from the checkpoint's ${show(saved[differs])}`, `drop ${flag} to resume with the saved recipe, or start a new run without --resume`);
+  }
+  const epochs = opts.explicit.has('epochs') ? opts.recipe.epochs : state.recipe.epochs;
+  if (state.epoch >= epochs && state.batch === 0) {
+    throw new AlexnetError('USAGE', `the checkpoint has already done ${state.epoch} epochs`, `pass --epochs N with N > ${state.epoch} to train further`);
+  }
+  return { dir: opts.resume!, state };
+}
+
+/**
+ * Where a command on a saved run reads its data (issue #14): the run's own data dir, URL and MD5 (state.json),
+ * unless the user said otherwise on the command line.
+ */
+export function dataSource(asked: DataRequest, saved: { dataDir: string; url: string; md5: string | null } | undefined): DataSource {
+  const { explicit: _, ...source } = asked;
+  return saved && !asked.explicit ? { ...source, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : source;
+}
+
+/** A resumed run must see the data it was trained on: another archive or record count is refused (issue #13). */
+function checkSameData(dir: string, saved: TrainState['data'], now: DataInfo): void {
+  if (!saved) return;
+  const differs = saved.records !== now.records ? `${now.records} records where the run had ${saved.records}` : saved.archiveMd5 !== 'unknown' && now.archiveMd5 !== 'unknown' && saved.archiveMd5 !== now.archiveMd5 ? `archive MD5 ${now.archiveMd5} where the run had ${saved.archiveMd5}` : null;
+  if (differs) {
+    throw new AlexnetError('USAGE', `the data in ${now.dir} is not what ${dir} was trained on: ${differs}`, `resume with the run's data (drop --data-dir/--url to use ${saved.dataDir}), or start a new run`);
+  }
+}
+
+/** Batches larger than the backend holds for this model are refused before any data work (issue #13). */
+export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, sizes: [flag: string, size: number][]): void {
+  const max = backend.maxBatch(model);
+  for (const [flag, size] of sizes) {
+    if (size > max) throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${max})`, `e.g. ${flag} ${Math.min(max, 512)}`);
+  }
+}
+
+/** Saves checkpoints in `dir`, each followed by report.html (the curves and confusion matrix so far). */
+function checkpointer(dir: string, backend: string): Checkpointer {
+  return {
+    save: async (model, state) => {
+      try {
+        await saveCheckpoint(dir, model, state);
+        const { renderReport, REPORT_FILE } = await import('./report-html.js');
+        await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
+      } catch (e) {
+        throw diskError(e, `saving the checkpoint in ${dir}`, `free space there (the previous checkpoint in ${dir} is whole), then \`alexnet train --resume ${dir}\``) ?? e;
+      }
+    },
+  };
+}
+
+const LOCK_FILE = '.alexnet-train.lock';
+
+/** Makes `dir` (or finds it), checks that it can be written, and takes its lock; returns the release. */
+async function claimSaveDir(dir: string, say: (m: string) => void): Promise<() => Promise<void>> {
+  const hint = 'pass --save with a folder you can write to';
+  try {
+    const created = await makeDirs(dir);
+    const st = await fsp.stat(dir);
+    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    const release = await acquireLock(path.join(dir, LOCK_FILE), {
+      what: `a training run saving into ${dir}`,
+      wait: false,
+      hint: 'wait for it to finish, or pass another --save DIR',
+      onNote: say,
+    });
+    return async () => {
+      await release();
+      // A folder made for a run that then saved nothing (a bad flag, no data) is not left behind.
+      if (created !== undefined) await fsp.rmdir(dir).catch(() => {});
+    };
+  } catch (e) {
+    if (e instanceof AlexnetError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new AlexnetError('IO', `cannot save into ${dir}: it is a file, not a folder`, hint);
+    throw diskError(e, `preparing ${dir} for checkpoints`, hint) ?? e;
+  }
+}
+
+export interface EvalRunOptions {
+  modelDir: string;
+  data: DataRequest;
+  /** null: the run's --eval-batch-size (its state.json), else the seed's. */
+  batchSize: number | null;
+  /** null: the run's --limit-test where it had one. */
+  limitTest: number | null;
+  backend: BackendChoice;
+  gpu: boolean;
+  settings: Settings;
+  quiet?: boolean;
+}
+
+/**
+ * Evaluates a saved model. By default it scores what the run validated on (issue #14): its data, its --limit-test,
+ * its evaluation batch size and its backend settings, so that its seed-style figures equal the last epoch's Valid Loss and Valid Acc.
+ */
+export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Promise<{ report: EvalReport; data: DataInfo }> {
+  const say = hooks.log ?? (() => {});
+  await checkModelDir(opts.modelDir);
+  const state = await readStateIfAny(opts.modelDir); // validated now, before any download; an exported model has none
+  const source = dataSource(opts.data, state?.data);
+  const limitTest = opts.limitTest ?? state?.limitTest ?? null;
+  const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
+  // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).
+  const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
+  say(`backend: ${backend.detail}`);
+  const { model, epochs } = await loadTrainedModel(opts.modelDir, state);
+  try {
+    checkBatchSizes(backend, model, [['--batch-size', batchSize]]);
+    const info = await obtainData(source, hooks);
+    const data = await loadCifar(source.dataDir, { limitTrain: 0, limitTest: limitTest ?? undefined });
+    say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
+    // The run's settings too (wasm's threads round differently), so that its figures equal the last epoch's.
+    const settings = { ...defaultSettings(), ...state?.settings, ...opts.settings };
+    const runner = await backend.runner({ model, recipe: state?.recipe ?? seedRecipe(0), settings });
+    try {
+      // Names from the data being evaluated: they are what the labels mean.
+      return { report: await evaluateReport(data.test, batchSize, data.classNames, runner), data: info };
+    } finally {
+      await runner.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}
