@@ -23,5 +23,5 @@ if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && existsSync(icd)) {
 }
 const testDir = path.join(ROOT, 'dist', 'test');
 const files = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().map((f) => path.join(testDir, f));
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...process.argv.slice(2), ...files], { env, stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], { env, stdio: 'inherit' });
 process.exitCode = r.status ?? 1;

@@ -3,6 +3,7 @@
 // and without it `npm ci` still succeeds and the tool runs on another backend.
 
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
@@ -51,6 +52,16 @@ async function load(flavour: NativeFlavour): Promise<FlavourProbe> {
   }
 }
 
+/** Whether a flavour's package is there, without loading it (loading libtensorflow takes a second). */
+function isInstalled(flavour: NativeFlavour): boolean {
+  try {
+    createRequire(import.meta.url).resolve(flavour);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The first line of an error that says the most (for one-line messages). */
 export function keyLine(message: string): string {
   const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -74,7 +85,8 @@ export async function start(req: StartRequest): Promise<StartResult> {
   const usable = gpuProbe.loaded ? gpuProbe : req.gpuOnly ? null : await loadNative(NATIVE_CPU);
   if (!usable?.loaded) {
     const tried = usable ? [gpuProbe, usable] : [gpuProbe];
-    const none = tried.every((p) => !p.installed);
+    // On the GPU-only round the CPU flavour is not loaded, only looked for: it may be there, for the CPU round.
+    const none = tried.every((p) => !p.installed) && (usable !== null || !isInstalled(NATIVE_CPU));
     return {
       ok: false,
       installed: !none,
