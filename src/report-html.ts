@@ -4,11 +4,11 @@
 // and nothing to fetch, so it opens from a CI artifact or an air-gapped machine. Pure: state in, HTML out.
 
 import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
+import { perClassAccuracy } from './evaluate.js';
 import { hhmmss } from './report.js';
 import type { EpochMetrics, TrainState } from './train.js';
 
 export const REPORT_FILE = 'report.html';
-import { perClassAccuracy } from './evaluate.js';
 
 export interface ReportMeta {
   /** When the page was written (shown; the caller passes it so that rendering stays pure). */

@@ -8,7 +8,6 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { defaultSettings, initBackend, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
 import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, saveCheckpoint, type SavedState } from './checkpoint.js';
-import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
 import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
@@ -115,7 +114,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
         ...(loaded?.state ?? { version: 1, ...limits, epoch: 0, batch: 0, partial: null, history: [] }),
         recipe,
         backend: asked,
-        classNames: data.classNames ?? DEFAULT_CLASS_NAMES,
+        classNames: data.classNames,
         data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
       };
       const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;

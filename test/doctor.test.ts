@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { diagnose, findLibraries } from '../src/backends/tensorflow/doctor.js';
+import { findLibraries } from '../src/backends/libraries.js';
+import { diagnose } from '../src/backends/tensorflow/doctor.js';
 import { describeAdapter, icdsByHand, type GpuAdapterInfo } from '../src/backends/webgpu/adapter.js';
 import { adapterFix } from '../src/backends/webgpu/doctor.js';
 import { AUTO_LINE, nativeInstalled, runCli, tmpDir } from './helpers.js';
@@ -56,6 +57,7 @@ test('alexnet doctor here: each backend\'s state, the auto backend, exit 0; --js
   if (process.env.VK_ICD_FILENAMES?.includes('lvp')) assert.match(r.stdout, /^--   adapter: llvmpipe.*: software, never chosen by auto$/m);
   const j = await runCli(['doctor', '--json']);
   const report = JSON.parse(j.stdout) as Record<string, unknown>;
+  assert.equal(report.type, 'doctor');
   for (const k of ['node', 'backends', 'auto', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
   assert.equal(report.canTrain, true);
   const auto = (report.auto as { backend: string }).backend;

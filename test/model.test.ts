@@ -247,7 +247,8 @@ test('alexnet summary: the table, and the same as JSON; auto says which backend 
   assert.match(r.stdout, /^output of a zero \[1, 32, 32, 3\] input: \[1, 10\]$/m);
   assert.match(r.stderr, AUTO_LINE);
   const j = await runCli(['summary', '--json', '-q']);
-  const s = JSON.parse(j.stdout) as { totalParams: number; outputShape: number[]; layers: { name: string }[] };
+  const s = JSON.parse(j.stdout) as { type: string; totalParams: number; outputShape: number[]; layers: { name: string }[] };
+  assert.equal(s.type, 'network');
   assert.equal(s.totalParams, 576778);
   assert.deepEqual(s.outputShape, [1, 10]);
   assert.deepEqual(s.layers.map((l) => l.name), ['conv1', 'max_pool1', 'conv2', 'max_pool2', 'flatten', 'fc1', 'fc2', 'fc3']);

@@ -1,5 +1,6 @@
 import { backendModules, initBackend, type ActiveBackend, type Fix } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
+import { processConsole, type Console } from './common.js';
 
 export interface DoctorFlags {
   json?: boolean;
@@ -54,10 +55,9 @@ function dedupe(fixes: Fix[]): Fix[] {
   return fixes.filter((f) => (seen.has(f.problem) ? false : (seen.add(f.problem), true)));
 }
 
-export async function runDoctor(flags: DoctorFlags): Promise<DoctorReport> {
+export async function runDoctor(flags: DoctorFlags, con: Console = processConsole): Promise<DoctorReport> {
   const { report, sections } = await doctorReport();
-  if (flags.json) process.stdout.write(JSON.stringify(report) + '\n');
-  else process.stdout.write(doctorText(report, sections) + '\n');
+  con.out((flags.json ? JSON.stringify({ type: 'doctor', ...report }) : doctorText(report, sections)) + '\n');
   if (!report.canTrain) throw new AlexnetError('BACKEND', 'no backend can train here', 'follow the fixes above');
   if (flags.requireGpu && !report.gpuBackend) {
     throw new AlexnetError('NO_GPU', 'no GPU backend works here', report.fixes[0]?.fix ?? 'see the fixes above');

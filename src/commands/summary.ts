@@ -18,6 +18,6 @@ export async function runSummary(flags: SummaryFlags, con: Console = processCons
   const summary = summarize(model);
   model.dispose();
   tf.disposeVariables();
-  con.out((flags.json ? JSON.stringify(summary) : summaryText(summary)) + '\n');
+  con.out((flags.json ? JSON.stringify({ type: 'network', ...summary }) : summaryText(summary)) + '\n');
   return summary;
 }

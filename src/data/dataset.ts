@@ -8,7 +8,7 @@ import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile } from '../
 import { acquireLock } from '../lock.js';
 import { checkExtracted, extractCifar, type Manifest } from './archive.js';
 import {
-  BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
+  BATCHES_DIR, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
   decodeBatch, parseClassNames, printable, type Split,
 } from './cifar.js';
 import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type FetchResult, type Progress } from './download.js';
@@ -218,14 +218,9 @@ export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promis
     loadSplit(dir, TRAIN_FILES, opts.limitTrain),
     loadSplit(dir, [TEST_FILE], opts.limitTest),
   ]);
-  let classNames = DEFAULT_CLASS_NAMES;
-  try {
-    const meta = await readRegularFile(path.join(dir, META_FILE), READ_CAPS.classNames, 'DATA', `${BATCHES_DIR}/${META_FILE}`, 'run `alexnet download --force` to fetch the data again');
-    classNames = parseClassNames(meta.toString('utf8'));
-  } catch (e) {
-    if (e instanceof AlexnetError) throw e;
-  }
-  return { train, test, classNames };
+  // checkExtracted found batches.meta.txt; reading or parsing it fails only with the tool's own error.
+  const meta = await readRegularFile(path.join(dir, META_FILE), READ_CAPS.classNames, 'DATA', `${BATCHES_DIR}/${META_FILE}`, 'run `alexnet download --force` to fetch the data again');
+  return { train, test, classNames: parseClassNames(meta.toString('utf8')) };
 }
 
 async function loadSplit(dir: string, files: string[], limit?: number): Promise<Split> {

@@ -2,8 +2,6 @@
 // to the fix. The messages quoted in the table are the real ones from the issues cited.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import type { Fix } from '../types.js';
 
 /** The libraries libtensorflow 2.9.1 (tfjs-node-gpu 4.22.0) opens for CUDA 11.2 + cuDNN 8.1. */
@@ -56,36 +54,6 @@ export const FIX_TABLE: { pattern: RegExp; problem: string; fix: string }[] = [
 export function diagnose(errorText: string): Fix {
   for (const row of FIX_TABLE) if (row.pattern.test(errorText)) return { problem: row.problem, fix: row.fix };
   return { problem: 'the native backend does not load', fix: 'see the error above; `npm rebuild @tensorflow/tfjs-node-gpu` often helps' };
-}
-
-/** Where the dynamic loader would find each library: `ldconfig -p`, then LD_LIBRARY_PATH. */
-export function findLibraries(names: string[], ldconfigOutput: string | null, ldLibraryPath: string | undefined): Record<string, string | null> {
-  const found: Record<string, string | null> = {};
-  for (const name of names) {
-    const line = ldconfigOutput?.split('\n').find((l) => l.trim().startsWith(name + ' '));
-    let where: string | null = line ? line.split('=>').pop()!.trim() : null;
-    if (where === null) {
-      for (const dir of (ldLibraryPath ?? '').split(':').filter(Boolean)) {
-        if (existsSync(path.join(dir, name))) {
-          where = path.join(dir, name);
-          break;
-        }
-      }
-    }
-    found[name] = where;
-  }
-  return found;
-}
-
-export function ldconfig(): string | null {
-  for (const bin of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    try {
-      return execFileSync(bin, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
-    } catch {
-      // try the next place
-    }
-  }
-  return null;
 }
 
 export interface Driver {

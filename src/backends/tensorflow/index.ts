@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
-import { CUDA_LIBS, NAPI_BUILDS, diagnose, findLibraries, ldconfig, nvidiaDriver } from './doctor.js';
+import { findLibraries, ldconfig } from '../libraries.js';
+import { CUDA_LIBS, NAPI_BUILDS, diagnose, nvidiaDriver } from './doctor.js';
 
 export const NATIVE_GPU = '@tensorflow/tfjs-node-gpu';
 export const NATIVE_CPU = '@tensorflow/tfjs-node';

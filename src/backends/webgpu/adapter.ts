@@ -6,9 +6,9 @@
 // - A software adapter (Mesa's lavapipe, SwiftShader) is reported with isFallbackAdapter or by its name; it is
 //   correct but ~20x slower than wasm here, so only `--backend webgpu` takes it.
 
-import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { findLibraries, ldconfig } from '../libraries.js';
 import * as path from 'node:path';
 
 /** The parts of the WebGPU API this tool touches (the full types are in @webgpu/types). */
@@ -65,23 +65,7 @@ export function packageVersion(): string | null {
 
 /** Where the dynamic loader would find libvulkan.so.1 (Linux), or null. Elsewhere the OS provides the API. */
 export function vulkanLoader(ldconfigOutput: string | null, ldLibraryPath: string | undefined): string | null {
-  const line = ldconfigOutput?.split('\n').find((l) => l.trim().startsWith('libvulkan.so.1 '));
-  if (line) return line.split('=>').pop()!.trim();
-  for (const dir of (ldLibraryPath ?? '').split(':').filter(Boolean)) {
-    if (existsSync(path.join(dir, 'libvulkan.so.1'))) return path.join(dir, 'libvulkan.so.1');
-  }
-  return null;
-}
-
-function ldconfigP(): string | null {
-  for (const bin of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    try {
-      return execFileSync(bin, ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
-    } catch {
-      // try the next place
-    }
-  }
-  return null;
+  return findLibraries(['libvulkan.so.1'], ldconfigOutput, ldLibraryPath)['libvulkan.so.1']!;
 }
 
 /** GPU device nodes a hardware Vulkan driver would open: DRM render nodes, NVIDIA's, WSL's. */
@@ -126,7 +110,7 @@ export interface Preflight {
 /** What can be known without waking Dawn (which prints to stderr when it finds nothing). */
 export function preflight(): Preflight {
   if (process.platform !== 'linux') return { loader: 'system', deviceNodes: null, noHardware: null, noAdapter: null };
-  const loader = vulkanLoader(ldconfigP(), process.env.LD_LIBRARY_PATH);
+  const loader = vulkanLoader(ldconfig(), process.env.LD_LIBRARY_PATH);
   const deviceNodes = gpuDeviceNodes();
   const noAdapter = loader === null ? 'no Vulkan loader (libvulkan.so.1)' : null;
   // Drivers chosen by hand decide: software ones only (the tests' lavapipe) cannot be a GPU, and any other may
