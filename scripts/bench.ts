@@ -2,8 +2,8 @@
 // ratio of each of ours to its peer. Speed targets are read from these tables, never asserted in tests.
 //
 // CPU: ../shared/peers/torch_cpu_step.py (needs `apt-get install -y python3-torch`), against each backend's
-// step time at batch 64. GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU:
-// ../shared/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
+// step time at batch 64. The webgpu host floor: both webgpu runners on Dawn's null adapter (host time alone).
+// GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU: ../shared/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
 // backend's implied epoch at batch 64 and 512. When a peer cannot run, its table says why and still reports ours.
 
 import { spawnSync } from 'node:child_process';
@@ -19,12 +19,12 @@ const GPU_PEER = process.env.ALEXNET_GPU_PEER_SCRIPT ?? path.join(PEERS, 'torch_
 const STEPS = process.env.BENCH_STEPS ?? '20';
 const THREADS = String(os.availableParallelism());
 
-interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } | null }
+interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; hostMsMedian: number; dispatchesPerStep: number | null; runner: string | null; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } | null }
 interface Peer { peer: string; torch: string; threads: number; stepMsMedian: number }
 interface GpuPeerEpoch { loop: string; batch: number; epoch: number; seconds: number; device: string; torch: string }
 
-function alexnetBench(args: string[]): Ours[] {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', ...args, '--steps', STEPS, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+function alexnetBench(args: string[], env: Record<string, string> = {}): Ours[] {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', ...args, '--steps', STEPS, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`alexnet bench ${args.join(' ')} failed with exit ${r.status}`);
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ours);
 }
@@ -61,6 +61,18 @@ process.stdout.write(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.
 process.stdout.write(rows.join('\n') + '\n');
 process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode?.msMedian} ms\n`);
 
+// The webgpu host floor: each runner on Dawn's null adapter, which accepts every call and runs nothing, so a step's
+// time there is what the host spends on it: the least a step can take on any GPU (issue #18).
+const floor = ['compiled', 'ops'].map((runner) => {
+  try {
+    return alexnetBench(['--backend', 'webgpu', '--webgpu-runner', runner, '--no-decode', '--quiet'], { ALEXNET_DAWN_FLAGS: 'backend=null' })[0]!;
+  } catch (e) {
+    return `${runner}: ${(e as Error).message}`;
+  }
+});
+process.stdout.write(['', 'webgpu host floor (Dawn null adapter; batch 64): a step\'s host time, from the call to its submit', '| runner | host ms per step (median) | dispatches per step |', '| --- | ---: | ---: |',
+  ...floor.map((f) => (typeof f === 'string' ? `| ${f} | | |` : `| ${f.runner} | ${f.hostMsMedian} | ${f.dispatchesPerStep ?? 'n/a'} |`))].join('\n') + '\n');
+
 // The GPU table: only where our webgpu backend ran on a GPU and python3 has CUDA PyTorch.
 const webgpu = ours.find((o) => o.backend === 'webgpu' && o.gpu);
 const cuda = pythonWithTorch(true) !== null;
@@ -69,7 +81,7 @@ if (!webgpu || !cuda) {
 } else {
   const gpuRows = ['| batch | alexnet webgpu, implied epoch s | PyTorch CUDA, seed loop s | ratio | PyTorch CUDA, data on the GPU s | ratio |', '| ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const batch of [64, 512]) {
-    const mine = batch === webgpu.batchSize ? webgpu : alexnetBench(['--backend', 'webgpu', '--gpu', '--batch-size', String(batch)])[0]!;
+    const mine = batch === webgpu.batchSize ? webgpu : alexnetBench(['--backend', 'webgpu', '--gpu', '--batch-size', String(batch), '--no-decode'])[0]!;
     const run = python(GPU_PEER, ['--batch', String(batch), '--epochs', '3'], true);
     if (!run.ok) {
       gpuRows.push(`| ${batch} | ${mine.epochSeconds} | ${run.why} | | | |`);

@@ -56,11 +56,11 @@ export function fillBatch(split: Split, batch: Batch, out: Float32Array, labelsO
 
 /** Host buffers for batches of up to n images, grown as needed and reused (a batch of 64 is 786 KB of floats). */
 export class BatchBuffers {
-  x = new Float32Array(0);
-  y = new Int32Array(0);
+  x: Float32Array<ArrayBuffer> = new Float32Array(0);
+  y: Int32Array<ArrayBuffer> = new Int32Array(0);
 
   /** The batch filled into the buffers: its first `indices.length` images and labels. */
-  fill(split: Split, batch: Batch): { x: Float32Array; y: Int32Array; n: number } {
+  fill(split: Split, batch: Batch): { x: Float32Array<ArrayBuffer>; y: Int32Array<ArrayBuffer>; n: number } {
     const n = batch.indices.length;
     if (this.y.length < n) {
       this.x = new Float32Array(n * IMAGE_BYTES);

@@ -24,6 +24,8 @@ export interface BenchResult {
   runner: string | null; // how the runner ran, in a few words (`2 threads`)
   steps: number;
   stepMsMedian: number; // one SGD step (forward, backward, update), the loss read back
+  hostMsMedian: number; // the step's host time: from the call to its return (the work submitted, not awaited)
+  dispatchesPerStep: number | null; // GPU programs a step runs, where the runner counts them (webgpu)
   trainImagesPerSecond: number;
   evalMsMedian: number; // one evaluation batch (forward pass, loss, accuracy, predictions read back)
   evalImagesPerSecond: number;
@@ -43,21 +45,28 @@ function syntheticSplit(n: number, salt: number): Split {
 
 /** Times the backend's own step and evaluation, as the training loop runs them (the batch gathered each step). */
 export async function benchTraining(backend: ActiveBackend, opts: BenchOptions): Promise<BenchResult> {
-  const recipe = seedRecipe(0);
+  const recipe = { ...seedRecipe(0), batchSize: opts.batchSize, evalBatchSize: opts.evalBatchSize };
   const model = createModel({ seed: 0 });
   const trainSplit = syntheticSplit(opts.batchSize, 0);
   const evalSplit = syntheticSplit(opts.evalBatchSize, 1);
   const batch = inOrder(0, opts.batchSize);
   const runner = await backend.runner({ model, recipe, settings: opts.settings });
   const stepTimes: number[] = [];
+  const hostTimes: number[] = [];
   const evalTimes: number[] = [];
+  let dispatches: number | null = null;
   try {
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
       await runner.step(trainSplit, batch, recipe.lr);
+      const host = runner.lastStepHostMs ?? performance.now() - t;
       await runner.numbers(); // wait for the device: an honest step time
-      if (i >= opts.warmup) stepTimes.push(performance.now() - t);
+      if (i >= opts.warmup) {
+        stepTimes.push(performance.now() - t);
+        hostTimes.push(host);
+      }
     }
+    dispatches = runner.dispatchesPerStep ?? null;
     // Evaluation: one batch of evalBatchSize per measurement, run as in training (shared out on wasm).
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
@@ -72,10 +81,12 @@ export async function benchTraining(backend: ActiveBackend, opts: BenchOptions):
   const evalMs = median(evalTimes);
   return {
     batchSize: opts.batchSize,
-    threads: runner.settings.threads ?? 1,
+    threads: Number(runner.settings.threads ?? 1),
     runner: runner.label,
     steps: opts.steps,
     stepMsMedian: round(stepMs),
+    hostMsMedian: round(median(hostTimes)),
+    dispatchesPerStep: dispatches,
     trainImagesPerSecond: round((opts.batchSize / stepMs) * 1000),
     evalMsMedian: round(evalMs),
     evalImagesPerSecond: round((opts.evalBatchSize / evalMs) * 1000),

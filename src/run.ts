@@ -93,6 +93,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
   };
   const backend = await initBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
+  checkComputes(backend);
   const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
   const model = loaded?.model ?? createModel({ init: recipe.init, seed: recipe.seed });
   try {
@@ -176,6 +177,13 @@ function checkSameData(dir: string, saved: TrainState['data'], now: DataInfo): v
   }
 }
 
+/** Training, evaluating and predicting need numbers: Dawn's null adapter (ALEXNET_DAWN_FLAGS) computes none. */
+export function checkComputes(backend: ActiveBackend): void {
+  if (!backend.computes) {
+    throw new AlexnetError('USAGE', `${backend.detail.split(' (')[0]} on ${backend.detail.match(/\(([^,;]+)/)?.[1] ?? 'this adapter'} computes nothing: only \`alexnet bench\` runs there (it times the host's part of a step)`, 'unset ALEXNET_DAWN_FLAGS (or drop backend=null from it)');
+  }
+}
+
 /** Batches larger than the backend holds for this model are refused before any data work (issue #13). */
 export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, sizes: [flag: string, size: number][]): void {
   const max = backend.maxBatch(model);
@@ -254,6 +262,7 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).
   const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
+  checkComputes(backend);
   const { model, epochs } = await loadTrainedModel(opts.modelDir, state);
   try {
     checkBatchSizes(backend, model, [['--batch-size', batchSize]]);

@@ -13,15 +13,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { inOrder } from '../src/batches.js';
+import { NORMALISE, inOrder } from '../src/batches.js';
 import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
 import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
 import { start } from '../src/backends/webgpu/index.js';
+import { compilePlan, type Plan } from '../src/backends/webgpu/compiled/plan.js';
+import type { CompiledRunner } from '../src/backends/webgpu/compiled/runner.js';
 import { fusedObjective } from '../src/backends/webgpu/runner.js';
 import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
 import { seedRecipe } from '../src/recipe.js';
-import { seedObjective } from '../src/step.js';
+import { lossAndGrads, seedObjective } from '../src/step.js';
 import * as tf from '../src/tf.js';
 import { relErr, runCli, serveArchive, tmpDir } from './helpers.js';
 
@@ -163,12 +165,12 @@ test('auto and --gpu take a hardware adapter and never a software one', { skip }
 describe('webgpu training step', { skip }, () => {
   after(() => switchBackendForTests('webgpu'));
 
-  test('two runner steps (gathered on the GPU, a one-dispatch update per weight): losses and weights match the cpu backend', async () => {
+  test('the op-by-op runner: two steps (gathered on the GPU, a one-dispatch update per weight) match the cpu backend', async () => {
     const split: Split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
     const steps = async (name: 'webgpu' | 'cpu') => {
       const backend = await switchBackendForTests(name);
       const model = createModel({ seed: 12 });
-      const runner = await backend.runner({ model, recipe: seedRecipe(12), settings: {} });
+      const runner = await backend.runner({ model, recipe: seedRecipe(12), settings: { webgpuRunner: 'ops' } });
       for (let i = 0; i < 2; i++) await runner.step(split, inOrder(0, 4), 0.1);
       const numbers = await runner.numbers();
       await runner.sync();
@@ -241,6 +243,102 @@ describe('webgpu training step', { skip }, () => {
     });
     // Reported once: the next evaluation runs.
     assert.equal((await runner.evaluate(split, 2)).predictions.length, 2);
+    await runner.dispose();
+    model.dispose();
+  });
+});
+
+describe('the compiled step (issue #18)', { skip }, () => {
+  // 8 images whose pixels hash their position, and a batch of 4 of them.
+  const split: Split = { images: Uint8Array.from({ length: 8 * 3072 }, (_, i) => (i * 37 + (i >> 7)) & 0xff), labels: Uint8Array.from([3, 1, 4, 1, 5, 9, 2, 6]), count: 8 };
+  const recipe = { ...seedRecipe(12), batchSize: 4, evalBatchSize: 8 };
+
+  test('the plan is read from the model\'s own layers, weights where model.trainableWeights has them', () => {
+    const model = createModel({ seed: 1 });
+    const plan = compilePlan(model) as Plan;
+    assert.deepEqual(plan.layers.map((l) => [l.name, l.op.kind, l.output.join('x')]), [
+      ['conv1', 'conv', '28x28x64'],
+      ['max_pool1', 'pool', '13x13x64'],
+      ['conv2', 'conv', '9x9x64'],
+      ['max_pool2', 'pool', '4x4x64'],
+      ['flatten', 'flatten', '1x1x1024'],
+      ['fc1', 'dense', '1x1x384'],
+      ['fc2', 'dense', '1x1x192'],
+      ['fc3', 'dense', '1x1x10'],
+    ]);
+    assert.equal(plan.size, 576_778);
+    assert.deepEqual(plan.weights.map((w) => w.offset), [0, 4800, 4864, 107264, 107328, 500544, 500928, 574656, 574848, 576768]);
+    model.dispose();
+  });
+
+  test('one step: the loss and every weight gradient within 1e-4 of the cpu backend\'s; 23 dispatches', async () => {
+    await switchBackendForTests('cpu');
+    const model = createModel({ seed: 12 });
+    const x = tf.tensor4d(Float32Array.from(split.images.subarray(0, 4 * 3072), (v) => NORMALISE[v]!), [4, 32, 32, 3]);
+    const y = tf.tensor1d(Int32Array.from(split.labels.subarray(0, 4)), 'int32');
+    const want = lossAndGrads(model, x, y);
+    const wantLoss = (await want.loss.data())[0]!;
+    const wantGrads = await Promise.all(model.trainableWeights.map(async (w) => (await want.grads[(w.read() as tf.Variable).name]!.data()) as Float32Array));
+    tf.dispose([x, y, want.loss, want.acc, ...Object.values(want.grads)]);
+    const backend = await switchBackendForTests('webgpu');
+    const runner = (await backend.runner({ model, recipe, settings: { webgpuRunner: 'compiled' } })) as CompiledRunner;
+    try {
+      assert.equal(runner.label, 'compiled');
+      await runner.step(split, inOrder(0, 4), 0.1);
+      const [loss] = await runner.numbers();
+      assert.ok(Math.abs(loss! - wantLoss) <= 1e-4 * Math.max(1, wantLoss), `loss ${loss} vs ${wantLoss}`);
+      (await runner.gradients()).forEach((g, i) => assert.ok(relErr(g, wantGrads[i]!) <= 1e-4, `${model.trainableWeights[i]!.name}: relative error ${relErr(g, wantGrads[i]!)}`));
+      assert.equal(runner.dispatchesPerStep, 23);
+    } finally {
+      await runner.dispose();
+      model.dispose();
+    }
+  });
+
+  test('20 steps (batches of 2 and 1, the shorter last batch of an epoch of 3): losses within 1e-3 of the cpu backend\'s', async () => {
+    const steps = async (name: 'webgpu' | 'cpu') => {
+      const backend = await switchBackendForTests(name);
+      const model = createModel({ seed: 12 });
+      const runner = await backend.runner({ model, recipe: { ...recipe, batchSize: 2 }, settings: { webgpuRunner: 'compiled' } });
+      for (let s = 0; s < 20; s++) await runner.step(split, s % 2 === 0 ? inOrder(0, 2) : inOrder(2, 1), 0.05);
+      const numbers = await runner.numbers();
+      await runner.dispose();
+      model.dispose();
+      return numbers.filter((_, i) => i % 2 === 0);
+    };
+    const gpu = await steps('webgpu');
+    const cpu = await steps('cpu');
+    assert.ok(relErr(gpu, cpu) <= 1e-3, `losses ${gpu} vs ${cpu}`);
+  });
+
+  test('evaluation equals the op-by-op runner\'s within 1e-5 (batches of 3: the last one shorter); bitwise the same run to run', async () => {
+    const backend = await switchBackendForTests('webgpu');
+    const run = async (webgpuRunner: string) => {
+      const model = createModel({ seed: 12 });
+      const runner = await backend.runner({ model, recipe, settings: { webgpuRunner } });
+      await runner.step(split, inOrder(0, 4), 0.1);
+      const numbers = await runner.numbers();
+      const evaluated = await runner.evaluate(split, 3);
+      await runner.sync();
+      const weights = await Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
+      await runner.dispose();
+      model.dispose();
+      return { numbers, evaluated, weights };
+    };
+    const [a, b, ops] = [await run('compiled'), await run('compiled'), await run('ops')];
+    assert.deepEqual(b, a, 'the same inputs, the same outputs, bit for bit');
+    assert.ok(Math.abs(a.evaluated.loss - ops.evaluated.loss) <= 1e-5, `loss ${a.evaluated.loss} vs ${ops.evaluated.loss}`);
+    assert.ok(Math.abs(a.evaluated.acc - ops.evaluated.acc) <= 1e-6);
+    assert.deepEqual([...a.evaluated.predictions], [...ops.evaluated.predictions]);
+  });
+
+  test('a model with a layer the compiler does not know runs op by op, and says why', async () => {
+    const backend = await switchBackendForTests('webgpu');
+    const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [32, 32, 3] }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 10 })] });
+    assert.deepEqual(compilePlan(model), { reason: 'layer dropout_Dropout1 is a Dropout (the compiler knows Conv2D, MaxPooling2D, Flatten and Dense)' });
+    const runner = await backend.runner({ model, recipe, settings: {} });
+    assert.equal(runner.label, 'ops');
+    assert.match(runner.note!, /^webgpu: op by op, not compiled: layer \w+ is a Dropout/);
     await runner.dispose();
     model.dispose();
   });

@@ -13,9 +13,7 @@ import type { EvalResult, Runner, Settings } from './types.js';
 export class DeviceRunner implements Runner {
   readonly note: string | null = null;
   /** `1 thread` where the settings say so (wasm on one thread), else nothing to say. */
-  get label(): string | null {
-    return this.settings.threads === 1 ? '1 thread' : null;
-  }
+  readonly label: string | null;
   private readonly buffers = new BatchBuffers();
   /** Each step's loss and accuracy, on the device, until numbers() takes them. */
   private pending: tf.Scalar[] = [];
@@ -25,7 +23,9 @@ export class DeviceRunner implements Runner {
     protected readonly model: tf.LayersModel,
     readonly settings: Settings = {},
     protected readonly objective: Objective = seedObjective,
-  ) {}
+  ) {
+    this.label = settings.threads === 1 ? '1 thread' : null;
+  }
 
   /** The batch as tensors the caller disposes: built on the host here; a backend may build it its own way. */
   protected batch(split: Split, batch: Batch): { x: tf.Tensor4D; y: tf.Tensor1D } {

@@ -6,12 +6,13 @@ import { AlexnetError } from '../errors.js';
 import type { Field } from '../recipe.js';
 import type { BackendModule, BackendName, Settings } from './types.js';
 import { THREADS } from './wasm/threads.js';
+import { WEBGPU_RUNNER } from './webgpu/options.js';
 
 export interface BackendEntry {
   name: BackendName;
   help: string; // for --help and the README
   /** Options of this backend's own (wasm: --threads), by the name they have in Settings and state.json. */
-  options?: Record<string, Field<number>>;
+  options?: Record<string, Field<number> | Field<string>>;
   /**
    * The flags of each `bench --backend all` run of it, given the settings asked for: the cpu backend takes
    * minutes per step and a software WebGPU adapter seconds, so those are timed by name only.
@@ -22,13 +23,19 @@ export interface BackendEntry {
 
 export const BACKENDS: readonly BackendEntry[] = [
   { name: 'tensorflow', help: '@tensorflow/tfjs-node-gpu (CUDA 11.2) or @tensorflow/tfjs-node, if installed', benchAll: () => [[]], load: () => import('./tensorflow/index.js') },
-  { name: 'webgpu', help: 'WebGPU through Dawn: Vulkan, Metal or D3D12 on the GPU', benchAll: () => [['--gpu']], load: () => import('./webgpu/index.js') },
+  {
+    name: 'webgpu',
+    help: 'WebGPU through Dawn: Vulkan, Metal or D3D12 on the GPU',
+    options: { webgpuRunner: WEBGPU_RUNNER },
+    benchAll: () => [['--gpu']],
+    load: () => import('./webgpu/index.js'),
+  },
   // Threads, and one thread for comparison.
   {
     name: 'wasm',
     help: 'CPU, XNNPACK plus our kernels, one thread per core',
     options: { threads: THREADS },
-    benchAll: ({ threads = 1 }) => (threads > 1 ? [['--threads', String(threads)], ['--threads', '1']] : [['--threads', '1']]),
+    benchAll: ({ threads = 1 }) => (Number(threads) > 1 ? [['--threads', String(threads)], ['--threads', '1']] : [['--threads', '1']]),
     load: () => import('./wasm/index.js'),
   },
   { name: 'cpu', help: 'plain JavaScript, minutes per batch', benchAll: () => [], load: () => import('./cpu/index.js') },
@@ -62,7 +69,7 @@ export function backendEntry(name: BackendName): BackendEntry {
 }
 
 /** Every backend's own options, by name, each with the backends that take it (for the commands' flags). */
-export const BACKEND_OPTIONS: Record<string, { field: Field<number>; backends: BackendName[] }> = {};
+export const BACKEND_OPTIONS: Record<string, { field: Field<number> | Field<string>; backends: BackendName[] }> = {};
 for (const b of BACKENDS) {
   for (const [name, field] of Object.entries(b.options ?? {})) {
     (BACKEND_OPTIONS[name] ??= { field, backends: [] }).backends.push(b.name);

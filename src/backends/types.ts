@@ -15,8 +15,8 @@ export interface EvalResult {
   predictions: Uint8Array; // predicted class per record
 }
 
-/** A backend's own settings (the table's backend options, e.g. wasm's `threads`), by option name. */
-export type Settings = Record<string, number>;
+/** A backend's own settings (the table's backend options: wasm's `threads`, webgpu's `webgpuRunner`), by option name. */
+export type Settings = Record<string, number | string>;
 
 export interface RunnerOptions {
   /** The network, whose variables hold the weights at the start; the runner trains them (see `sync`). */
@@ -46,6 +46,10 @@ export interface Runner {
   evaluate(split: Split, batchSize: number): Promise<EvalResult>;
   /** Writes the trained weights into the model's variables (before a checkpoint is saved, and at the end). */
   sync(): Promise<void>;
+  /** The dispatches of the last step, where the runner counts them (webgpu), for `bench`. */
+  readonly dispatchesPerStep?: number;
+  /** The last step's host time where part of step() waits for the device (webgpu compiled), for `bench`. */
+  readonly lastStepHostMs?: number;
   /** The batch as this runner builds it for a step, read back: for the tests that hold it to the host's. */
   inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }>;
   dispose(): Promise<void>;
@@ -58,6 +62,8 @@ export interface ActiveBackend {
   package: string;
   /** Work runs on a GPU (not a CPU, not a software adapter). */
   gpu: boolean;
+  /** False on an adapter that runs nothing (Dawn's null adapter): only `bench` may use it, for host cost. */
+  computes: boolean;
   /** What runs and why, e.g. `wasm (CPU; no GPU backend: ...)`; the stderr line is `backend: ` + detail. */
   detail: string;
   /** Largest batch (training or evaluation) of `model` the backend can hold; larger ones are refused before any work. */

@@ -55,7 +55,7 @@ export function parseFields<K extends string>(fields: Record<K, Field<unknown>>,
 export function explicitSettings(flags: Record<string, unknown>, isExplicit: (key: string) => boolean): Settings {
   const settings: Settings = {};
   for (const [key, { field }] of Object.entries(BACKEND_OPTIONS)) {
-    if (isExplicit(key) && typeof flags[key] === 'string') settings[key] = parseField(field, flags[key]);
+    if (isExplicit(key) && typeof flags[key] === 'string') settings[key] = parseField<number | string>(field, flags[key]);
   }
   return settings;
 }

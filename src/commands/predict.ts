@@ -5,6 +5,7 @@ import { NUM_CLASSES } from '../data/cifar.js';
 import { decodeImage, toCifarImage } from '../data/image.js';
 import { READ_CAPS, readRegularFile } from '../files.js';
 import { predictTop, type ClassScore } from '../predict.js';
+import { checkComputes } from '../run.js';
 import { predictionLine, round6 } from '../report.js';
 import { logger, parseIntFlag, processConsole, type Console } from './common.js';
 
@@ -53,6 +54,7 @@ export async function runPredict(opts: PredictOptions, con: Console = processCon
   const images = await readImages(opts.images);
   const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
+  checkComputes(backend);
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
   const results = await predictTop(model, images, classNames, opts.top);
   model.dispose();

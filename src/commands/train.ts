@@ -86,7 +86,7 @@ function summaryJson(r: TrainRunResult, seconds: number): string {
     type: 'summary',
     backend: r.backend.name,
     gpu: r.backend.gpu,
-    threads: r.settings.threads ?? 1,
+    threads: Number(r.settings.threads ?? 1),
     epochs: r.history.length,
     seed: recipe.seed,
     batchSize: recipe.batchSize,

@@ -20,6 +20,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     name: 'cpu',
     package: PACKAGE,
     gpu: false,
+    computes: true,
     detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'}; tfjs-backend-cpu ${version_cpu})`,
     maxBatch: () => 65536,
     runner: async ({ model }) => new DeviceRunner(model),

@@ -107,6 +107,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     name: 'tensorflow',
     package: usable.flavour,
     gpu,
+    computes: true,
     detail: `tensorflow (${device}; ${usable.flavour}${req.auto && req.why ? `; ${req.why}` : ''})`,
     maxBatch: () => 65536,
     runner: async ({ model }) => new DeviceRunner(model),

@@ -26,10 +26,11 @@ export async function start(req: StartRequest): Promise<StartResult> {
     name: 'wasm',
     package: PACKAGE,
     gpu: false,
+    computes: true,
     detail: `wasm (CPU; ${req.why ?? 'asked for with --backend wasm'})`,
     maxBatch: () => MAX_BATCH,
     runner: async ({ model, settings }) => {
-      const threads = settings.threads ?? THREADS.default!;
+      const threads = Number(settings.threads ?? THREADS.default);
       return threads > 1 ? DataParallel.start(model, threads) : new DeviceRunner(model, { threads: 1 });
     },
     close: async () => {},

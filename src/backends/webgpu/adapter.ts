@@ -34,6 +34,8 @@ export const NATIVE_API = process.platform === 'darwin' ? 'Metal' : process.plat
 
 export interface Adapter {
   name: string; // what a person recognises: `NVIDIA H200`, `llvmpipe (Mesa 25.0.7, LLVM 15.0.6)`
+  /** Dawn's null adapter (ALEXNET_DAWN_FLAGS=backend=null): it accepts every call and runs nothing. */
+  runsNothing: boolean;
   vendor: string;
   architecture: string;
   device: string;
@@ -46,11 +48,19 @@ const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software/i;
 
 export function describeAdapter(info: GpuAdapterInfo): Adapter {
   const { vendor = '', architecture = '', device = '', description = '' } = info;
-  const software = info.isFallbackAdapter === true || SOFTWARE.test(`${vendor} ${architecture} ${device} ${description}`);
+  const runsNothing = device === 'null-backend';
+  const software = runsNothing || info.isFallbackAdapter === true || SOFTWARE.test(`${vendor} ${architecture} ${device} ${description}`);
   // Hardware drivers name the GPU in `device` and put their version in `description`; lavapipe is the reverse.
-  const name = (software ? description || device : device || description) || vendor || 'unknown adapter';
-  return { name, vendor, architecture, device, description, software };
+  const name = runsNothing ? "Dawn's null adapter, which runs nothing" : (software ? description || device : device || description) || vendor || 'unknown adapter';
+  return { name, runsNothing, vendor, architecture, device, description, software };
 }
+
+/**
+ * Flags for Dawn's create() from ALEXNET_DAWN_FLAGS (comma-separated, as the `webgpu` package takes them):
+ * `backend=null` gives Dawn's null adapter, on which a step's time is its host cost alone (issue #18);
+ * `backend=vulkan`, `adapter=NAME`, `enable-dawn-features=...` are the package's others.
+ */
+export const dawnFlags = (env: NodeJS.ProcessEnv = process.env): string[] => (env.ALEXNET_DAWN_FLAGS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
 
 /** `webgpu`'s version, or null when the package is not installed. */
 export function packageVersion(): string | null {
@@ -128,7 +138,7 @@ let instance: Promise<{ gpu: Gpu; globals: Record<string, unknown> }> | null = n
 
 /** Dawn's GPU object, created once per process (importing the package applies its destroy() fix-up). */
 export function openGpu(): Promise<{ gpu: Gpu; globals: Record<string, unknown> }> {
-  instance ??= import(PACKAGE).then((m: { create(flags: string[]): Gpu; globals: Record<string, unknown> }) => ({ gpu: m.create([]), globals: m.globals }));
+  instance ??= import(PACKAGE).then((m: { create(flags: string[]): Gpu; globals: Record<string, unknown> }) => ({ gpu: m.create(dawnFlags()), globals: m.globals }));
   return instance;
 }
 

@@ -11,9 +11,11 @@
 // filter gradient from 12.4 to 0.36 ms at batch 64 and from 151 to 1.2 ms at batch 512, the whole step from
 // 14.6 to 7.0 ms, with results closer to a float64 reference than the stock kernel's (issue #12).
 //
-// Each class follows tfjs-backend-webgpu's program shape (webgpu_program.ts): variableNames, outputShape,
-// shaderKey, dispatchLayout, dispatch, uniforms, getUserCode(). `workgroupBarrier()` needs uniform control
-// flow, so every loop around one takes its trip count from uniforms.
+// The same code serves twice: as the op-by-op runner's Conv2DBackpropFilter (the tfjs-shaped programs below,
+// registered by ./kernels.ts, dims from tfjs's uniforms), and in the compiled step (../compiled/, dims as
+// constants, with one more row of ones so that the bias gradient, the sum of dY over m, comes out of the same
+// pass). `workgroupBarrier()` needs uniform control flow, so every loop around one takes its trip count from
+// uniforms or constants.
 
 import { flatDispatch } from './flat_dispatch.js';
 
@@ -41,43 +43,56 @@ export function planSplitK(m: number, k: number, n: number): SplitKPlan {
   return { slices: Math.ceil(m / chunk), chunk };
 }
 
-/** Pass 1: partial[s, k, n] over the chunk s of positions. Inputs x [B, H, W, Ci] and dy [B, OH, OW, Co]. */
-export class Conv2DDerFilterSplitKProgram {
-  variableNames = ['x', 'dy'];
-  outputShape: number[];
-  shaderKey = `alexnetConv2DDerFilterSplitK_${TILE_K}_${TILE_N}_${TILE_M}`;
-  dispatchLayout = { x: [1], y: [2], z: [0] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [THREADS, THREADS, 1];
-  uniforms = 'kw : i32, stride : vec2<i32>, pad : vec2<i32>, chunk : i32, tilesPerChunk : i32,';
+/** WGSL u32 expressions for the dims of one filter gradient (constants, or tfjs's uniforms). */
+export interface SplitKDims {
+  K: string; // filter rows kh * kw * ci (without the bias row)
+  N: string; // output channels
+  ci: string;
+  kw: string;
+  inH: string;
+  inW: string;
+  ow: string;
+  ohw: string; // oh * ow
+  M: string; // positions of the batch: batch * oh * ow
+  strideY: string;
+  strideX: string;
+  padY: string;
+  padX: string;
+  chunk: string;
+  tilesPerChunk: string; // chunk / TILE_M
+}
 
-  constructor(k: number, n: number, plan: SplitKPlan) {
-    this.outputShape = [plan.slices, k, n];
-    this.dispatch = [Math.ceil(k / TILE_K), Math.ceil(n / TILE_N), plan.slices];
-  }
-
-  getUserCode(): string {
-    return `
+/**
+ * Pass 1's WGSL: partial sums of the chunk `workgroupId.z` of positions for a TILE_K x TILE_N tile of dW, into
+ * `store(s, k, n, v)`. Reads `x` (NHWC) and `dy` (NHWC). With `biasRow`, row k == K is a row of ones: its sums
+ * are the bias gradient's.
+ */
+export function splitKCode(d: SplitKDims, biasRow: boolean, store: string): string {
+  const rows = biasRow ? `(${d.K} + 1u)` : d.K;
+  return `
   var<workgroup> xs : array<array<f32, ${TILE_K}>, ${TILE_M}>;
   var<workgroup> ds : array<array<f32, ${TILE_N}>, ${TILE_M}>;
+  ${store}
 
-  fn main() {
+  fn splitK(localId : vec3<u32>, workgroupId : vec3<u32>) {
     let tx = i32(localId.x);
     let ty = i32(localId.y);
     let lin = ty * ${THREADS} + tx;
     let k0 = i32(workgroupId.x) * ${TILE_K};
     let n0 = i32(workgroupId.y) * ${TILE_N};
     let s = i32(workgroupId.z);
-    let K = uniforms.outShape.y;
-    let N = uniforms.outShape.z;
-    let ci = uniforms.xShape.w;
-    let ow = uniforms.dyShape.z;
-    let ohw = uniforms.dyShape.y * ow;
-    let M = uniforms.dyShape.x * ohw;
-    let mBegin = s * uniforms.chunk;
-    let mEnd = min(mBegin + uniforms.chunk, M);
+    let K = i32(${d.K});
+    let rows = i32(${rows});
+    let N = i32(${d.N});
+    let ci = i32(${d.ci});
+    let ow = i32(${d.ow});
+    let ohw = i32(${d.ohw});
+    let M = i32(${d.M});
+    let chunk = i32(${d.chunk});
+    let mBegin = s * chunk;
+    let mEnd = min(mBegin + chunk, M);
     var acc : array<array<f32, ${BLOCK}>, ${BLOCK}>;
-    for (var t = 0; t < uniforms.tilesPerChunk; t = t + 1) {
+    for (var t = 0; t < i32(${d.tilesPerChunk}); t = t + 1) {
       let mt = mBegin + t * ${TILE_M};
       // Load a TILE_M x TILE_K tile of im2col(x) and a TILE_M x TILE_N tile of dy, zero outside.
       for (var e = lin; e < ${TILE_M * TILE_K}; e = e + ${THREADS * THREADS}) {
@@ -92,13 +107,15 @@ export class Conv2DDerFilterSplitKProgram {
           let oy = r / ow;
           let ox = r % ow;
           let kyx = k / ci;
-          let ky = kyx / uniforms.kw;
-          let kx = kyx % uniforms.kw;
-          let iy = oy * uniforms.stride.x + ky - uniforms.pad.x;
-          let ix = ox * uniforms.stride.y + kx - uniforms.pad.y;
-          if (iy >= 0 && iy < uniforms.xShape.y && ix >= 0 && ix < uniforms.xShape.z) {
-            xv = x[((b * uniforms.xShape.y + iy) * uniforms.xShape.z + ix) * ci + k % ci];
+          let ky = kyx / i32(${d.kw});
+          let kx = kyx % i32(${d.kw});
+          let iy = oy * i32(${d.strideY}) + ky - i32(${d.padY});
+          let ix = ox * i32(${d.strideX}) + kx - i32(${d.padX});
+          if (iy >= 0 && iy < i32(${d.inH}) && ix >= 0 && ix < i32(${d.inW})) {
+            xv = x[((b * i32(${d.inH}) + iy) * i32(${d.inW}) + ix) * ci + k % ci];
           }
+        } else if (m < mEnd && k == K && rows > K) {
+          xv = 1.0;
         }
         xs[mm][c] = xv;
         var dv = 0.0;
@@ -128,17 +145,64 @@ export class Conv2DDerFilterSplitKProgram {
       for (var j = 0; j < ${BLOCK}; j = j + 1) {
         let k = k0 + tx * ${BLOCK} + i;
         let n = n0 + ty * ${BLOCK} + j;
-        if (k < K && n < N) {
-          result[(s * K + k) * N + n] = acc[i][j];
+        if (k < rows && n < N) {
+          store(u32(s), u32(k), u32(n), acc[i][j]);
         }
       }
     }
   }
 `;
+}
+
+/** Pass 1's workgroups: tiles of the (K [+1]) x N gradient, and the chunks. */
+export const splitKDispatch = (rows: number, n: number, slices: number): [number, number, number] => [Math.ceil(rows / TILE_K), Math.ceil(n / TILE_N), slices];
+export const SPLITK_WORKGROUP: [number, number, number] = [THREADS, THREADS, 1];
+
+/** Pass 1 as a tfjs program: partial[s, k, n] over the chunk s of positions. Inputs x [B, H, W, Ci] and dy [B, OH, OW, Co]. */
+export class Conv2DDerFilterSplitKProgram {
+  variableNames = ['x', 'dy'];
+  outputShape: number[];
+  shaderKey = `alexnetConv2DDerFilterSplitK_${TILE_K}_${TILE_N}_${TILE_M}`;
+  dispatchLayout = { x: [1], y: [2], z: [0] };
+  dispatch: [number, number, number];
+  workgroupSize = SPLITK_WORKGROUP;
+  uniforms = 'kw : i32, stride : vec2<i32>, pad : vec2<i32>, chunk : i32, tilesPerChunk : i32,';
+
+  constructor(k: number, n: number, plan: SplitKPlan) {
+    this.outputShape = [plan.slices, k, n];
+    this.dispatch = splitKDispatch(k, n, plan.slices);
+  }
+
+  getUserCode(): string {
+    const u = (e: string) => `u32(${e})`;
+    const dims: SplitKDims = {
+      K: u('uniforms.outShape.y'),
+      N: u('uniforms.outShape.z'),
+      ci: u('uniforms.xShape.w'),
+      kw: u('uniforms.kw'),
+      inH: u('uniforms.xShape.y'),
+      inW: u('uniforms.xShape.z'),
+      ow: u('uniforms.dyShape.z'),
+      ohw: u('uniforms.dyShape.y * uniforms.dyShape.z'),
+      M: u('uniforms.dyShape.x * uniforms.dyShape.y * uniforms.dyShape.z'),
+      strideY: u('uniforms.stride.x'),
+      strideX: u('uniforms.stride.y'),
+      padY: u('uniforms.pad.x'),
+      padX: u('uniforms.pad.y'),
+      chunk: u('uniforms.chunk'),
+      tilesPerChunk: u('uniforms.tilesPerChunk'),
+    };
+    return `${splitKCode(dims, false, `fn store(s : u32, k : u32, n : u32, v : f32) {
+    result[(i32(s) * uniforms.outShape.y + i32(k)) * uniforms.outShape.z + i32(n)] = v;
+  }`)}
+  fn main() {
+    splitK(localId, workgroupId);
+  }
+`;
   }
 }
 
-/** Pass 2: the sum over chunks, out[i] = sum over s of partial[s, i], in the filter's shape. */
+/** Pass 2 as a tfjs program: the sum over chunks, out[i] = sum over s of partial[s, i], in the filter's shape. */
 export class SumSlicesProgram {
   variableNames = ['partial'];
   outputShape: number[];

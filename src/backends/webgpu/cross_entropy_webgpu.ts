@@ -14,7 +14,7 @@ import { flatDispatch } from './flat_dispatch.js';
 const THREADS = 256;
 
 /** The per-row log-sum-exp (stable: shifted by the row's maximum), shared by both programs. */
-const rowLogSumExp = (classes: number) => `
+export const rowLogSumExp = (classes: number) => `
   fn rowMax(row : i32) -> f32 {
     var m = logits[row * ${classes}];
     for (var c = 1; c < ${classes}; c = c + 1) {

@@ -16,7 +16,7 @@
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import * as tf from '../../tf.js';
 import type { ActiveBackend, NotStarted, StartRequest, StartResult } from '../types.js';
-import { NATIVE_API, describeAdapter, forgetGpu, openGpu, packageVersion, preflight, withStderrSilenced, type Adapter } from './adapter.js';
+import { NATIVE_API, dawnFlags, describeAdapter, forgetGpu, openGpu, packageVersion, preflight, withStderrSilenced, type Adapter } from './adapter.js';
 import { adapterFix, notInstalledHint } from './doctor.js';
 import { recordGpuError } from './errors.js';
 import { registerWebGpuKernels } from './kernels.js';
@@ -37,7 +37,8 @@ let opened: Promise<Opened | ({ ok: false } & NotStarted)> | null = null;
 async function open(allowSoftware: boolean, quiet: boolean): Promise<Opened | ({ ok: false } & NotStarted)> {
   const version = packageVersion();
   if (version === null) return { ok: false, installed: false, reason: 'WebGPU: the `webgpu` package is not installed', hint: notInstalledHint };
-  const pf = preflight();
+  // The Vulkan preflight does not apply where Dawn is told which backend to use (backend=null needs nothing).
+  const pf = dawnFlags().some((f) => f.startsWith('backend=')) ? { noAdapter: null, noHardware: null } : preflight();
   if (pf.noAdapter) return { ok: false, installed: true, reason: `WebGPU: ${pf.noAdapter}`, hint: adapterFix('no-loader') };
   if (!allowSoftware && pf.noHardware) return { ok: false, installed: true, reason: `WebGPU: ${pf.noHardware}`, hint: adapterFix('no-adapter') };
   let gpu;
@@ -97,11 +98,12 @@ export async function start(req: StartRequest): Promise<StartResult> {
     name: 'webgpu',
     package: `webgpu ${version} + ${TFJS_PACKAGE}`,
     gpu: !adapter.software,
-    detail: `webgpu (${adapter.name}, ${NATIVE_API}${driver}${adapter.software ? ', a software adapter: slow' : ''}; webgpu ${version})`,
+    computes: !adapter.runsNothing,
+    detail: adapter.runsNothing ? `webgpu (${adapter.name}; webgpu ${version})` : `webgpu (${adapter.name}, ${NATIVE_API}${driver}${adapter.software ? ', a software adapter: slow' : ''}; webgpu ${version})`,
     // Each of a batch's tensors lives in one buffer: the largest one per image (conv1's output, 200,704 bytes
     // for this network) decides how many images fit.
     maxBatch: (model) => Math.min(65536, Math.floor(bindable(device) / (4 * largestPerImage(model)))),
-    runner: (opts) => webgpuRunner(opts, bindable(device)),
+    runner: (opts) => webgpuRunner(opts, device, bindable(device)),
     close: async () => {
       try {
         await device.queue.onSubmittedWorkDone();

@@ -1,7 +1,8 @@
-// How the webgpu backend runs the recipe op by op through tfjs-backend-webgpu: the device runner with the splits
-// kept on the GPU (each batch gathered and normalised there), the loss, accuracy and loss gradient in three
-// programs of ours, a one-dispatch SGD update per weight, and a check for GPU errors after every step and
-// evaluation.
+// How the webgpu backend runs the recipe: compiled (./compiled/: the whole step built once and replayed, issue
+// #18), or, for a model the compiler does not know and with --webgpu-runner ops, op by op through
+// tfjs-backend-webgpu: the device runner with the splits kept on the GPU (each batch gathered and normalised
+// there), the loss, accuracy and loss gradient in three programs of ours, a one-dispatch SGD update per weight, and
+// a check for GPU errors after every step and evaluation.
 
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import { NORMALISE, type Batch } from '../../batches.js';
@@ -15,6 +16,8 @@ import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu
 import { throwIfGpuError } from './errors.js';
 import { GatherNormaliseProgram, packPixels } from './gather_normalise_webgpu.js';
 import { SgdUpdateProgram } from './sgd_update_webgpu.js';
+import { compilePlan } from './compiled/plan.js';
+import { CompiledRunner } from './compiled/runner.js';
 
 const webgpu = () => tf.backend() as WebGPUBackend;
 
@@ -39,20 +42,33 @@ export const fusedObjective: Objective = (logits, labels) => {
   return { loss: loss(logits) as tf.Scalar, acc };
 };
 
-/** The webgpu backend's runner for `opts.model`; `maxBufferBytes`: the largest buffer a program can bind. */
-export async function webgpuRunner(opts: RunnerOptions, maxBufferBytes: number): Promise<Runner> {
-  return new WebGpuOpsRunner(opts.model, maxBufferBytes);
+/**
+ * The webgpu backend's runner for `opts.model`: the compiled step unless --webgpu-runner ops asks otherwise or
+ * the model has a layer the compiler does not know (the runner's note then says which). `maxBufferBytes`: the
+ * largest buffer a program can bind.
+ */
+export async function webgpuRunner(opts: RunnerOptions, device: GPUDevice, maxBufferBytes: number): Promise<Runner> {
+  if ((opts.settings.webgpuRunner ?? 'compiled') === 'compiled') {
+    const plan = compilePlan(opts.model);
+    if (!('reason' in plan)) return CompiledRunner.create(device, plan, { train: opts.recipe.batchSize, eval: opts.recipe.evalBatchSize }, maxBufferBytes);
+    return new WebGpuOpsRunner(opts.model, maxBufferBytes, `webgpu: op by op, not compiled: ${plan.reason}`);
+  }
+  return new WebGpuOpsRunner(opts.model, maxBufferBytes, null);
 }
 
 class WebGpuOpsRunner extends DeviceRunner {
+  override readonly label = 'ops';
   private readonly resident = new Map<Split, { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null>();
   private table: tf.Tensor1D | null = null;
+  /** Programs the last step ran (for `bench`): counted by wrapping the backend's runWebGPUProgram during it. */
+  dispatchesPerStep = 0;
 
   constructor(
     model: tf.LayersModel,
     private readonly maxBufferBytes: number,
+    override readonly note: string | null,
   ) {
-    super(model, {}, fusedObjective);
+    super(model, { webgpuRunner: 'ops' }, fusedObjective);
   }
 
   /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */
@@ -91,7 +107,19 @@ class WebGpuOpsRunner extends DeviceRunner {
 
   override async step(split: Split, batch: Batch, lr: number): Promise<void> {
     throwIfGpuError();
-    return super.step(split, batch, lr);
+    const backend = webgpu();
+    const run = backend.runWebGPUProgram;
+    let count = 0;
+    backend.runWebGPUProgram = (...args) => {
+      count++;
+      return run.apply(backend, args);
+    };
+    try {
+      await super.step(split, batch, lr);
+    } finally {
+      backend.runWebGPUProgram = run;
+    }
+    this.dispatchesPerStep = count;
   }
 
   override async numbers(): Promise<Float32Array> {

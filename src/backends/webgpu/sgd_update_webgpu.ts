@@ -2,7 +2,11 @@
 // multiply, then an add), 20 of the ~92 dispatches of this network's step on WebGPU (counted by wrapping
 // runWebGPUProgram, 2026-11-28), and each dispatch costs ~50 us of a 7 ms step on an H200 (issue #12).
 
+import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
 import { flatDispatch } from './flat_dispatch.js';
+
+/** WGSL: w + (-lr) * g, the product rounded before the sum, as tfjs's SGD computes it. */
+const sgd = (w: string, g: string, lr: string) => `${w} + (-${lr} * ${g})`;
 
 export class SgdUpdateProgram {
   variableNames = ['w', 'g'];
@@ -24,11 +28,36 @@ export class SgdUpdateProgram {
     return `
   fn main(index : i32) {
     if (index < uniforms.size) {
-      // As tfjs's SGD computes it: w + (-lr) * g, the product rounded before the sum.
-      let step = -uniforms.lr * g[index];
-      setOutputAtIndex(index, w[index] + step);
+      setOutputAtIndex(index, ${sgd('w[index]', 'g[index]', 'uniforms.lr')});
     }
   }
+`;
+  }
+}
+
+/** The compiled step's update (issue #18): every weight of the flat buffer from the flat gradients, in one dispatch. */
+export class FlatSgdProgram implements CompiledProgram {
+  bindings = [
+    { name: 'weights', type: 'f32', write: true },
+    { name: 'grads', type: 'f32', write: false },
+  ] as CompiledProgram['bindings'];
+  workgroupSize: [number, number, number] = [FLAT, 1, 1];
+  shaderKey: string;
+
+  constructor(private readonly size: number) {
+    this.shaderKey = `alexnetFlatSgd_${size}`;
+  }
+
+  dispatch(): [number, number, number] {
+    return flatDispatch(this.size, FLAT);
+  }
+
+  getUserCode(): string {
+    return `
+fn element(i : u32) {
+  if (i < ${this.size}u) { weights[i] = ${sgd('weights[i]', 'grads[i]', 'step.lr')}; }
+}
+${FLAT_MAIN}
 `;
   }
 }

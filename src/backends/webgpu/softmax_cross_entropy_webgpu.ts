@@ -1,0 +1,90 @@
+// The seed's loss in the compiled step (issue #18), in one program: for each image the softmax cross-entropy of
+// its logits and its label, whether its first maximum is the label (tf.argMax's choice on ties), and for
+// training the gradient (softmax - one_hot) / n; the batch's mean loss and accuracy go into the training ring's
+// slot (or, evaluating, the batch's row of the results, with each image's predicted class). One workgroup walks
+// the batch and sums in a fixed order, so the means repeat bit for bit. Labels are read from the split on the GPU:
+// training through the step's indices, evaluation from the batch's first image on.
+
+import type { CompiledProgram } from './compiled/program.js';
+import { rowLogSumExp } from './cross_entropy_webgpu.js';
+
+const THREADS = 256;
+
+export class SoftmaxCrossEntropyProgram implements CompiledProgram {
+  bindings: CompiledProgram['bindings'];
+  workgroupSize: [number, number, number] = [THREADS, 1, 1];
+  shaderKey: string;
+
+  /** `mode`: `train` (gradient and ring slot) or `eval` (predictions and the batch's row). */
+  constructor(
+    private readonly classes: number,
+    private readonly mode: 'train' | 'eval',
+  ) {
+    this.shaderKey = `alexnetSoftmaxCrossEntropy_${classes}_${mode}`;
+    this.bindings = mode === 'train'
+      ? [
+          { name: 'logits', type: 'f32', write: false },
+          { name: 'labels', type: 'u32', write: false },
+          { name: 'indices', type: 'u32', write: false },
+          { name: 'dlogits', type: 'f32', write: true },
+          { name: 'ring', type: 'f32', write: true },
+        ]
+      : [
+          { name: 'logits', type: 'f32', write: false },
+          { name: 'labels', type: 'u32', write: false },
+          { name: 'predictions', type: 'u32', write: true },
+          { name: 'results', type: 'f32', write: true },
+        ];
+  }
+
+  dispatch(): [number, number, number] {
+    return [1, 1, 1];
+  }
+
+  getUserCode(): string {
+    const C = this.classes;
+    const train = this.mode === 'train';
+    return `
+${rowLogSumExp(C)}
+var<workgroup> lossSums : array<f32, ${THREADS}>;
+var<workgroup> hitSums : array<f32, ${THREADS}>;
+
+@compute @workgroup_size(${THREADS}, 1, 1)
+fn main(@builtin(local_invocation_index) lid : u32) {
+  let n = step.n;
+  var loss = 0.0;
+  var hits = 0.0;
+  for (var row = lid; row < n; row = row + ${THREADS}u) {
+    let label = labels[${train ? 'indices[row]' : 'step.start + row'}];
+    let lse = rowLogSumExp(i32(row), rowMax(i32(row)));
+    loss = loss + (lse - logits[row * ${C}u + label]);
+    var best = 0u;
+    for (var c = 1u; c < ${C}u; c = c + 1u) {
+      if (logits[row * ${C}u + c] > logits[row * ${C}u + best]) { best = c; }
+    }
+    hits = hits + select(0.0, 1.0, best == label);
+    ${train
+      ? `for (var c = 0u; c < ${C}u; c = c + 1u) {
+      let p = exp(logits[row * ${C}u + c] - lse);
+      dlogits[row * ${C}u + c] = (p - select(0.0, 1.0, c == label)) / f32(n);
+    }`
+      : 'predictions[step.start + row] = best;'}
+  }
+  lossSums[lid] = loss;
+  hitSums[lid] = hits;
+  workgroupBarrier();
+  for (var stride = ${THREADS / 2}u; stride > 0u; stride = stride / 2u) {
+    if (lid < stride) {
+      lossSums[lid] = lossSums[lid] + lossSums[lid + stride];
+      hitSums[lid] = hitSums[lid] + hitSums[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    ${train ? 'ring' : 'results'}[step.slot * 2u] = lossSums[0] / f32(n);
+    ${train ? 'ring' : 'results'}[step.slot * 2u + 1u] = hitSums[0] / f32(n);
+  }
+}
+`;
+  }
+}
