@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { NUM_CLASSES, DEFAULT_CLASS_NAMES, hasControlChars } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
+import { pidAlive } from './lock.js';
 import { BACKEND_CHOICES, settingsProblem } from './backends/table.js';
 import { INPUT_SHAPE } from './model.js';
 import { LIMITS, recipeProblem, type Limits } from './recipe.js';
@@ -58,6 +59,8 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
   const saved: SavedState = { ...state, weightsSha256: sha, weightsFile };
   const weightsPath = path.join(dir, weightsFile);
   const existed = Boolean(await fsp.lstat(weightsPath).catch(() => null)); // the same weights as a save before
+  const first = !(await hasCheckpoint(dir));
+  await removeStaleTemporaries(dir);
   try {
     if (!existed) await writeFileAtomic(weightsPath, weights);
     onStep?.('weights');
@@ -67,6 +70,12 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     onStep?.('metrics');
     await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(saved, null, 2) + '\n');
   } catch (e) {
+    if (first) {
+      // Nothing to keep whole: the first save is rolled back entirely (it left model and weights without a
+      // state.json, which neither resumes nor is told apart from a whole checkpoint: issue #20).
+      await Promise.all([weightsPath, ...[MODEL_FILE, METRICS_FILE, STATE_FILE].map((f) => path.join(dir, f))].map((f) => fsp.rm(f, { force: true })));
+      throw e;
+    }
     // state.json still names the previous weights; model.json may name these, so they stay if it was written.
     const named = await readModelJson(dir).then((m) => m.weightsFile, () => null);
     if (!existed && named !== weightsFile) await fsp.rm(weightsPath, { force: true });
@@ -77,6 +86,20 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     if (WEIGHTS_NAME.test(f) && f !== weightsFile) await fsp.rm(path.join(dir, f), { force: true });
   }
   onStep?.('cleanup');
+}
+
+/** Whether `dir` holds a checkpoint to fall back on: a state.json (the last file a save renames into place). */
+export const hasCheckpoint = (dir: string): Promise<boolean> => fsp.lstat(path.join(dir, STATE_FILE)).then(() => true, () => false);
+
+/**
+ * Removes the temporaries that saves killed midway left (`.weights-....bin.tmp-PID-...`, 2.3 MB each, kept
+ * forever: issue #20): those of processes that are gone, and this process's own (its saves run one at a time).
+ */
+async function removeStaleTemporaries(dir: string): Promise<void> {
+  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const m = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/.exec(f);
+    if (m && (Number(m[1]) === process.pid || !pidAlive(Number(m[1])))) await fsp.rm(path.join(dir, f), { force: true });
+  }
 }
 
 const ckptError = (dir: string, what: string) =>
@@ -118,8 +141,12 @@ export async function loadModel(dir: string, weightsFile?: string): Promise<{ mo
   if (!Number.isSafeInteger(expected) || expected !== weights.length || weightSpecs.some((s) => s.dtype !== 'float32')) {
     throw ckptError(dir, `its weights do not fit its layers (${MODEL_FILE} describes ${Number.isSafeInteger(expected) ? expected.toLocaleString('en-US') : 'an impossible number of'} bytes of float32, ${file} has ${weights.length.toLocaleString('en-US')})`);
   }
+  // NaN weights with a matching hash gave `Test Loss: NaN` and exit 0 (issue #20): a model holds finite numbers.
+  const values = new Float32Array(weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength));
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) throw ckptError(dir, `its weights hold a non-finite value (${values[bad]} at ${bad.toLocaleString('en-US')} of ${values.length.toLocaleString('en-US')})`);
   try {
-    const buf = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+    const buf = values.buffer as ArrayBuffer;
     const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: buf }));
     return { model, weights };
   } catch (e) {
@@ -144,7 +171,9 @@ export function stateProblem(s: unknown): string | null {
   if (!isInt(s.batch, 0, 1e9)) return `batch must be an integer >= 0, got ${JSON.stringify(s.batch)}`;
   if (s.partial !== null) {
     const p = s.partial;
-    if (!obj(p) || !finite(p.lossSum) || !finite(p.accSum) || !finite(p.seconds) || (p.seconds as number) < 0) return 'partial must be null or {lossSum, accSum, seconds} numbers';
+    // The sums go on in float32 (a lossSum of 1e308 became Infinity, saved as null: issue #20); accuracy is at most 1 a batch.
+    const f32 = (v: unknown) => finite(v) && Number.isFinite(Math.fround(v as number));
+    if (!obj(p) || !f32(p.lossSum) || (p.lossSum as number) < 0 || !f32(p.accSum) || (p.accSum as number) < 0 || (p.accSum as number) > (s.batch as number) || !finite(p.seconds) || (p.seconds as number) < 0) return 'partial must be null or {lossSum, accSum, seconds}: finite float32 sums of the batches done, and seconds';
   }
   if ((s.batch as number) > 0 && s.partial === null) return 'partial must be set when batch > 0';
   if (!Array.isArray(s.history)) return 'history must be an array';

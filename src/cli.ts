@@ -1,9 +1,12 @@
 // The command layer: wires commands and flags, and is the one place that prints errors and sets the exit
 // code (handleError). Each command converts its flag strings once and calls a typed function.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { delimiter as pathDelimiter, join as pathJoin } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { printable } from './text.js';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
+import { errnoCode, errnoWords } from './files.js';
 import { installProcessHandlers, isStdoutClosed } from './commands/common.js';
 import { dataRequest, runDownload, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
@@ -11,14 +14,51 @@ import { BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS } from './backends/table
 import { closeBackend } from './backends/lifecycle.js';
 import { LIMITS, RECIPE, type Field } from './recipe.js';
 
+/**
+ * How this process was started, as a person would type it again: `npx alexnet`, `alexnet` (on PATH), or `node
+ * PATH/bin/alexnet`. Hints name commands this way, so that they run as printed: after `npm ci` there is no
+ * `alexnet` on PATH, and `npx alexnet` works only inside the checkout (issue #20).
+ */
+export function howStarted(argv: string[] = process.argv, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.npm_command === 'exec') return 'npx alexnet';
+  const script = argv[1];
+  if (!script) return 'alexnet';
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return null;
+    }
+  };
+  const mine = real(script);
+  const onPath = (env.PATH ?? '').split(pathDelimiter).some((dir) => dir && mine !== null && real(pathJoin(dir, 'alexnet')) === mine);
+  if (onPath) return 'alexnet';
+  return `node ${/\s/.test(script) ? JSON.stringify(script) : script}`;
+}
+
+/** A hint with its commands as this process was started (`alexnet train ...` -> `npx alexnet train ...`). */
+const asStarted = (hint: string) => hint.replace(/`alexnet(?=[ `])/g, '`' + howStarted());
+
+/**
+ * The one place that prints an error: one `error:` line and one `hint:` line, each printable (a file name with an
+ * escape or a newline cannot forge a line or retitle the terminal: issue #20), and the exit code.
+ */
 export function handleError(e: unknown): number {
   if (isAlexnetError(e) && e.code === 'PIPE') return e.exitCode; // the reader left: nothing to say
   if (isAlexnetError(e)) {
-    process.stderr.write(`error: ${e.message}\n`);
-    if (e.hint) process.stderr.write(`hint: ${e.hint}\n`);
+    process.stderr.write(`error: ${printable(e.message)}\n`);
+    if (e.hint) process.stderr.write(`hint: ${printable(asStarted(e.hint))}\n`);
     return e.exitCode;
   }
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander printed it already
+  // A file system error nobody caught (EIO on a read, fsync or rename...): one line naming the operation and the
+  // file, not a stack: the disk failed, not the tool.
+  const errno = e as NodeJS.ErrnoException | undefined;
+  if (typeof errno?.syscall === 'string' && errnoCode(e) !== undefined) {
+    process.stderr.write(`error: ${printable(errnoWords(e))} (${errno.syscall}${errno.path ? ` ${printable(errno.path)}` : ''})\n`);
+    process.stderr.write('hint: check the disk and the file system (the kernel log says more), then run the command again\n');
+    return 1;
+  }
   // A bug, not a user mistake: keep the stack so it can be reported.
   process.stderr.write(`error: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
   process.stderr.write('hint: please report this at the project issue tracker with the command you ran\n');
@@ -59,9 +99,7 @@ export function buildProgram(): Command {
   const program = new Command('alexnet')
     .description('Train the classic small AlexNet on CIFAR-10 (on the GPU through WebGPU or tfjs-node-gpu, else on the CPU).')
     .version(packageVersion())
-    .showHelpAfterError('hint: run `alexnet --help` for usage')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .exitOverride();
 
   withOptions(
     program
@@ -186,11 +224,22 @@ const GPU_HELP = 'insist on a GPU backend (tfjs-node-gpu on CUDA, or WebGPU on a
 export async function main(argv: string[]): Promise<number> {
   installProcessHandlers();
   const program = buildProgram();
-  program.commands.forEach((c) => {
-    c.exitOverride().showHelpAfterError(`hint: run \`alexnet ${c.name()} --help\` for usage`);
+  for (const c of [program, ...program.commands]) {
+    // commander's `(Did you mean --epochs?)` goes into the one hint line, after the one error line.
+    const usage = c === program ? '--help' : `${c.name()} --help`;
+    c.exitOverride().showHelpAfterError(false).configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (text, write) => {
+        const [first, ...rest] = text.trim().split('\n');
+        const suggestion = rest.map((l) => /^\(Did you mean (.+)\?\)$/.exec(l)?.[1]).find(Boolean);
+        write(`${printable(first ?? '')}\n`);
+        write(`hint: ${suggestion ? `did you mean ${suggestion}? ` : ''}run \`${howStarted()} ${usage}\` for usage\n`);
+      },
+    });
+    if (c === program) continue;
     // Defaults as a person writes them (default: 20), not as JSON strings (default: "20").
     for (const o of c.options) if (typeof o.defaultValue === 'string' && o.defaultValueDescription === undefined) o.defaultValueDescription = o.defaultValue;
-  });
+  }
   try {
     await program.parseAsync(argv);
     return isStdoutClosed() ? EXIT_CODES.PIPE : 0;

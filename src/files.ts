@@ -52,10 +52,23 @@ export function errnoWords(e: unknown): string {
 /** Errors that no retry cures and that the user fixes on the disk (issue #13). */
 const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO']);
 
-/** The tool's error for a disk error while `doing` (e.g. `downloading into DIR`), or null for any other error. */
-export function diskError(e: unknown, doing: string, hint: string): AlexnetError | null {
+/** What the user does about each disk error, the first words of its hint ("free space there" fits no EIO). */
+const DISK_FIXES: Record<string, string> = {
+  ENOSPC: 'free space there',
+  EDQUOT: 'free space there (or have your quota raised)',
+  EROFS: 'make it writable',
+  EACCES: 'get write access there',
+  EPERM: 'get write access there',
+  EIO: 'check the disk (the kernel log says what failed)',
+};
+
+/**
+ * The tool's error for a disk error while `doing` (e.g. `downloading into DIR`), or null for any other error. Its
+ * hint is the errno's fix followed by `then` (e.g. `, or pass another --data-dir`).
+ */
+export function diskError(e: unknown, doing: string, then: string): AlexnetError | null {
   const code = errnoCode(e);
-  return code !== undefined && DISK_CODES.has(code) ? new AlexnetError('IO', `${errnoWords(e)} while ${doing}`, hint) : null;
+  return code !== undefined && DISK_CODES.has(code) ? new AlexnetError('IO', `${errnoWords(e)} while ${doing}`, `${DISK_FIXES[code]}${then}`) : null;
 }
 
 /**
@@ -90,7 +103,8 @@ export async function readRegularFile(file: string, cap: number, code: ErrorCode
     if (st.isDirectory()) throw new AlexnetError(code, `cannot read ${what}: it is a directory`, hint);
     if (!st.isFile()) throw new AlexnetError(code, `cannot read ${what}: not a regular file (a device, FIFO or socket)`, hint);
     if (st.size > cap) throw new AlexnetError(code, `cannot read ${what}: ${st.size.toLocaleString('en-US')} bytes is more than the ${cap.toLocaleString('en-US')} such a file can have`, hint);
-    const buf = await fh.readFile();
+    // A read that fails midway (EIO) is named too, not a stack (issue #20).
+    const buf = await fh.readFile().catch((e: unknown) => Promise.reject(new AlexnetError(code, `cannot read ${what}: ${errnoWords(e)}`, errnoCode(e) === 'EIO' ? `${DISK_FIXES.EIO}, then run the command again` : hint)));
     if (buf.length > cap) throw new AlexnetError(code, `cannot read ${what}: it grew past ${cap.toLocaleString('en-US')} bytes while being read`, hint);
     return buf;
   } finally {

@@ -7,7 +7,8 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { defaultSettings, initBackend, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
-import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, saveCheckpoint, type SavedState } from './checkpoint.js';
+import { checkModelDir, hasCheckpoint, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, saveCheckpoint, type SavedState } from './checkpoint.js';
+import { checkExtracted } from './data/archive.js';
 import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
@@ -196,12 +197,14 @@ export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, s
 function checkpointer(dir: string, backend: string): Checkpointer {
   return {
     save: async (model, state) => {
+      const before = await hasCheckpoint(dir);
       try {
         await saveCheckpoint(dir, model, state);
         const { renderReport, REPORT_FILE } = await import('./report-html.js');
         await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
       } catch (e) {
-        throw diskError(e, `saving the checkpoint in ${dir}`, `free space there (the previous checkpoint in ${dir} is whole), then \`alexnet train --resume ${dir}\``) ?? e;
+        const hint = before ? `; the previous checkpoint in ${dir} is whole: continue with \`alexnet train --resume ${dir}\`` : ', then run the command again (nothing was saved yet)';
+        throw diskError(e, `saving the checkpoint in ${dir}`, hint) ?? e;
       }
     },
   };
@@ -231,7 +234,7 @@ async function claimSaveDir(dir: string, say: (m: string) => void): Promise<() =
     if (e instanceof AlexnetError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw new AlexnetError('IO', `cannot save into ${dir}: it is a file, not a folder`, hint);
-    throw diskError(e, `preparing ${dir} for checkpoints`, hint) ?? e;
+    throw diskError(e, `preparing ${dir} for checkpoints`, ', or pass --save with another folder') ?? e;
   }
 }
 
@@ -256,7 +259,12 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
   const say = hooks.log ?? (() => {});
   await checkModelDir(opts.modelDir);
   const state = await readStateIfAny(opts.modelDir); // validated now, before any download; an exported model has none
-  const source = dataSource(opts.data, state?.data);
+  // A checkpoint may come from elsewhere: its recorded data is used only where it is already on this machine, and
+  // its URL is never fetched nor its data dir written (it fetched the recorded URL and locked and unpacked in the
+  // recorded folder: issue #20). Otherwise the data the user asks for, or the defaults.
+  const recorded = state?.data && !opts.data.explicit && (await checkExtracted(state.data.dataDir)) ? state.data : undefined;
+  if (state?.data && !opts.data.explicit && !recorded) say(`the run's data (${state.data.dataDir}) is not on this machine; using ${opts.data.dataDir}`);
+  const source = dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).

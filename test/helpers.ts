@@ -38,7 +38,8 @@ const AUTO_WITHOUT_GPU = nativeInstalled
  * test/invariant.test.ts and the GPU check then hold to their numbers.
  */
 export const AUTO_LINE = process.platform === 'linux' && preflight().noHardware !== null ? AUTO_WITHOUT_GPU : /^backend: \w+ \(.+\)$/m;
-export const BIN = path.join(ROOT, 'bin', 'alexnet');
+/** The CLI the end-to-end tests run: this checkout's, or another build's (ALEXNET_TEST_BIN: to show a test fails there). */
+export const BIN = process.env.ALEXNET_TEST_BIN ?? path.join(ROOT, 'bin', 'alexnet');
 
 export interface RunResult {
   code: number | null;
@@ -51,8 +52,13 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Stderr to a file of its own (as `2>err.log`), read back when the command ends, instead of a pipe. */
   stderrToFile?: boolean;
+  /** Stdout into this file (as `>/dev/full`), instead of a pipe; `stdout` is then ''. */
+  stdoutTo?: string;
   /** Called with each stderr chunk; lets a test send a signal at the right moment. */
   onStderr?: (chunk: string, child: ReturnType<typeof spawn>) => void;
+  /** Called with each stdout chunk. */
+  onStdout?: (chunk: string, child: ReturnType<typeof spawn>) => void;
+  cwd?: string;
   timeoutMs?: number;
 }
 
@@ -60,18 +66,35 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult
   return run(process.execPath, [BIN, ...args], opts);
 }
 
+/**
+ * The CLI under another command that runs it: `strace ...`, `unshare ...`, or `bash -c 'ulimit ...; exec "$@"'`
+ * (`wrapper` ends where the command to run goes).
+ */
+export function runCliUnder(wrapper: string[], args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(wrapper[0]!, [...wrapper.slice(1), process.execPath, BIN, ...args], opts);
+}
+
+/** A shell with a resource limit set (`ulimit -n 256`) around the command: for runCliUnder. */
+export const withUlimit = (limit: string): string[] => ['bash', '-c', `ulimit ${limit} && exec "$@"`, 'bash'];
+
 /** Runs any command with the test environment (short retry delays), collecting its output. */
 export function run(command: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const errFile = opts.stderrToFile ? path.join(tmpDir(), 'stderr') : null;
   const errFd = errFile ? fs.openSync(errFile, 'w') : null;
+  const outFd = opts.stdoutTo ? fs.openSync(opts.stdoutTo, 'w') : null;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       env: { ...process.env, ALEXNET_RETRY_DELAY_MS: '20', ...opts.env },
-      stdio: ['ignore', 'pipe', errFd ?? 'pipe'],
+      stdio: ['ignore', outFd ?? 'pipe', errFd ?? 'pipe'],
+      cwd: opts.cwd,
     });
+    if (outFd !== null) fs.closeSync(outFd);
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
+    child.stdout?.on('data', (d) => {
+      stdout += d;
+      opts.onStdout?.(String(d), child);
+    });
     child.stderr?.on('data', (d) => {
       stderr += d;
       opts.onStderr?.(String(d), child);

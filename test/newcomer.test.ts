@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { cifarEntries, gzipTar, md5 } from '../scripts/fixture.js';
-import { ROOT, run, runCli, runOnTerminal, tmpDir } from './helpers.js';
+import { BIN, ROOT, run, runCli, runOnTerminal, tmpDir } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 40, test: 70, seed: 3 }));
 const RECIPE = ['--batch-size', '32', '--seed', '2', '--threads', '1'];
@@ -50,11 +50,15 @@ describe('--resume DIR alone, after Ctrl-C', () => {
     // Ctrl-C typed on a terminal once the first epoch's bar shows: mid-epoch, whatever the machine's speed.
     const cut = await runOnTerminal(['train', '--epochs', '3', '--save', save, '--batch-size', '4', '--limit-train', '32', '--limit-test', '20', '--seed', '2', '--threads', '1', ...data], { ctrlC: (screen) => /epoch 0 \[/.test(screen) });
     assert.equal(cut.code, 130, cut.screen);
-    const hint = /hint: continue with `(alexnet train --resume [^`]+)`/.exec(cut.screen);
+    // The hint names the command as it was started (here `node .../bin/alexnet`: after `npm ci` no `alexnet` is on
+    // PATH, so `alexnet train --resume` could not run as printed: issue #20).
+    const hint = /hint: continue with `([^`]+ train --resume [^`]+)`/.exec(cut.screen);
     assert.ok(hint, cut.screen);
-    // The hint as given, with an empty default data dir: nothing is downloaded, and the run ends at epoch 3.
-    const env = { ALEXNET_DATA_DIR: tmpDir(), HOME: tmpDir() };
-    const resumed = await runCli([...hint[1]!.split(' ').slice(1), '--json', '-q'], { env });
+    assert.equal(hint[1], `node ${BIN} train --resume ${save}`);
+    // The hint as given, typed into a shell, with an empty default data dir: nothing is downloaded, and the run
+    // ends at epoch 3.
+    const env = { ALEXNET_DATA_DIR: tmpDir(), HOME: tmpDir(), PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` };
+    const resumed = await run('sh', ['-c', `${hint[1]} --json -q`], { env });
     assert.equal(resumed.code, 0, resumed.stderr);
     const epochs = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; epoch: number }).filter((o) => o.type === 'epoch');
     assert.equal(epochs.at(-1)!.epoch, 2, 'three epochs, as the interrupted run asked');
@@ -128,7 +132,11 @@ describe('help and output polish', () => {
     assert.match(h.stdout.replace(/\s+/g, ' '), /--save <dir> after each epoch write a checkpoint .* and report\.html/);
     const bad = await runCli(['train', '--no-such-flag']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^error: unknown option '--no-such-flag'\nhint: run `alexnet train --help` for usage\n$/);
+    assert.equal(bad.stderr, `error: unknown option '--no-such-flag'\nhint: run \`node ${BIN} train --help\` for usage\n`);
+    // commander's suggestion goes into the hint: one error line and one hint line, not three lines (issue #20).
+    const typo = await runCli(['train', '--epoch', '3']);
+    assert.equal(typo.code, 2);
+    assert.equal(typo.stderr, `error: unknown option '--epoch'\nhint: did you mean --epochs? run \`node ${BIN} train --help\` for usage\n`);
     const zero = await runCli(['train', '--epochs', '0']);
     assert.match(zero.stderr, /^hint: e\.g\. --epochs 20$/m);
   });

@@ -43,9 +43,12 @@ async function pick(choice: BackendChoice, gpu: boolean, quiet: boolean): Promis
     notes.push(r);
   }
   if (gpu) {
-    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${reasons()}`, notes[0]?.hint ?? 'run `alexnet doctor`');
+    // Each GPU backend's own fix (WebGPU's driver, CUDA's packages), and where to look further.
+    const hints = [...new Set(notes.map((n) => n.hint))];
+    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${reasons()}`, `${hints.join('; ')}; \`alexnet doctor\` checks each`);
   }
-  throw new AlexnetError('BACKEND', `no backend starts here: ${notes.map((n) => n.reason).join('; ')}`, 'run `alexnet doctor`');
+  // The last round's hint: the CPU fallback's, the one that says what to change on any machine.
+  throw new AlexnetError('BACKEND', `no backend starts here: ${reasons()}`, notes.at(-1)?.hint ?? 'run `alexnet doctor`');
 }
 
 /** For tests: start `name` in this process (a second call switches back to it), bypassing the once-only choice. */

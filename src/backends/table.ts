@@ -44,14 +44,15 @@ export const BACKENDS: readonly BackendEntry[] = [
 /**
  * `auto`: GPUs first (tfjs-node-gpu where TensorFlow sees a GPU, then WebGPU on a hardware adapter), then the
  * CPU backends, fastest first. A software adapter is never taken: a batch-16 step took 0.52 s on lavapipe here
- * (`alexnet bench --backend webgpu --batch-size 16`, 2026-11-28) where wasm takes under 0.1 s.
+ * (`alexnet bench --backend webgpu --batch-size 16`, 2026-11-28) where wasm takes under 0.1 s. Nor is the cpu
+ * backend (seconds a step): only by name. Where wasm cannot start (a memory limit), auto says why instead of
+ * falling back to a run that does not finish (issue #20).
  */
 export const AUTO_ORDER: readonly { name: BackendName; gpuOnly: boolean }[] = [
   { name: 'tensorflow', gpuOnly: true },
   { name: 'webgpu', gpuOnly: true },
   { name: 'tensorflow', gpuOnly: false },
   { name: 'wasm', gpuOnly: false },
-  { name: 'cpu', gpuOnly: false },
 ];
 
 export const BACKEND_CHOICES = ['auto', ...BACKENDS.map((b) => b.name)] as const;

@@ -2,12 +2,15 @@
 // and the process's signals, pipes and way out. Only the command layer uses these; the core takes typed options
 // and reports through callbacks.
 
+import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { closeBackend } from '../backends/lifecycle.js';
 import { BACKEND_OPTIONS } from '../backends/table.js';
 import type { Settings } from '../backends/types.js';
 import type { Progress } from '../data/download.js';
+import { printable } from '../text.js';
 import { AlexnetError, EXIT_CODES } from '../errors.js';
+import { errnoCode, errnoWords } from '../files.js';
 import { int, parseField, type Field } from '../recipe.js';
 
 /** Where a command writes: results on stdout, everything else on stderr (STYLE.md). Tests pass their own. */
@@ -19,12 +22,31 @@ export interface Console {
 }
 
 export const processConsole: Console = {
-  out: (text) => void process.stdout.write(text),
-  err: (line) => void process.stderr.write(line + '\n'),
+  out: (text) => {
+    try {
+      process.stdout.write(text);
+    } catch (e) {
+      // Written synchronously where stdout is a file or a device: `> /dev/full` throws ENOSPC here (issue #20).
+      throw stdoutError(e);
+    }
+  },
+  err: (line) => void process.stderr.write(printable(line) + '\n'),
   get errIsTTY() {
     return Boolean(process.stderr.isTTY);
   },
 };
+
+/** The error for a failed write of results: a closed pipe stops quietly (141), anything else is said (exit 1). */
+function stdoutError(e: unknown): AlexnetError {
+  if (errnoCode(e) === 'EPIPE') return new AlexnetError('PIPE', 'stdout was closed');
+  return new AlexnetError('IO', `cannot write results: ${errnoWords(e)}`, 'send stdout where there is room (a file on another disk, or a pipe)');
+}
+
+/** A path flag's value: an empty one is refused (`--save ""` wrote into the current folder: issue #20). */
+export function parsePath(flag: string, value: string): string {
+  if (value.trim() === '') throw new AlexnetError('USAGE', `${flag} needs a path, got an empty one`, `e.g. ${flag} ./run1`);
+  return path.resolve(value);
+}
 
 /** The log lines of a command: on stderr, or nowhere with --quiet. */
 export const logger = (con: Console, quiet: boolean): ((line: string) => void) => (quiet ? () => {} : (line) => con.err(line));
@@ -119,10 +141,10 @@ export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p
   };
 }
 
-/** Env knob for tests and CI: the first retry backoff, in ms. */
-export function retryDelayFromEnv(): number | undefined {
-  const v = process.env.ALEXNET_RETRY_DELAY_MS;
-  return v === undefined ? undefined : parseIntFlag('ALEXNET_RETRY_DELAY_MS', 0)(v);
+/** Env knobs for tests and CI: the first retry backoff and the stall time of a download, in ms. */
+export function networkTimingFromEnv(): { retryDelayMs?: number; stallMs?: number } {
+  const read = (name: string, min: number) => (process.env[name] === undefined ? undefined : parseIntFlag(name, min)(process.env[name]!));
+  return { retryDelayMs: read('ALEXNET_RETRY_DELAY_MS', 0), stallMs: read('ALEXNET_STALL_MS', 1) };
 }
 
 /**
@@ -134,6 +156,12 @@ function leave(code: number, message?: string): void {
   if (message) process.stderr.write(message + '\n');
   void closeBackend().catch(() => {}).finally(() => process.exit(code));
 }
+
+/**
+ * The signals that stop a command as Ctrl-C does: SIGHUP too, which a closed terminal or SSH session sends (it
+ * used to kill a run without saving its position: issue #20).
+ */
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 let criticalDepth = 0;
 let exitWhenSafe = false;
@@ -166,10 +194,14 @@ export function installProcessHandlers(): void {
     received ??= sig;
     if (owners === 0) leave(EXIT_CODES.INTERRUPTED, `error: interrupted by ${sig}`);
   };
-  process.on('SIGINT', early);
-  process.on('SIGTERM', early);
+  for (const sig of SIGNALS) process.on(sig, early);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
+    if (e.code !== 'EPIPE') {
+      // Written asynchronously (a pipe or socket) and failed: say so and stop (an unhandled 'error' crashed).
+      const err = stdoutError(e);
+      leave(err.exitCode, `error: ${err.message}\nhint: ${err.hint}`);
+      return;
+    }
     process.exitCode = EXIT_CODES.PIPE;
     if (stdoutClosed) return;
     stdoutClosed = true;
@@ -201,16 +233,14 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void; w
     controller.abort(new AlexnetError('INTERRUPTED', `interrupted by ${sig}`));
   };
   if (received) onSignal(received);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const sig of SIGNALS) process.on(sig, onSignal);
   return {
     signal: controller.signal,
     which: () => got,
     dispose: () => {
       owners--;
       onStdoutClosed.delete(onClosed);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const sig of SIGNALS) process.off(sig, onSignal);
     },
   };
 }

@@ -1,7 +1,9 @@
+import * as path from 'node:path';
 import { defaultDataDir, ensureDataDefaults, obtainData, type DataInfo, type DataSource, type ObtainHooks } from '../data/dataset.js';
+import { parseSource } from '../data/download.js';
 import { AlexnetError } from '../errors.js';
 import type { DataRequest } from '../run.js';
-import { downloadProgress, interruptSignal, logger, parseMd5, processConsole, retryDelayFromEnv, type Console } from './common.js';
+import { downloadProgress, interruptSignal, logger, networkTimingFromEnv, parseMd5, parsePath, processConsole, type Console } from './common.js';
 
 /** Flags of every command that reads CIFAR-10 (and downloads it first when it is missing). */
 export interface DataFlags {
@@ -13,14 +15,23 @@ export interface DataFlags {
   quiet?: boolean;
 }
 
+/**
+ * --url: a URL as given, a path made absolute (the run's state.json records it, and a resume may start in
+ * another folder); not empty.
+ */
+function urlFlag(value: string): string {
+  parsePath('--url', value);
+  return parseSource(value).kind === 'file' && !/^file:/i.test(value) ? path.resolve(value) : value;
+}
+
 /** Where the data is and where to get it, from the flags; `isExplicit` says whether a flag came from the command line. */
 export function dataRequest(flags: DataFlags, isExplicit: (flag: string) => boolean = (f) => (flags as Record<string, unknown>)[f] !== undefined): DataRequest {
   if (flags.md5 !== undefined && flags.verify === false) {
     throw new AlexnetError('USAGE', '--md5 and --no-verify contradict each other', 'pass one of them');
   }
   return {
-    dataDir: flags.dataDir ?? defaultDataDir(),
-    url: flags.url ?? ensureDataDefaults.url,
+    dataDir: flags.dataDir !== undefined ? parsePath('--data-dir', flags.dataDir) : defaultDataDir(),
+    url: flags.url !== undefined ? urlFlag(flags.url) : ensureDataDefaults.url,
     md5: flags.verify === false ? null : flags.md5 !== undefined ? parseMd5(flags.md5) : ensureDataDefaults.md5,
     force: flags.force ?? false,
     explicit: ['dataDir', 'url', 'md5', 'verify'].some(isExplicit),
@@ -37,7 +48,7 @@ export function downloadHooks(con: Console, quiet: boolean, signal?: AbortSignal
       progress.stop();
       say(line);
     },
-    retryDelayMs: retryDelayFromEnv(),
+    ...networkTimingFromEnv(),
     signal,
     stop: progress.stop,
   };

@@ -1,12 +1,11 @@
 // `alexnet eval`: the flags as typed options, the evaluation (src/run.ts), and the report on stdout.
 
-import * as path from 'node:path';
 import { parseBackendChoice } from '../backends/index.js';
 import type { EvalReport } from '../evaluate.js';
 import { LIMITS, RECIPE, parseField } from '../recipe.js';
 import { evalJson, evalText } from '../report.js';
 import { evalRun, type EvalRunOptions } from '../run.js';
-import { explicitSettings, interruptSignal, processConsole, type Console } from './common.js';
+import { explicitSettings, interruptSignal, parsePath, processConsole, type Console } from './common.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
 export interface EvalCommandOptions extends EvalRunOptions {
@@ -16,7 +15,7 @@ export interface EvalCommandOptions extends EvalRunOptions {
 
 export function evalOptions(flags: DataFlags & Record<string, unknown>, isExplicit: (flag: string) => boolean = (f) => flags[f] !== undefined): EvalCommandOptions {
   return {
-    modelDir: path.resolve(String(flags.model)),
+    modelDir: parsePath('--model', String(flags.model)),
     data: dataRequest(flags, isExplicit),
     // --batch-size here is the evaluation batch: the run's --eval-batch-size unless given.
     batchSize: typeof flags.batchSize === 'string' ? parseField(RECIPE.evalBatchSize, flags.batchSize, '--batch-size') : null,

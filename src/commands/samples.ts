@@ -1,11 +1,10 @@
-import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { errnoWords, writeFileAtomic } from '../files.js';
 import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { renderSamples, sampleLayout } from '../samples.js';
 import type { DataSource } from '../data/dataset.js';
-import { logger, parseIntFlag, processConsole, type Console } from './common.js';
+import { logger, parseIntFlag, parsePath, processConsole, type Console } from './common.js';
 import { dataRequest, runDownload, type DataFlags } from './download.js';
 
 export interface SamplesFlags extends DataFlags {
@@ -35,7 +34,7 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
     count: parseIntFlag('--count', 1, 10_000, 100)(flags.count ?? '100'),
     byClass: flags.classes ?? false,
     scale: parseIntFlag('--scale', 1, 16, 4)(flags.scale ?? '4'),
-    out: flags.out === '-' ? '-' : path.resolve(flags.out ?? 'samples.png'),
+    out: flags.out === '-' ? '-' : parsePath('--out', flags.out ?? 'samples.png'),
     quiet: flags.quiet ?? false,
   };
 }

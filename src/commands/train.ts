@@ -2,7 +2,6 @@
 // line (or JSON object) per epoch on stdout, the progress bar and the log on stderr, a summary with --json.
 
 import { randomInt } from 'node:crypto';
-import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { parseBackendChoice } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
@@ -10,7 +9,7 @@ import { LIMITS, RECIPE, type Limits, type Recipe } from '../recipe.js';
 import { epochJson, epochLine, hhmmss, round6 } from '../report.js';
 import { trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
 import type { BatchProgress } from '../train.js';
-import { critical, explicitSettings, interruptSignal, isStdoutClosed, logger, parseFields, processConsole, type Console } from './common.js';
+import { critical, explicitSettings, interruptSignal, isStdoutClosed, logger, parseFields, parsePath, processConsole, type Console } from './common.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
 export interface TrainCommandOptions extends TrainRunOptions {
@@ -32,8 +31,8 @@ export function trainOptions(flags: DataFlags & Record<string, unknown>, isExpli
     backend: parseBackendChoice(String(flags.backend ?? 'auto')),
     gpu: Boolean(flags.gpu),
     settings: explicitSettings(flags, isExplicit),
-    save: typeof flags.save === 'string' ? path.resolve(flags.save) : null,
-    resume: typeof flags.resume === 'string' ? path.resolve(flags.resume) : null,
+    save: typeof flags.save === 'string' ? parsePath('--save', flags.save) : null,
+    resume: typeof flags.resume === 'string' ? parsePath('--resume', flags.resume) : null,
     json: Boolean(flags.json),
     quiet: Boolean(flags.quiet),
   };

@@ -2,16 +2,20 @@
 // temporary folder beside the destination, check every batch, and only then rename the folder into place.
 // Entries that could write outside the folder (absolute paths, `..`, links) make the whole archive refused.
 
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import { AlexnetError } from '../errors.js';
 import { READ_CAPS, diskError, readRegularFile } from '../files.js';
 import { pidAlive } from '../lock.js';
+import { TarGuard, TarGuardError } from './tar_guard.js';
 import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
-import { OFFICIAL_BYTES, bytes, parseSource } from './download.js';
+import { ARCHIVE_NAME, OFFICIAL_BYTES, bytes, parseSource } from './download.js';
 
 /**
  * The most a member may unpack to: a batch file of the official archive is 30,730,000 bytes (10,000 records),
@@ -19,6 +23,10 @@ import { OFFICIAL_BYTES, bytes, parseSource } from './download.js';
  * under tar's compression-ratio limit (a 10 MB archive wrote 2.3 GB: issue #13).
  */
 export const MAX_MEMBER_BYTES = { batch: RECORDS_PER_OFFICIAL_BATCH * RECORD_BYTES, meta: 4096 };
+/** A member other than CIFAR-10's own (the official archive has a readme.html of 88 bytes). */
+const OTHER_MEMBER_BYTES = 64 * 1024;
+/** The most an archive may unpack to: the official one's six batches and a little more (it unpacks to ~184.4 MB). */
+export const MAX_UNPACKED_BYTES = 200_000_000;
 /** What the unpacked official data takes: six batches and the class names. */
 const UNPACKED_MB = Math.ceil((6 * MAX_MEMBER_BYTES.batch) / 1e6);
 
@@ -43,6 +51,8 @@ export interface Manifest {
   sizes: Record<string, number>; // member name -> bytes
 }
 
+const refusal = (why: string) => new AlexnetError('ARCHIVE', why, 'the archive is unsafe or not CIFAR-10; get the official one, or check --url');
+
 const archiveError = (message: string) =>
   new AlexnetError('ARCHIVE', message, 'the archive is not the CIFAR-10 binary version; check --url, or run `alexnet download --force`');
 
@@ -62,11 +72,13 @@ export async function extractCifar(
   archive: string,
   dataDir: string,
   info: { source: string; md5: string; expectOfficial: boolean },
+  signal?: AbortSignal,
 ): Promise<Manifest> {
   const finalDir = path.join(dataDir, BATCHES_DIR);
+  const name = archiveName(archive, info.source);
   const tmpDir = path.join(dataDir, `${TMP_PREFIX}${process.pid}`);
   await removeStaleTemporaries(dataDir);
-  const noSpace = (e: unknown) => diskError(e, `unpacking into ${dataDir} (needs ~${UNPACKED_MB} MB for the official data)`, 'free space there, or pass another --data-dir');
+  const noSpace = (e: unknown) => diskError(e, `unpacking into ${dataDir} (needs ~${UNPACKED_MB} MB for the official data)`, ', or pass another --data-dir');
   try {
     await fsp.mkdir(tmpDir, { recursive: true });
   } catch (e) {
@@ -82,66 +94,77 @@ export async function extractCifar(
     let failWrite!: (e: unknown) => void;
     const writeFailed = new Promise<never>((_, reject) => (failWrite = reject));
     writeFailed.catch(() => {});
+    const parser = new tar.Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        const why = unsafeEntry(entry.path, entry.type);
+        if (why !== null) {
+          refused ??= `archive entry ${JSON.stringify(entry.path)} has ${why}; refusing the archive`;
+          entry.resume();
+          return;
+        }
+        const [dir, name, ...rest] = entry.path.split('/').filter((s) => s !== '' && s !== '.');
+        if (dir !== BATCHES_DIR || name === undefined || rest.length > 0 || !MEMBERS.includes(name) || entry.type !== 'File') {
+          entry.resume(); // e.g. the official archive's readme.html
+          return;
+        }
+        const cap = name === META_FILE ? MAX_MEMBER_BYTES.meta : MAX_MEMBER_BYTES.batch;
+        if (entry.size > cap) {
+          refused ??= `archive member ${entry.path} is ${bytes(entry.size)}; a CIFAR-10 ${name === META_FILE ? 'class list' : 'batch'} has at most ${bytes(cap)}; refusing the archive`;
+          entry.resume();
+          return;
+        }
+        seen.add(name);
+        const file = createWriteStream(path.join(tmpDir, name));
+        files.push(file);
+        const written = pipeline(entry, file);
+        // Listened to now: a full disk rejects these while tar is still parsing (an unhandled rejection
+        // crashed Node.js: issue #13).
+        written.catch(failWrite);
+        writes.push(written);
+      },
+    });
+    const parsed = new Promise<void>((resolve, reject) => {
+      parser.on('end', resolve);
+      parser.on('error', reject);
+    });
+    parsed.catch(() => {});
     try {
-      await Promise.race([writeFailed, tar.t({
-        file: archive,
-        strict: true,
-        onReadEntry: (entry) => {
-          const why = unsafeEntry(entry.path, entry.type);
-          if (why !== null) {
-            refused ??= `archive entry ${JSON.stringify(entry.path)} has ${why}; refusing the archive`;
-            entry.resume();
-            return;
-          }
-          const [dir, name, ...rest] = entry.path.split('/').filter((s) => s !== '' && s !== '.');
-          if (dir !== BATCHES_DIR || name === undefined || rest.length > 0 || !MEMBERS.includes(name) || entry.type !== 'File') {
-            entry.resume(); // e.g. the official archive's readme.html
-            return;
-          }
-          const cap = name === META_FILE ? MAX_MEMBER_BYTES.meta : MAX_MEMBER_BYTES.batch;
-          if (entry.size > cap) {
-            refused ??= `archive member ${entry.path} is ${bytes(entry.size)}; a CIFAR-10 ${name === META_FILE ? 'class list' : 'batch'} has at most ${bytes(cap)}; refusing the archive`;
-            entry.resume();
-            return;
-          }
-          seen.add(name);
-          const file = createWriteStream(path.join(tmpDir, name));
-          files.push(file);
-          const written = pipeline(entry, file);
-          // Listened to now: a full disk rejects these while tar is still parsing (an unhandled rejection
-          // crashed Node.js: issue #13).
-          written.catch(failWrite);
-          writes.push(written);
-        },
-      })]);
+      await Promise.race([writeFailed, feedGuarded(archive, parser, signal, () => refused !== null).then(() => parsed)]);
       await Promise.race([writeFailed, Promise.all(writes)]);
     } catch (e) {
       // A truncated archive can end the parser mid-entry: close what is open before the folder is removed.
       files.forEach((f) => f.destroy());
       await Promise.allSettled(writes);
+      if (signal?.aborted) throw signal.reason;
+      if (refused !== null) throw refusal(refused); // the parser stopped mid-entry because we stopped feeding it
       if (e instanceof AlexnetError) throw e;
+      if (e instanceof TarGuardError) throw new AlexnetError('ARCHIVE', `refusing ${name}: ${e.message}`, 'the archive is not the CIFAR-10 binary version (or is damaged); get the official one, or check --url');
       const disk = noSpace(e);
       if (disk) throw disk;
-      const msg = (e as Error).message;
+      // tar's parser on what holds no header at all (a gzip of zeros, of text...).
+      const msg = (e as NodeJS.ErrnoException).code === 'TAR_BAD_ARCHIVE' ? 'it is not a tar archive' : (e as Error).message;
       if (/unexpected end|truncat|zlib/i.test(msg)) {
         const size = await fsp.stat(archive).then((st) => st.size, () => null);
         const local = parseSource(info.source).kind === 'file';
         throw new AlexnetError(
           'ARCHIVE',
-          `cannot unpack ${path.basename(archive)}: the archive is truncated${size !== null ? ` (${bytes(size)}; the official archive has ${bytes(OFFICIAL_BYTES)})` : ''}`,
+          `cannot unpack ${name}: the archive is truncated${size !== null ? ` (${bytes(size)}; the official archive has ${bytes(OFFICIAL_BYTES)})` : ''}`,
           local ? `copy it again (a copy was cut short), then pass it to --url again` : 'run the command again to download it again',
         );
       }
-      throw archiveError(`cannot unpack ${path.basename(archive)}: ${msg}`);
+      throw archiveError(`cannot unpack ${name}: ${msg}`);
     }
-    if (refused !== null) throw new AlexnetError('ARCHIVE', refused, 'the archive is unsafe or not CIFAR-10; get the official one, or check --url');
+    signal?.throwIfAborted(); // and at each step below, up to the rename: an interrupted unpack leaves nothing
+    if (refused !== null) throw refusal(refused);
     const missing = MEMBERS.filter((m) => !seen.has(m));
     if (missing.length > 0) {
-      throw archiveError(`${path.basename(archive)} lacks ${missing.map((m) => `${BATCHES_DIR}/${m}`).join(', ')}`);
+      throw archiveError(`${name} lacks ${missing.map((m) => `${BATCHES_DIR}/${m}`).join(', ')}`);
     }
 
     const sizes: Record<string, number> = {};
     for (const name of MEMBERS) {
+      signal?.throwIfAborted();
       const bytes = await fsp.readFile(path.join(tmpDir, name));
       sizes[name] = bytes.length;
       if (name === META_FILE) {
@@ -160,6 +183,7 @@ export async function extractCifar(
       throw noSpace(e) ?? e;
     }
 
+    signal?.throwIfAborted();
     // Swap in the new folder: move any old one aside first, so the data dir never holds a half folder.
     const oldDir = `${tmpDir}.old`;
     const hadOld = await exists(finalDir);
@@ -170,6 +194,54 @@ export async function extractCifar(
   } finally {
     await fsp.rm(tmpDir, { recursive: true, force: true });
   }
+}
+
+/** The archive as the user knows it, for messages: the file given, or the last part of the URL it came from. */
+function archiveName(archive: string, source: string): string {
+  if (parseSource(source).kind === 'file') return path.basename(archive);
+  try {
+    return path.posix.basename(new URL(source).pathname) || ARCHIVE_NAME;
+  } catch {
+    return ARCHIVE_NAME;
+  }
+}
+
+/**
+ * Most bytes a member may have at the guard: any but CIFAR-10's own at most a small readme's; CIFAR-10's are held
+ * to their own caps by the parser's entry check (its message names the member's kind), under the guard's total.
+ */
+const memberCap = (name: string): number => (MEMBERS.includes(name.split('/').filter((s) => s !== '' && s !== '.').pop() ?? '') ? Infinity : OTHER_MEMBER_BYTES);
+
+/**
+ * Streams the archive (gzip or plain tar) into `parser` through a TarGuard (./tar_guard.ts): stops reading at the
+ * end-of-archive marker, refuses a member that cannot be CIFAR-10's and a total past the official archive's, and
+ * stops within a chunk when `signal` fires (Ctrl-C while unpacking went unheard: issue #20) or once the parser has
+ * refused the archive.
+ */
+async function feedGuarded(archive: string, parser: tar.Parser, signal: AbortSignal | undefined, refused: () => boolean): Promise<void> {
+  const guard = new TarGuard({ total: MAX_UNPACKED_BYTES, member: memberCap });
+  const head = Buffer.alloc(2);
+  const fh = await fsp.open(archive);
+  await fh.read(head, 0, 2, 0).finally(() => fh.close());
+  const source = createReadStream(archive, { signal });
+  let stream: Readable = source;
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const gunzip = createGunzip();
+    source.on('error', (e) => gunzip.destroy(e)); // a read error or Ctrl-C ends the iteration below
+    stream = source.pipe(gunzip);
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (signal?.aborted) throw signal.reason;
+      const pass = guard.take(chunk);
+      if (pass.length > 0 && !parser.write(pass)) await once(parser, 'drain', { signal });
+      if (guard.ended || refused()) break; // a refused archive is not read further
+    }
+  } finally {
+    stream.destroy();
+    source.destroy();
+  }
+  parser.end();
 }
 
 /**

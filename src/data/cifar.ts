@@ -3,6 +3,7 @@
 // each plane row-major 32x32. Decoding is pure: bytes in, typed arrays out.
 
 import { AlexnetError } from '../errors.js';
+import { hasControlChars } from '../text.js';
 
 export const IMAGE_SIZE = 32; // pixels per side
 export const CHANNELS = 3; // R, G, B planes
@@ -99,14 +100,9 @@ export function parseClassNames(text: string): string[] {
   // Names are printed to terminals: an escape sequence in one could clear the screen or retitle the window.
   const bad = names.findIndex((n) => hasControlChars(n) || n.length > 64);
   if (bad >= 0) {
-    throw new AlexnetError('DATA', `${META_FILE}: class name ${bad + 1} has control characters or is longer than 64 characters`, 'the data is damaged or not CIFAR-10; run `alexnet download --force`');
+    throw new AlexnetError('DATA', `${META_FILE}: class name ${bad + 1} has control or bidirectional characters, or is longer than 64 characters`, 'the data is damaged or not CIFAR-10; run `alexnet download --force`');
   }
   return names;
 }
 
-/** C0 and C1 control characters (ESC, BEL, CSI...), which a terminal would act on. */
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-export const hasControlChars = (s: string): boolean => CONTROL.test(s);
-
-/** `s` with every control character shown as `?`: for printing text that came from files. */
-export const printable = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+export { hasControlChars, printable } from '../text.js';

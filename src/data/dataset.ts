@@ -6,12 +6,12 @@ import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
 import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile } from '../files.js';
 import { acquireLock } from '../lock.js';
-import { checkExtracted, extractCifar, type Manifest } from './archive.js';
+import { MAX_MEMBER_BYTES, checkExtracted, extractCifar, type Manifest } from './archive.js';
 import {
   BATCHES_DIR, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
   decodeBatch, parseClassNames, printable, type Split,
 } from './cifar.js';
-import { ARCHIVE_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, type FetchResult, type Progress } from './download.js';
+import { DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, type FetchResult, type Progress } from './download.js';
 
 /** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
 /** The lock file of a download in progress, in the data dir. */
@@ -31,6 +31,7 @@ export interface EnsureDataOptions {
   onProgress?: (p: Progress) => void;
   onLog?: (message: string) => void;
   retryDelayMs?: number;
+  stallMs?: number; // a transfer with no byte (or a drip) for this long is cut and resumed
   signal?: AbortSignal;
 }
 
@@ -83,6 +84,7 @@ export interface ObtainHooks {
   log?: (line: string) => void;
   onProgress?: (p: Progress) => void;
   retryDelayMs?: number;
+  stallMs?: number; // a transfer with no byte (or a drip) for this long is cut and resumed
   /** Aborted by Ctrl-C: the download stops (its .part kept for a resume) with an INTERRUPTED error. */
   signal?: AbortSignal;
 }
@@ -99,9 +101,9 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
   };
   let result: EnsureDataResult;
   try {
-    result = await ensureData({ ...source, onProgress: hooks.onProgress, onLog: (m) => say(`download: ${m}`), retryDelayMs: hooks.retryDelayMs, signal: hooks.signal });
+    result = await ensureData({ ...source, onProgress: hooks.onProgress, onLog: (m) => say(`download: ${m}`), retryDelayMs: hooks.retryDelayMs, stallMs: hooks.stallMs, signal: hooks.signal });
   } catch (e) {
-    if (hooks.signal?.aborted) throw interrupted(' during the download', 'run the command again to resume');
+    if (hooks.signal?.aborted) throw interrupted(' while getting the data', 'run the command again (a download resumes where it stopped)');
     throw e;
   }
   if (hooks.signal?.aborted) throw interrupted('', 'run the command again');
@@ -151,7 +153,7 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
 }
 
 async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<EnsureDataResult> {
-  const dest = path.join(opts.dataDir, ARCHIVE_NAME);
+  const dest = path.join(opts.dataDir, DOWNLOAD_NAME);
   const isHttp = parseSource(opts.url).kind === 'http';
   const fetched = (isHttp && (await keptArchive(dest, opts))) || await fetchArchive({
     url: opts.url,
@@ -160,15 +162,16 @@ async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<Ens
     onProgress: opts.onProgress,
     onLog: opts.onLog,
     retryDelayMs: opts.retryDelayMs,
+    stallMs: opts.stallMs,
     signal: opts.signal,
   });
   let manifest: Manifest;
   try {
     manifest = await extractCifar(fetched.archivePath, opts.dataDir, {
-      source: opts.url,
+      source: shownUrl(opts.url), // printed in the data notice: a password stays out of it
       md5: fetched.md5,
       expectOfficial: fetched.md5 === OFFICIAL_MD5,
-    });
+    }, opts.signal);
   } catch (e) {
     // A verified download is kept for the next run when unpacking failed on the disk (full, read-only), as it is
     // when the run is killed: issue #13. An archive that is itself bad goes.
@@ -223,16 +226,34 @@ export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promis
   return { train, test, classNames: parseClassNames(meta.toString('utf8')) };
 }
 
+/**
+ * Reads the first `limit` records (all, without one) of the batch files into one split. Each file is held to the
+ * archive's per-member cap before it is read, and only the records wanted are read: a hand-unpacked 2.1 GB
+ * data_batch_1.bin failed with ERR_FS_FILE_TOO_LARGE and a stack, a 1.2 GB one took 1.3 GB to use 32 images
+ * (issue #20).
+ */
 async function loadSplit(dir: string, files: string[], limit?: number): Promise<Split> {
   const buffers: Buffer[] = [];
   let count = 0;
   for (const name of files) {
     if (limit !== undefined && count >= limit) break;
-    const buf = await fsp.readFile(path.join(dir, name));
-    const records = Math.floor(buf.length / RECORD_BYTES);
-    const take = limit === undefined ? records : Math.min(records, limit - count);
-    buffers.push(take === records ? buf : buf.subarray(0, take * RECORD_BYTES));
-    count += take;
+    const file = path.join(dir, name);
+    const fh = await fsp.open(file).catch((e) => Promise.reject(new AlexnetError('DATA', `cannot read ${BATCHES_DIR}/${name}: ${errnoWords(e)}`, 'run `alexnet download --force` to fetch the data again')));
+    try {
+      const { size } = await fh.stat();
+      if (size > MAX_MEMBER_BYTES.batch) {
+        throw new AlexnetError('DATA', `${BATCHES_DIR}/${name} is ${size.toLocaleString('en-US')} bytes; a CIFAR-10 batch has at most ${MAX_MEMBER_BYTES.batch.toLocaleString('en-US')}`, `the data in ${dir} is not CIFAR-10; run \`alexnet download --force\` to fetch it again`);
+      }
+      const records = Math.floor(size / RECORD_BYTES);
+      const take = limit === undefined ? records : Math.min(records, limit - count);
+      const buf = Buffer.alloc(take === records ? size : take * RECORD_BYTES);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0).catch((e: unknown) => Promise.reject(new AlexnetError('DATA', `cannot read ${BATCHES_DIR}/${name}: ${errnoWords(e)}`, 'check the disk the data is on, or run `alexnet download --force`')));
+      if (bytesRead !== buf.length) throw new AlexnetError('DATA', `${BATCHES_DIR}/${name} changed while it was read`, 'run the command again');
+      buffers.push(buf);
+      count += take;
+    } finally {
+      await fh.close();
+    }
   }
   const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count), count };
   let offset = 0;

@@ -10,12 +10,36 @@ import * as https from 'node:https';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AlexnetError } from '../errors.js';
-import { checkWriteTarget, diskError } from '../files.js';
+import { checkWriteTarget, diskError, errnoWords } from '../files.js';
 
 export const OFFICIAL_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz';
 export const OFFICIAL_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'; // from the CIFAR-10 page
 export const OFFICIAL_BYTES = 170_052_171;
 export const ARCHIVE_NAME = 'cifar-10-binary.tar.gz';
+/**
+ * Where a download goes in the data dir (and its `.part`): a name only this tool writes, so that what it reuses or
+ * removes is its own (a file the user left at DIR/cifar-10-binary.tar.gz was deleted by a download with --md5:
+ * issue #20).
+ */
+export const DOWNLOAD_NAME = '.alexnet-download.tar.gz';
+/**
+ * The most a download may bring where the archive is not the official one (whose size is known exactly): more
+ * than any CIFAR-format archive of 60,000 images (the official one unpacks to ~184 MB). An endless body or a
+ * `Content-Length: 50000000000` filled a 150 MB disk in 1.2 s before the MD5 was checked at the end (issue #20).
+ */
+export const MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
+/** A download (all its attempts) that takes longer than this stops: a drip of a byte every 0.5 s never ended. */
+const DEADLINE_MS = 2 * 60 * 60 * 1000;
+/** Less than this in a stall window (twice stallMs) is a stall too: the transfer is cut and resumed. */
+const MIN_BYTES_PER_WINDOW = 64 * 1024;
+/** The longest Retry-After a 429 or 503 is waited for. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** `url` as it may be printed: a password in it (`https://user:pw@host/...`) as `***`. */
+export function shownUrl(url: string | URL): string {
+  const text = String(url);
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
+}
 
 export interface Progress {
   received: number; // bytes of the archive on disk so far
@@ -53,7 +77,7 @@ export function parseSource(url: string): Source {
     try {
       return { kind: 'http', url: new URL(url) };
     } catch {
-      throw new AlexnetError('USAGE', `--url ${JSON.stringify(url)} is not a valid URL`, hint);
+      throw new AlexnetError('USAGE', `--url ${JSON.stringify(shownUrl(url))} is not a valid URL`, hint);
     }
   }
   if (/^file:\/\//i.test(url)) {
@@ -65,7 +89,7 @@ export function parseSource(url: string): Source {
     }
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new AlexnetError('USAGE', `unsupported URL scheme in ${url}`, 'use an http(s):// or file:// URL, or a path');
+    throw new AlexnetError('USAGE', `unsupported URL scheme in ${shownUrl(url)}`, 'use an http(s):// or file:// URL, or a path');
   }
   return { kind: 'file', path: url };
 }
@@ -78,7 +102,7 @@ export async function fetchArchive(opts: FetchOptions): Promise<FetchResult> {
     const size = opts.md5.toLowerCase() === OFFICIAL_MD5 ? ` (${bytes(result.bytes)}; the official archive has ${bytes(OFFICIAL_BYTES)})` : ` (${bytes(result.bytes)})`;
     throw new AlexnetError(
       'CHECKSUM',
-      `checksum mismatch for ${opts.url}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}${size}`,
+      `checksum mismatch for ${shownUrl(opts.url)}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}${size}`,
       source.kind === 'http'
         ? 'the download was corrupted or the URL serves another file; run the command again, or pass the right --md5'
         : 'the file is corrupted or not the CIFAR-10 binary archive; copy it again, or pass the right --md5',
@@ -102,10 +126,15 @@ async function hashLocal(path: string, opts: FetchOptions): Promise<FetchResult>
   }
   const hash = createHash('md5');
   let received = 0;
-  for await (const chunk of createReadStream(path, { signal: opts.signal })) {
-    hash.update(chunk as Buffer);
-    received += (chunk as Buffer).length;
-    opts.onProgress?.({ received, total });
+  try {
+    for await (const chunk of createReadStream(path, { signal: opts.signal })) {
+      hash.update(chunk as Buffer);
+      received += (chunk as Buffer).length;
+      opts.onProgress?.({ received, total });
+    }
+  } catch (e) {
+    if (opts.signal?.aborted) throw e;
+    throw new AlexnetError('IO', `cannot read archive ${path}: ${errnoWords(e)}`, 'check the disk the archive is on, or copy it again');
   }
   return { archivePath: path, bytes: received, md5: hash.digest('hex') };
 }
@@ -113,10 +142,32 @@ async function hashLocal(path: string, opts: FetchOptions): Promise<FetchResult>
 /** `170,052,171 bytes`. */
 export const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
 
-/** Thrown inside an attempt for faults that a retry may cure (resets, 5xx, stalls, short bodies). */
+/** Thrown inside an attempt for faults that a retry may cure (resets, 5xx, 429, stalls, short bodies). */
 class Retryable extends Error {
   /** A name lookup failed: offline, most likely; one short retry, not five with backoff. */
   dns = false;
+  /** What the server asked to wait (Retry-After), in ms. */
+  after: number | null = null;
+}
+
+/** Retry-After (seconds, or an HTTP date) in ms, at most MAX_RETRY_AFTER_MS; null when absent or unreadable. */
+function retryAfter(res: http.IncomingMessage): number | null {
+  const v = res.headers['retry-after'];
+  if (typeof v !== 'string') return null;
+  const ms = /^\d+$/.test(v.trim()) ? Number(v) * 1000 : Date.parse(v) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : null;
+}
+
+/** The most this download may bring: the official archive's size for its MD5, else MAX_ARCHIVE_BYTES. */
+const sizeCap = (md5: string | null) => (md5?.toLowerCase() === OFFICIAL_MD5 ? OFFICIAL_BYTES : MAX_ARCHIVE_BYTES);
+
+function tooLarge(url: URL, what: string, md5: string | null): AlexnetError {
+  const official = md5?.toLowerCase() === OFFICIAL_MD5;
+  return new AlexnetError(
+    'HTTP',
+    `${shownUrl(url)} ${what}, more than ${official ? `the official archive's ${bytes(OFFICIAL_BYTES)}` : `the ${bytes(MAX_ARCHIVE_BYTES)} a CIFAR-10 archive can have`}`,
+    'check --url: it does not serve the CIFAR-10 binary archive',
+  );
 }
 
 const MAX_REDIRECTS = 5;
@@ -125,18 +176,22 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
   const part = opts.dest + '.part';
   const retries = opts.retries ?? 5;
   const baseDelay = opts.retryDelayMs ?? 1000;
+  const deadline = Date.now() + DEADLINE_MS;
   for (let attempt = 0; ; attempt++) {
+    if (Date.now() > deadline) {
+      throw new AlexnetError('NETWORK', `the download of ${shownUrl(url)} took more than ${DEADLINE_MS / 3_600_000} hours`, `run the command again to resume from ${part}, or copy the archive by hand and pass --url PATH`);
+    }
     try {
       return await attemptDownload(url, part, opts);
     } catch (e) {
-      const disk = diskError(e, `downloading into ${path.dirname(part)}`, `free space there or pass another --data-dir (the download needs ~${Math.ceil(OFFICIAL_BYTES / 1e6)} MB, the unpacked data ~185 MB)`);
+      const disk = diskError(e, `downloading into ${path.dirname(part)}`, ` or pass another --data-dir (the download needs ~${Math.ceil(OFFICIAL_BYTES / 1e6)} MB, the unpacked data ~185 MB)`);
       if (disk) throw disk;
       if (!(e instanceof Retryable)) throw e;
       // Offline, a DNS failure does not cure itself in a minute (issue #14): one short retry, then the recipe.
       if (e.dns && attempt >= 1) {
         throw new AlexnetError(
           'NETWORK',
-          `cannot download ${url.href}: ${e.message}`,
+          `cannot download ${shownUrl(url)}: ${e.message}`,
           'no network? copy cifar-10-binary.tar.gz onto this machine by any means, then `alexnet download --url ./cifar-10-binary.tar.gz` (README "Without internet")',
         );
       }
@@ -144,11 +199,11 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
         const resumes = (await fileSize(part)) > 0 ? ` (it resumes from ${part})` : '';
         throw new AlexnetError(
           'NETWORK',
-          `download of ${url.href} failed after ${attempt + 1} attempts: ${e.message}`,
+          `download of ${shownUrl(url)} failed after ${attempt + 1} attempts: ${e.message}`,
           `check the network and run the command again${resumes}, or copy the archive by hand and pass --url PATH`,
         );
       }
-      const delay = e.dns ? Math.min(baseDelay, 1000) : baseDelay * 2 ** attempt;
+      const delay = e.after ?? (e.dns ? Math.min(baseDelay, 1000) : baseDelay * 2 ** attempt);
       opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${e.dns ? 2 : retries + 1})`);
       await sleep(delay, opts.signal);
     }
@@ -160,17 +215,17 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
   let res = await request(url, offset, opts);
   for (let hops = 0; isRedirect(res.statusCode) && res.headers.location; hops++) {
     res.resume();
-    if (hops >= MAX_REDIRECTS) throw new AlexnetError('HTTP', `too many redirects from ${url.href}`, 'check --url');
+    if (hops >= MAX_REDIRECTS) throw new AlexnetError('HTTP', `too many redirects from ${shownUrl(url)}`, 'check --url');
     const location = res.headers.location;
     let next: URL;
     try {
       next = new URL(location, url);
     } catch {
-      throw new AlexnetError('HTTP', `${url.href} redirected to an invalid location ${JSON.stringify(location)}`, 'check --url, or download the archive another way and pass --url PATH');
+      throw new AlexnetError('HTTP', `${shownUrl(url)} redirected to an invalid location ${JSON.stringify(shownUrl(location))}`, 'check --url, or download the archive another way and pass --url PATH');
     }
     // A server may send us to http(s) only: never to a local file (file:) or another protocol.
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-      throw new AlexnetError('HTTP', `${url.href} redirected to ${next.protocol} (${JSON.stringify(location)}), which is not followed`, 'check --url, or download the archive another way and pass --url PATH');
+      throw new AlexnetError('HTTP', `${shownUrl(url)} redirected to ${next.protocol} (${JSON.stringify(shownUrl(location))}), which is not followed`, 'check --url, or download the archive another way and pass --url PATH');
     }
     url = next;
     res = await request(url, offset, opts);
@@ -182,15 +237,17 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
     await fsp.rm(part, { force: true });
     throw new Retryable(`server refused to resume at byte ${offset}`);
   }
-  if (status >= 500) {
+  if (status >= 500 || status === 429) {
     res.resume();
-    throw new Retryable(`server answered ${status} ${res.statusMessage ?? ''}`.trim());
+    const r = new Retryable(`server answered ${status} ${res.statusMessage ?? ''}`.trim());
+    r.after = retryAfter(res);
+    throw r;
   }
   if (status < 200 || status >= 300) {
     res.resume();
     throw new AlexnetError(
       'HTTP',
-      `${url.href} answered ${status} ${res.statusMessage ?? ''}`.trim(),
+      `${shownUrl(url)} answered ${status} ${res.statusMessage ?? ''}`.trim(),
       status === 404 ? 'check --url; for a copy made by hand, pass its path: --url ./cifar-10-binary.tar.gz' : 'check --url and access to it',
     );
   }
@@ -204,14 +261,23 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
       throw new Retryable(`server resumed at the wrong byte (${res.headers['content-range'] ?? 'no Content-Range'})`);
     }
     if (m[2] !== '*') total = Number(m[2]);
+    if (total !== null && total > sizeCap(opts.md5)) {
+      res.resume();
+      throw tooLarge(url, `announces ${bytes(total)}`, opts.md5);
+    }
     opts.onLog?.(`resuming at byte ${offset}`);
     // Hash what is on disk only once the server has agreed to resume: not on every retry, not for a restart.
     const hash = createHash('md5');
     await hashFile(part, hash);
-    return finishBody(res, part, offset, hash, total, opts);
+    return finishBody(res, part, offset, hash, total, opts, url);
+  }
+  const length = contentLength(res);
+  if (length !== null && length > sizeCap(opts.md5)) {
+    res.resume();
+    throw tooLarge(url, `announces ${bytes(length)}`, opts.md5);
   }
   if (offset > 0) opts.onLog?.('server ignored the resume request; downloading from the start');
-  return finishBody(res, part, 0, createHash('md5'), contentLength(res), opts);
+  return finishBody(res, part, 0, createHash('md5'), length, opts, url);
 }
 
 async function finishBody(
@@ -221,6 +287,7 @@ async function finishBody(
   hash: Hash,
   total: number | null,
   opts: FetchOptions,
+  url: URL,
 ): Promise<FetchResult> {
   // Never through a planted symlink or onto a device (issue #13): a regular file or a new one.
   await checkWriteTarget(part);
@@ -232,12 +299,20 @@ async function finishBody(
     clearTimeout(timer);
     timer = setTimeout(() => res.destroy(new Retryable(`no data for ${stallMs / 1000} s`)), stallMs);
   };
+  // A drip (a byte every 0.5 s) keeps the stall timer quiet: each window of twice stallMs must bring enough.
+  let windowStart = received;
+  const low = setInterval(() => {
+    if (received - windowStart < MIN_BYTES_PER_WINDOW) res.destroy(new Retryable(`only ${received - windowStart} bytes in ${(2 * stallMs) / 1000} s`));
+    windowStart = received;
+  }, 2 * stallMs);
+  const cap = sizeCap(opts.md5);
   try {
     arm();
     opts.onProgress?.({ received, total });
     for await (const chunk of res) {
       arm();
       const buf = chunk as Buffer;
+      if (received + buf.length > cap) throw tooLarge(url, `sent more than ${bytes(cap)}`, opts.md5);
       await file.write(buf);
       hash.update(buf);
       received += buf.length;
@@ -245,11 +320,16 @@ async function finishBody(
     }
   } catch (e) {
     if (e instanceof Retryable) throw e;
+    if (e instanceof AlexnetError) {
+      await fsp.rm(part, { force: true });
+      throw e;
+    }
     if (opts.signal?.aborted) throw e;
     if (diskError(e, '', '')) throw e; // the disk, not the connection
     throw new Retryable(`connection lost at byte ${received} (${(e as Error).message})`);
   } finally {
     clearTimeout(timer);
+    clearInterval(low);
     await file.close();
   }
   if (total !== null && received !== total) {

@@ -39,13 +39,19 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
   const type = sniffImageType(bytes);
   const fail = (why: string) => new AlexnetError('IMAGE', `cannot read ${name}: ${why}`, 'pass PNG or JPEG image files');
   if (type === null) throw fail('not a PNG or JPEG file');
-  // Check the size in the IHDR chunk (always first, at byte 12) before decoding: pngjs would decode a huge
-  // image whole before we could refuse it. A damaged header is left to pngjs to report.
-  if (type === 'png' && bytes.length >= 24 && String.fromCharCode(...bytes.subarray(12, 16)) === 'IHDR') {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const [w, h] = [view.getUint32(16), view.getUint32(20)];
-    if (w * h > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
+  // The size from the header, before decoding: pngjs and jpeg-js would allocate for it first. A damaged header is
+  // left to the decoders to report.
+  const size = type === 'png' ? pngSize(bytes) : jpegSize(bytes);
+  if (size) {
+    const [w, h] = size;
+    if (w * h > MAX_MEGAPIXELS * 1e6) throw fail(`${w} x ${h} pixels is too large: more than ${MAX_MEGAPIXELS} megapixels`);
     if (w > MAX_SIDE || h > MAX_SIDE) throw fail(`${w} x ${h} pixels: a side is longer than ${MAX_SIDE.toLocaleString('en-US')}`);
+  }
+  // A truncated PNG is told before pngjs allocates for the size its header claims (a 69-byte file claiming
+  // 16,384 x 6,103 gave a prediction, exit 0, at 1.24 GB: issue #20).
+  if (type === 'png') {
+    const cut = pngTruncation(bytes);
+    if (cut) throw fail(`the PNG data is damaged (${cut})`);
   }
   let img: RgbaImage;
   try {
@@ -53,7 +59,8 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       img = { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     } else {
-      const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS });
+      // jpeg-js's own memory cap (512 MB) refused JPEGs above ~40 MP as damaged; 100 MP needs ~1 GB of its buffers.
+      const j = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: JPEG_MEMORY_MB });
       img = { width: j.width, height: j.height, data: j.data };
     }
   } catch (e) {
@@ -62,6 +69,50 @@ export function decodeImage(bytes: Uint8Array, name: string): RgbaImage {
   if (img.width === 0 || img.height === 0) throw fail('the image is empty');
   if (img.width * img.height > MAX_MEGAPIXELS * 1e6) throw fail(`larger than ${MAX_MEGAPIXELS} megapixels`);
   return img;
+}
+
+/** What jpeg-js may allocate decoding one image of up to MAX_MEGAPIXELS (its RGBA output and components). */
+const JPEG_MEMORY_MB = 1200;
+
+/** Width and height from a PNG's IHDR chunk (always first, at byte 12), or null. */
+function pngSize(b: Uint8Array): [number, number] | null {
+  if (b.length < 24 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') return null;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return [view.getUint32(16), view.getUint32(20)];
+}
+
+/** Width and height from a JPEG's start-of-frame segment (SOF0..SOF15 but DHT, JPG and DAC), or null. */
+function jpegSize(b: Uint8Array): [number, number] | null {
+  let at = 2;
+  while (at + 9 < b.length) {
+    if (b[at] !== 0xff) return null;
+    const marker = b[at + 1]!;
+    if (marker === 0xff) {
+      at++;
+      continue;
+    }
+    const length = (b[at + 2]! << 8) | b[at + 3]!;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return [(b[at + 7]! << 8) | b[at + 8]!, (b[at + 5]! << 8) | b[at + 6]!];
+    }
+    if (marker === 0xda || marker === 0xd9) return null; // the scan, or the end, before any frame
+    at += 2 + length;
+  }
+  return null;
+}
+
+/** Why a PNG is cut short (a chunk runs past the end, or there is no IEND chunk), or null when it is whole. */
+function pngTruncation(b: Uint8Array): string | null {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let at = PNG_SIGNATURE.length;
+  while (at + 8 <= b.length) {
+    const length = view.getUint32(at);
+    const type = String.fromCharCode(...b.subarray(at + 4, at + 8));
+    if (at + 12 + length > b.length) return `it is truncated: its ${type} chunk runs past the end of the file`;
+    if (type === 'IEND') return null;
+    at += 12 + length;
+  }
+  return 'it is truncated: it ends before its IEND chunk';
 }
 
 /** For each output index, the source pixels it covers and their weights (summing to 1): a box filter. */

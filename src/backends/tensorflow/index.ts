@@ -14,6 +14,9 @@ export const NATIVE_GPU = '@tensorflow/tfjs-node-gpu';
 export const NATIVE_CPU = '@tensorflow/tfjs-node';
 export type NativeFlavour = typeof NATIVE_GPU | typeof NATIVE_CPU;
 
+/** How to get CUDA training: the GPU flavour only (tfjs-node computes on the CPU). */
+export const GPU_INSTALL_HINT = `for CUDA: \`npm install ${'@tensorflow/tfjs-node-gpu'}@4.22.0\` (Linux, an NVIDIA driver, CUDA 11.2 and cuDNN 8.1)`;
+
 export const INSTALL_HINT =
   `install the native backend: \`npm install ${NATIVE_GPU}@4.22.0\` (Linux, CUDA 11.2 + cuDNN 8.1) or ` +
   `\`npm install ${NATIVE_CPU}@4.22.0\` (CPU); it downloads libtensorflow at install time (see README "GPU")`;
@@ -92,7 +95,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
       ok: false,
       installed: !none,
       reason: none && req.auto ? 'native TensorFlow is not installed' : tried.map(describe).join('; '),
-      hint: none ? INSTALL_HINT : `\`alexnet doctor\` says what is missing; ${INSTALL_HINT}`,
+      hint: req.gpuOnly ? GPU_INSTALL_HINT : none ? INSTALL_HINT : `\`alexnet doctor\` says what is missing; ${INSTALL_HINT}`,
     };
   }
   if (!(await tf.setBackend('tensorflow'))) {

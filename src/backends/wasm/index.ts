@@ -1,6 +1,7 @@
 // The wasm backend: CPU everywhere Node.js runs, with XNNPACK kernels, ours where the stock ones are missing
 // or slow (./kernels/), and data-parallel steps on worker threads (./parallel.ts).
 
+import { readFileSync } from 'node:fs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
@@ -20,7 +21,28 @@ export const MAX_BATCH = 4096;
 
 export async function start(req: StartRequest): Promise<StartResult> {
   if (req.gpuOnly) return { ok: false, installed: true, reason: 'wasm runs on the CPU', hint: 'drop --gpu' };
-  if (!(await tf.setBackend('wasm'))) return { ok: false, installed: true, reason: 'the wasm backend did not start', hint: 'try --backend cpu' };
+  // emscripten prints its failure (`Aborted(RangeError: WebAssembly.instantiate(): Out of memory ...)`) on stderr
+  // itself: kept off it, and said in the tool's one line instead, with the limit that caused it (issue #20).
+  const said: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown) => said.push(String(chunk)) >= 0) as typeof process.stderr.write;
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend('wasm');
+  } finally {
+    process.stderr.write = write;
+  }
+  if (!ok) {
+    const outOfMemory = /out of memory/i.test(said.join(''));
+    const limit = addressSpaceLimit();
+    return {
+      ok: false,
+      installed: true,
+      reason: `the wasm backend did not start${outOfMemory ? ': out of memory' : ''}${limit ? `; this process may use at most ${limit} (ulimit -v)` : ''}`,
+      // V8 reserves a WebAssembly memory's whole range of addresses (GBs) up front, whatever the batch.
+      hint: limit ? 'raise the limit (`ulimit -v unlimited`): WebAssembly reserves its memory as address space up front' : 'run `alexnet doctor`',
+    };
+  }
   registerWasmKernels();
   const backend: ActiveBackend = {
     name: 'wasm',
@@ -36,6 +58,17 @@ export async function start(req: StartRequest): Promise<StartResult> {
     close: async () => {},
   };
   return { ok: true, backend };
+}
+
+/** The address-space limit of this process (`ulimit -v`) in words, or null where there is none (or it cannot be told). */
+function addressSpaceLimit(): string | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max address space'));
+    const soft = line?.slice('Max address space'.length).trim().split(/\s+/)[0];
+    return soft && /^\d+$/.test(soft) ? `${Math.round(Number(soft) / 2 ** 20).toLocaleString('en-US')} MiB of address space` : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function doctor(): Promise<DoctorSection> {
