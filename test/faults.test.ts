@@ -36,6 +36,7 @@ function tmpfs(size: string, ro = false): { dir: string; unmount: () => void } |
 }
 const probe = tmpfs('64k');
 const canMount = typeof probe === 'string' ? probe : false; // the skip reason, or false
+if (canMount && process.env.ALEXNET_REQUIRE_FAULT_TOOLS === '1') throw new Error(`ALEXNET_REQUIRE_FAULT_TOOLS=1, but the full-disk tests cannot run: ${canMount}`);
 if (typeof probe !== 'string') probe.unmount();
 
 function archiveFile(bytes = archiveBytes): string {

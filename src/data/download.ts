@@ -59,6 +59,8 @@ export interface FetchOptions {
   retries?: number; // further attempts after the first; 5 rides out a minute-long outage with backoff
   retryDelayMs?: number; // first backoff; doubles per retry
   stallMs?: number; // a transfer with no byte for this long is cut and resumed
+  /** The most the archive may have; default: the official size for the official MD5, else MAX_ARCHIVE_BYTES. */
+  maxBytes?: number;
   signal?: AbortSignal;
 }
 
@@ -158,17 +160,16 @@ function retryAfter(res: http.IncomingMessage): number | null {
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : null;
 }
 
-/** The most this download may bring: the official archive's size for its MD5, else MAX_ARCHIVE_BYTES. */
-const sizeCap = (md5: string | null) => (md5?.toLowerCase() === OFFICIAL_MD5 ? OFFICIAL_BYTES : MAX_ARCHIVE_BYTES);
-
-function tooLarge(url: URL, what: string, md5: string | null): AlexnetError {
-  const official = md5?.toLowerCase() === OFFICIAL_MD5;
-  return new AlexnetError(
-    'HTTP',
-    `${shownUrl(url)} ${what}, more than ${official ? `the official archive's ${bytes(OFFICIAL_BYTES)}` : `the ${bytes(MAX_ARCHIVE_BYTES)} a CIFAR-10 archive can have`}`,
-    'check --url: it does not serve the CIFAR-10 binary archive',
-  );
+/** The most this download may bring, and that limit in words: the official archive's size for its MD5, else MAX_ARCHIVE_BYTES. */
+function sizeCap(opts: FetchOptions): { bytes: number; words: string } {
+  if (opts.maxBytes !== undefined) return { bytes: opts.maxBytes, words: `the ${bytes(opts.maxBytes)} allowed` };
+  return opts.md5?.toLowerCase() === OFFICIAL_MD5
+    ? { bytes: OFFICIAL_BYTES, words: `the official archive's ${bytes(OFFICIAL_BYTES)}` }
+    : { bytes: MAX_ARCHIVE_BYTES, words: `the ${bytes(MAX_ARCHIVE_BYTES)} a CIFAR-10 archive can have` };
 }
+
+const tooLarge = (url: URL, what: string, opts: FetchOptions) =>
+  new AlexnetError('HTTP', `${shownUrl(url)} ${what}, more than ${sizeCap(opts).words}`, 'check --url: it does not serve the CIFAR-10 binary archive');
 
 const MAX_REDIRECTS = 5;
 
@@ -261,9 +262,9 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
       throw new Retryable(`server resumed at the wrong byte (${res.headers['content-range'] ?? 'no Content-Range'})`);
     }
     if (m[2] !== '*') total = Number(m[2]);
-    if (total !== null && total > sizeCap(opts.md5)) {
-      res.resume();
-      throw tooLarge(url, `announces ${bytes(total)}`, opts.md5);
+    if (total !== null && total > sizeCap(opts).bytes) {
+      res.destroy(); // not drained: the body is what is refused
+      throw tooLarge(url, `announces ${bytes(total)}`, opts);
     }
     opts.onLog?.(`resuming at byte ${offset}`);
     // Hash what is on disk only once the server has agreed to resume: not on every retry, not for a restart.
@@ -272,9 +273,9 @@ async function attemptDownload(url: URL, part: string, opts: FetchOptions): Prom
     return finishBody(res, part, offset, hash, total, opts, url);
   }
   const length = contentLength(res);
-  if (length !== null && length > sizeCap(opts.md5)) {
-    res.resume();
-    throw tooLarge(url, `announces ${bytes(length)}`, opts.md5);
+  if (length !== null && length > sizeCap(opts).bytes) {
+    res.destroy(); // not drained: the body is what is refused
+    throw tooLarge(url, `announces ${bytes(length)}`, opts);
   }
   if (offset > 0) opts.onLog?.('server ignored the resume request; downloading from the start');
   return finishBody(res, part, 0, createHash('md5'), length, opts, url);
@@ -305,14 +306,14 @@ async function finishBody(
     if (received - windowStart < MIN_BYTES_PER_WINDOW) res.destroy(new Retryable(`only ${received - windowStart} bytes in ${(2 * stallMs) / 1000} s`));
     windowStart = received;
   }, 2 * stallMs);
-  const cap = sizeCap(opts.md5);
+  const cap = sizeCap(opts).bytes;
   try {
     arm();
     opts.onProgress?.({ received, total });
     for await (const chunk of res) {
       arm();
       const buf = chunk as Buffer;
-      if (received + buf.length > cap) throw tooLarge(url, `sent more than ${bytes(cap)}`, opts.md5);
+      if (received + buf.length > cap) throw tooLarge(url, `sent more than ${bytes(cap)}`, opts);
       await file.write(buf);
       hash.update(buf);
       received += buf.length;
