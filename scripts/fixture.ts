@@ -2,7 +2,8 @@
 // a few hundred records, and classes a small network can learn (each class its own colour and stripes,
 // plus noise). Also the building blocks the tests use to make broken archives.
 //
-// Usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--json]
+// Usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--shifted] [--json]
+// (--shifted: test images are mirrored, shifted copies of the training patterns, for augmentation: see below)
 // Prints `OUT N bytes md5 HEX`, or with --json one object {"path", "bytes", "md5"} for scripts:
 // md5=$(node dist/scripts/fixture.js fx.tar.gz --json | node -p 'JSON.parse(require("fs").readFileSync(0)).md5')
 
@@ -45,6 +46,48 @@ export function makeRecords(count: number, seed: number, labelOf = (i: number) =
   return out;
 }
 
+/** The side of a class's glyph in the shifted fixture. */
+const GLYPH = 12;
+
+/**
+ * `count` records of the shifted fixture (issue #21): each class a glyph of its own (an 8x8 pattern of a seeded
+ * draw), all in the same grey on a dark ground, so that only the glyph's shape tells the classes apart. Training
+ * images (`split` 'train') have it at one place, left of centre; test images are the mirror image of such an
+ * image, shifted by up to 4 pixels each way: what a random crop of the padded image and a random flip make of a
+ * training image. A network trained without augmentation has never seen a glyph there, nor mirrored.
+ */
+export function makeShiftedRecords(count: number, seed: number, split: 'train' | 'test'): Buffer {
+  const glyphs = Array.from({ length: NUM_CLASSES }, (_, k) => {
+    const r = mulberry32(0x9e3779b9 ^ (k * 7919));
+    return Array.from({ length: GLYPH * GLYPH }, () => r() < 0.5);
+  });
+  const rand = mulberry32(seed);
+  const out = Buffer.alloc(count * RECORD_BYTES);
+  for (let i = 0; i < count; i++) {
+    const label = i % NUM_CLASSES;
+    const base = i * RECORD_BYTES;
+    out[base] = label;
+    const test = split === 'test';
+    const dx = test ? Math.floor(rand() * 9) - 4 : 0;
+    const dy = test ? Math.floor(rand() * 9) - 4 : 0;
+    const x0 = 2;
+    const y0 = 10;
+    for (let y = 0; y < IMAGE_SIZE; y++) {
+      for (let x = 0; x < IMAGE_SIZE; x++) {
+        // Where this pixel comes from in the training image: undo the shift, then the mirror.
+        const ty = y - dy;
+        const tx = test ? IMAGE_SIZE - 1 - (x - dx) : x;
+        const gy = ty - y0;
+        const gx = tx - x0;
+        const on = gy >= 0 && gy < GLYPH && gx >= 0 && gx < GLYPH && glyphs[label]![gy * GLYPH + gx]!;
+        const noise = (rand() - 0.5) * 30;
+        for (let c = 0; c < 3; c++) out[base + LABEL_BYTES + c * PLANE_BYTES + y * IMAGE_SIZE + x] = Math.max(0, Math.min(255, Math.round((on ? PALETTE[label]![c]! : 20) + noise)));
+      }
+    }
+  }
+  return out;
+}
+
 export interface TarEntry {
   path: string;
   data?: Buffer; // for files
@@ -81,6 +124,8 @@ export interface FixtureOptions {
   trainPerBatch?: number; // records in each of the five training batches
   test?: number; // records in the test batch
   seed?: number;
+  /** The shifted fixture (makeShiftedRecords): test images are mirrored, shifted copies of the training patterns. */
+  shifted?: boolean;
 }
 
 /** The members of a well-formed CIFAR-10 archive, as tar entries. */
@@ -89,8 +134,8 @@ export function cifarEntries(opts: FixtureOptions = {}): TarEntry[] {
   const seed = opts.seed ?? 1;
   return [
     { path: `${BATCHES_DIR}/`, type: '5' },
-    ...TRAIN_FILES.map((name, i) => ({ path: `${BATCHES_DIR}/${name}`, data: makeRecords(trainPerBatch, seed + i) })),
-    { path: `${BATCHES_DIR}/${TEST_FILE}`, data: makeRecords(opts.test ?? 100, seed + 100) },
+    ...TRAIN_FILES.map((name, i) => ({ path: `${BATCHES_DIR}/${name}`, data: opts.shifted ? makeShiftedRecords(trainPerBatch, seed + i, 'train') : makeRecords(trainPerBatch, seed + i) })),
+    { path: `${BATCHES_DIR}/${TEST_FILE}`, data: opts.shifted ? makeShiftedRecords(opts.test ?? 100, seed + 100, 'test') : makeRecords(opts.test ?? 100, seed + 100) },
     { path: `${BATCHES_DIR}/${META_FILE}`, data: Buffer.from(DEFAULT_CLASS_NAMES.join('\n') + '\n\n') },
     { path: `${BATCHES_DIR}/readme.html`, data: Buffer.from('<html>fixture</html>\n') },
   ];
@@ -105,7 +150,7 @@ export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 function main(argv: string[]): void {
   const out = argv[0];
   if (!out || out.startsWith('-')) {
-    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--json]\n');
+    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--shifted] [--json]\n');
     process.exitCode = 2;
     return;
   }
@@ -113,7 +158,7 @@ function main(argv: string[]): void {
     const i = argv.indexOf(name);
     return i >= 0 ? Number(argv[i + 1]) : undefined;
   };
-  const archive = gzipTar(cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed') }));
+  const archive = gzipTar(cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed'), shifted: argv.includes('--shifted') }));
   writeFileSync(out, archive);
   const sum = md5(archive);
   process.stdout.write(argv.includes('--json') ? JSON.stringify({ path: out, bytes: archive.length, md5: sum }) + '\n' : `${out} ${archive.length} bytes md5 ${sum}\n`);

@@ -7,6 +7,9 @@
 // into place; only then is the previous weights file removed. A reader of state.json (resume) finds the
 // weights it names, whole; a reader of model.json (eval, predict, tfjs) likewise. Each file is written as
 // src/files.ts writes: a temporary name, then a rename. state.json is validated field by field on load.
+//
+// With momentum (issue #21), the optimiser's buffers go the same way, to `momentum-<sha>.bin` beside the weights,
+// named and hashed in state.json, so that a resumed run continues with the very buffers it stopped with.
 
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
@@ -17,7 +20,7 @@ import { READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
 import { pidAlive } from './lock.js';
 import { BACKEND_CHOICES, settingsProblem } from './backends/table.js';
 import { INPUT_SHAPE } from './model.js';
-import { LIMITS, recipeProblem, type Limits } from './recipe.js';
+import { LIMITS, recipeProblem, savedRecipe, type Limits } from './recipe.js';
 import * as tf from './tf.js';
 import type { TrainState } from './train.js';
 
@@ -29,17 +32,31 @@ export const METRICS_FILE = 'metrics.jsonl';
 /** Checkpoints before the set-atomic layout used this one name; they still load. */
 const LEGACY_WEIGHTS_FILE = 'weights.bin';
 const WEIGHTS_NAME = /^weights(-[0-9a-f]{16})?\.bin$/;
+const MOMENTUM_NAME = /^momentum-[0-9a-f]{16}\.bin$/;
 
 export interface SavedState extends TrainState {
   weightsSha256: string;
   /** The weights file this state belongs to (absent in older checkpoints: weights.bin). */
   weightsFile?: string;
+  /** The optimiser's momentum buffers (float32, model.trainableWeights order), where the recipe has momentum. */
+  momentumFile?: string;
+  momentumSha256?: string;
 }
 
 /** The steps of a save, in order; `onStep` (tests) runs after each, to show a crash between any two is safe. */
-export type SaveStep = 'weights' | 'model' | 'metrics' | 'state' | 'cleanup';
+export type SaveStep = 'weights' | 'momentum' | 'model' | 'metrics' | 'state' | 'cleanup';
 
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void): Promise<void> {
+/** `name-<first 16 hex digits of the SHA-256>.bin` and the whole SHA-256 of `bytes`. */
+function hashed(name: string, bytes: Uint8Array): { file: string; sha: string } {
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  return { file: `${name}-${sha.slice(0, 16)}.bin`, sha };
+}
+
+/**
+ * Saves the checkpoint into `dir`, atomic as a set (see the header); `optimizer`: the momentum buffers, where the
+ * recipe has momentum.
+ */
+export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void, optimizer: Float32Array | null = null): Promise<void> {
   await fsp.mkdir(dir, { recursive: true });
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (a) => {
@@ -47,8 +64,9 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
   }));
   const weights = new Uint8Array(artifacts!.weightData as ArrayBuffer);
-  const sha = createHash('sha256').update(weights).digest('hex');
-  const weightsFile = `weights-${sha.slice(0, 16)}.bin`;
+  const { file: weightsFile, sha } = hashed('weights', weights);
+  const momentumBytes = optimizer && new Uint8Array(optimizer.buffer, optimizer.byteOffset, optimizer.byteLength);
+  const momentum = momentumBytes && hashed('momentum', momentumBytes);
   const modelJson = {
     format: 'layers-model',
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
@@ -56,14 +74,19 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     modelTopology: artifacts!.modelTopology,
     weightsManifest: [{ paths: [`./${weightsFile}`], weights: artifacts!.weightSpecs }],
   };
-  const saved: SavedState = { ...state, weightsSha256: sha, weightsFile };
+  const saved: SavedState = { ...state, weightsSha256: sha, weightsFile, ...(momentum ? { momentumFile: momentum.file, momentumSha256: momentum.sha } : {}) };
   const weightsPath = path.join(dir, weightsFile);
-  const existed = Boolean(await fsp.lstat(weightsPath).catch(() => null)); // the same weights as a save before
+  const momentumPath = momentum && path.join(dir, momentum.file);
+  const exists = async (p: string | null) => p !== null && Boolean(await fsp.lstat(p).catch(() => null));
+  const existed = await exists(weightsPath); // the same weights as a save before
+  const momentumExisted = await exists(momentumPath);
   const first = !(await hasCheckpoint(dir));
   await removeStaleTemporaries(dir);
   try {
     if (!existed) await writeFileAtomic(weightsPath, weights);
     onStep?.('weights');
+    if (momentumPath && !momentumExisted) await writeFileAtomic(momentumPath, momentumBytes!);
+    onStep?.('momentum');
     await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
     onStep?.('model');
     await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
@@ -73,17 +96,18 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     if (first) {
       // Nothing to keep whole: the first save is rolled back entirely (it left model and weights without a
       // state.json, which neither resumes nor is told apart from a whole checkpoint: issue #20).
-      await Promise.all([weightsPath, ...[MODEL_FILE, METRICS_FILE, STATE_FILE].map((f) => path.join(dir, f))].map((f) => fsp.rm(f, { force: true })));
+      await Promise.all([weightsPath, momentumPath, ...[MODEL_FILE, METRICS_FILE, STATE_FILE].map((f) => path.join(dir, f))].map((f) => f && fsp.rm(f, { force: true })));
       throw e;
     }
     // state.json still names the previous weights; model.json may name these, so they stay if it was written.
     const named = await readModelJson(dir).then((m) => m.weightsFile, () => null);
     if (!existed && named !== weightsFile) await fsp.rm(weightsPath, { force: true });
+    if (momentumPath && !momentumExisted) await fsp.rm(momentumPath, { force: true }); // only state.json names it
     throw e;
   }
   onStep?.('state');
   for (const f of await fsp.readdir(dir)) {
-    if (WEIGHTS_NAME.test(f) && f !== weightsFile) await fsp.rm(path.join(dir, f), { force: true });
+    if ((WEIGHTS_NAME.test(f) && f !== weightsFile) || (MOMENTUM_NAME.test(f) && f !== momentum?.file)) await fsp.rm(path.join(dir, f), { force: true });
   }
   onStep?.('cleanup');
 }
@@ -206,6 +230,18 @@ export function stateProblem(s: unknown): string | null {
     const d = s.data;
     if (!obj(d) || typeof d.dataDir !== 'string' || typeof d.url !== 'string' || !(d.md5 === null || typeof d.md5 === 'string') || typeof d.archiveMd5 !== 'string' || !isInt(d.records, 0, Number.MAX_SAFE_INTEGER)) return 'data must be {dataDir, url, md5, archiveMd5, records}';
   }
+  if (s.keepBest !== undefined && typeof s.keepBest !== 'boolean') return 'keepBest must be true or false';
+  if (s.best !== undefined && s.best !== null) {
+    const b = s.best;
+    if (!obj(b) || !isInt(b.epoch, 0, (s.epoch as number) - 1) || !finite(b.validAcc)) return 'best must be null or {epoch, validAcc} of an epoch done';
+  }
+  if (s.test !== undefined && (!obj(s.test) || !finite(s.test.loss) || !finite(s.test.acc))) return 'test must be {loss, acc}, numbers';
+  const momentum = (s.recipe as Record<string, unknown>).momentum;
+  if (s.momentumFile !== undefined || s.momentumSha256 !== undefined) {
+    if (typeof s.momentumFile !== 'string' || !MOMENTUM_NAME.test(s.momentumFile) || typeof s.momentumSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.momentumSha256)) return 'momentumFile and momentumSha256 must name momentum-<hash>.bin and its 64 hex digits';
+  } else if (typeof momentum === 'number' && momentum > 0 && ((s.epoch as number) > 0 || (s.batch as number) > 0)) {
+    return 'the recipe has momentum, but no momentumFile holds its buffers';
+  }
   if (typeof s.weightsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.weightsSha256)) return 'weightsSha256 must be 64 hex digits';
   if (s.weightsFile !== undefined && (typeof s.weightsFile !== 'string' || !WEIGHTS_NAME.test(s.weightsFile))) return `weightsFile must name weights-<hash>.bin, got ${JSON.stringify(s.weightsFile)}`;
   return null;
@@ -232,6 +268,8 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
   const problem = stateProblem(saved);
   if (problem) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE}: ${problem}`, 'the checkpoint was modified or damaged; resume from a complete one');
   const { threads, ...state } = saved as SavedState & { threads?: number };
+  // A recipe saved before a field existed trained with the seed's value of it (no momentum, no augmentation...).
+  state.recipe = savedRecipe(state.recipe as unknown as Record<string, unknown>) as unknown as SavedState['recipe'];
   return threads !== undefined && state.settings === undefined ? { ...state, settings: { threads } } : state;
 }
 
@@ -249,18 +287,35 @@ function checkWeights(dir: string, saved: SavedState, weights: Uint8Array, verb:
   }
 }
 
-/** Loads a checkpoint to resume: the model and the state (read here unless given), checked against each other. */
-export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tf.LayersModel; state: TrainState }> {
+/**
+ * Loads a checkpoint to resume: the model, the state (read here unless given) and the optimiser's momentum buffers
+ * (null without momentum), checked against each other.
+ */
+export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tf.LayersModel; state: TrainState; optimizer: Float32Array | null }> {
   const saved = known ?? (await readState(dir));
   const { model, weights } = await loadModel(dir, saved.weightsFile ?? LEGACY_WEIGHTS_FILE);
+  let optimizer: Float32Array | null = null;
   try {
     checkWeights(dir, saved, weights, 'resume from');
+    if (saved.momentumFile) optimizer = await readMomentum(dir, saved, weights.length);
   } catch (e) {
     model.dispose();
     throw e;
   }
-  const { weightsSha256: _sha, weightsFile: _file, ...state } = saved;
-  return { model, state };
+  const { weightsSha256: _sha, weightsFile: _file, momentumFile: _m, momentumSha256: _msha, ...state } = saved;
+  return { model, state, optimizer };
+}
+
+/** The momentum buffers state.json names: its hash checked, one float32 per weight, all finite. */
+async function readMomentum(dir: string, saved: SavedState, weightBytes: number): Promise<Float32Array> {
+  const hint = 'the checkpoint was modified or damaged; resume from a complete one';
+  const bytes = await readRegularFile(path.join(dir, saved.momentumFile!), READ_CAPS.weights, 'CHECKPOINT', `${saved.momentumFile} in ${dir}`, hint);
+  const fail = (why: string) => new AlexnetError('CHECKPOINT', `cannot resume from ${dir}: ${saved.momentumFile} ${why}`, hint);
+  if (createHash('sha256').update(bytes).digest('hex') !== saved.momentumSha256) throw fail(`does not belong to ${STATE_FILE}`);
+  if (bytes.length !== weightBytes) throw fail(`has ${bytes.length.toLocaleString('en-US')} bytes where the weights have ${weightBytes.toLocaleString('en-US')}`);
+  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (values.some((v) => !Number.isFinite(v))) throw fail('holds a non-finite value');
+  return values;
 }
 
 /** Cheap checks before any backend starts: the directory exists, with model.json and the weights it names. */

@@ -82,6 +82,11 @@ const dataOptions = (verifyHelp = 'skip the MD5 check of a download') => [
 ];
 const withOptions = (cmd: Command, options: Option[]) => options.reduce((c, o) => c.addOption(o), cmd);
 
+/** A switch of the recipe (`--nesterov`) as commander options: it, and `--no-` it to turn a named recipe's off. */
+function switchOptions(f: Field<unknown>): Option[] {
+  return [new Option(f.flag, `${f.help} (default: off, or as --recipe sets it)`), new Option(`--no-${f.flag.slice(2)}`, `turn ${f.flag} off`)];
+}
+
 /** A field of the recipe's tables (src/recipe.ts) as a commander option; `help` and `defaultText` may be the command's own. */
 function fieldOption(f: Field<unknown>, over: { flag?: string; defaultText?: string } = {}): Option {
   const text = over.defaultText ?? f.defaultText;
@@ -125,9 +130,9 @@ export function buildProgram(): Command {
       await runSummary(flags);
     });
 
-  withOptions(program.command('train').description('train on CIFAR-10 with the reference recipe; one line per epoch on stdout'), [
+  withOptions(program.command('train').description('train on CIFAR-10 (the seed\'s recipe, or --recipe tuned and the flags below); one line per epoch on stdout'), [
     ...dataOptions(),
-    ...Object.values(RECIPE).map((f) => fieldOption(f)),
+    ...Object.values(RECIPE).flatMap((f) => (f.arg === '' ? switchOptions(f) : [fieldOption(f)])),
     backendOption(),
     new Option('--gpu', GPU_HELP),
     ...Object.values(LIMITS).map((f) => fieldOption(f)),
@@ -136,6 +141,7 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per epoch, then a summary object')
     .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights-<hash>.bin, state.json, metrics.jsonl) and report.html into DIR')
     .option('--resume <dir>', 'continue the run in DIR with its data and target epochs (saving there unless --save is given)')
+    .option('--keep-best', 'with --save: also keep the epoch with the best validation accuracy in DIR/best')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');

@@ -1,8 +1,8 @@
 // The recipe: every training hyperparameter, stated once with its default (the seed's), its bounds and its help
 // text. The commander options (src/cli.ts), the flag parsing (src/commands/), state.json's validation
 // (src/checkpoint.ts), bench's defaults and the resume checks (src/run.ts) all derive from these tables, so a new
-// recipe field is one entry here plus what uses it (STYLE.md: airbench's one hyperparameter dict). It loads no
-// TensorFlow.js: --help is built from it.
+// recipe field is one entry here plus what uses it (STYLE.md: airbench's one hyperparameter dict). The named
+// recipes (--recipe seed|tuned) are sets of these fields. It loads no TensorFlow.js: --help is built from it.
 
 import { AlexnetError } from './errors.js';
 
@@ -34,15 +34,29 @@ export const positive = (): Kind<number> => {
   return { what: 'a positive number', parse: (text) => (text.trim() !== '' && valid(Number(text)) ? Number(text) : undefined), valid };
 };
 
-export const choice = <T extends string>(choices: readonly T[]): Kind<T> => {
-  const valid = (v: unknown): v is T => (choices as readonly unknown[]).includes(v);
-  return { what: `one of ${choices.join(', ')}`, parse: (text) => (valid(text) ? text : undefined), valid };
+/** A number in [min, max): momentum (0 <= m < 1), weight decay (0 <= w < 1). */
+export const range = (min: number, max: number): Kind<number> => {
+  const valid = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && v < max;
+  return { what: `a number in [${min}, ${max})`, parse: (text) => (text.trim() !== '' && valid(Number(text)) ? Number(text) : undefined), valid };
 };
+
+/** `aliases`: other spellings of a choice (`flip,crop` for `crop,flip`). */
+export const choice = <T extends string>(choices: readonly T[], aliases: Record<string, T> = {}): Kind<T> => {
+  const valid = (v: unknown): v is T => (choices as readonly unknown[]).includes(v);
+  return { what: `one of ${choices.join(', ')}`, parse: (text) => (valid(text) ? text : aliases[text]), valid };
+};
+
+/** A switch: `--nesterov` on, `--no-nesterov` off (commander gives true or false). */
+export const bool = (): Kind<boolean> => ({
+  what: 'true or false',
+  parse: (text) => (text === 'true' ? true : text === 'false' ? false : undefined),
+  valid: (v: unknown): v is boolean => typeof v === 'boolean',
+});
 
 /** One option: its flag, its help, its default and its kind. */
 export interface Field<T> {
   flag: string; // `--batch-size`; commander names the value after it (batchSize), as state.json does
-  arg: string; // `<n>`
+  arg: string; // `<n>`; '' for a switch (`--nesterov`, with `--no-nesterov`)
   help: string;
   /** The seed's value; undefined: chosen per run (the seed of the random numbers). */
   default: T | undefined;
@@ -60,23 +74,58 @@ export function parseField<T>(field: Field<T>, text: string, flag = field.flag):
   return v;
 }
 
+export const PRESETS = ['seed', 'tuned'] as const;
+export type Preset = (typeof PRESETS)[number];
+export const SCHEDULES = ['constant', 'step', 'cosine', 'onecycle'] as const;
+export type Schedule = (typeof SCHEDULES)[number];
+export const AUGMENTS = ['none', 'flip', 'crop', 'crop,flip'] as const;
+export type Augment = (typeof AUGMENTS)[number];
+
 export interface Recipe {
+  preset: Preset; // the named set the other fields start from (flags override its fields)
   epochs: number; // total epochs to reach (a resumed run counts the saved ones)
   batchSize: number; // 64 in the seed
-  lr: number; // SGD learning rate, 0.1 in the seed
+  lr: number; // SGD learning rate, 0.1 in the seed; the peak of a schedule
+  momentum: number; // PyTorch's SGD momentum (dampening 0); 0 in the seed
+  nesterov: boolean;
+  weightDecay: number; // PyTorch's SGD weight_decay: added to the gradient as weightDecay * w
+  schedule: Schedule; // the learning rate per step (src/schedule.ts)
+  warmupEpochs: number; // a linear warm-up before the schedule (onecycle: its rising part)
+  augment: Augment; // per training image: a random 32x32 crop of the image padded by 4, a random mirror
+  validSplit: number; // training images held out as the validation split; 0: the test set validates, as in the seed
   evalBatchSize: number; // 128 in the seed; evaluation only, so larger is fine
-  seed: number; // the initial weights and every epoch's shuffle derive from it
+  seed: number; // the initial weights, every epoch's shuffle and augmentation, and the held-out choice derive from it
   init: Init;
 }
 
 /** The recipe's fields, in --help's order. */
 export const RECIPE: { [K in keyof Recipe]: Field<Recipe[K]> } = {
+  preset: { flag: '--recipe', arg: '<name>', help: 'a named recipe: seed (the lesson\'s) or tuned (momentum, weight decay, onecycle, crop and flip); flags override its fields', default: 'seed', kind: choice(PRESETS), example: 'tuned' },
   epochs: { flag: '--epochs', arg: '<n>', help: 'epochs to train (with --resume: the total)', default: 20, kind: int(1, 1_000_000), example: '20' },
   batchSize: { flag: '--batch-size', arg: '<n>', help: 'training batch size', default: 64, kind: int(1, 65536), example: '64' },
-  lr: { flag: '--lr', arg: '<x>', help: 'SGD learning rate', default: 0.1, kind: positive(), example: '0.1' },
+  lr: { flag: '--lr', arg: '<x>', help: 'SGD learning rate (a schedule\'s peak)', default: 0.1, kind: positive(), example: '0.1' },
+  momentum: { flag: '--momentum', arg: '<m>', help: 'SGD momentum, as PyTorch\'s (dampening 0)', default: 0, kind: range(0, 1), example: '0.9' },
+  nesterov: { flag: '--nesterov', arg: '', help: 'Nesterov momentum (needs --momentum above 0)', default: false, kind: bool(), example: '' },
+  weightDecay: { flag: '--weight-decay', arg: '<w>', help: 'L2 weight decay, added to the gradient as PyTorch\'s SGD does', default: 0, kind: range(0, 1), example: '5e-4' },
+  schedule: { flag: '--schedule', arg: '<name>', help: 'learning rate per step: constant, step (x0.1 at 50% and 75%), cosine (to 0), or onecycle (up to --lr, then down)', default: 'constant', kind: choice(SCHEDULES), example: 'cosine' },
+  warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1' },
+  augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip' },
+  validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images (a seeded choice) to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: int(0, Number.MAX_SAFE_INTEGER), example: '5000' },
   evalBatchSize: { flag: '--eval-batch-size', arg: '<n>', help: 'evaluation batch size', default: 128, kind: int(1, 65536), example: '128' },
-  seed: { flag: '--seed', arg: '<n>', help: 'seed for initial weights and shuffles (reported with --json)', default: undefined, defaultText: 'random', kind: int(0, 2 ** 32 - 1), example: '1' },
+  seed: { flag: '--seed', arg: '<n>', help: 'seed for initial weights, shuffles, augmentation and the held-out images (reported with --json)', default: undefined, defaultText: 'random', kind: int(0, 2 ** 32 - 1), example: '1' },
   init: { flag: '--init', arg: '<scheme>', help: 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)', default: 'pytorch', kind: choice(INIT_CHOICES), example: 'pytorch' },
+};
+
+/**
+ * The named recipes: `seed` is the table's defaults (the lesson's: plain SGD at lr 0.1, no augmentation, the test
+ * set as validation). `tuned` is what people reach for first with this network: SGD with Nesterov momentum 0.9 and
+ * weight decay 5e-4, one cycle of the learning rate up to 0.02 and down, and random crops and mirrors. Its lr is
+ * the seed's stable step over momentum's 10x (0.1 / 10 = 0.01), doubled at the cycle's peak; see README "Recipes"
+ * for what was measured and what was not.
+ */
+export const PRESET_FIELDS: Record<Preset, Partial<Recipe>> = {
+  seed: {},
+  tuned: { lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' },
 };
 
 export const RECIPE_KEYS = Object.keys(RECIPE) as (keyof Recipe)[];
@@ -92,16 +141,41 @@ export const LIMITS: { [K in keyof Limits]: Field<number> } = {
   limitTest: { flag: '--limit-test', arg: '<n>', help: 'use only the first N test images', default: undefined, defaultText: 'all', kind: int(1, Number.MAX_SAFE_INTEGER), example: '1000' },
 };
 
+/** The named recipe `preset` with `seed` for the random numbers. */
+export const presetRecipe = (preset: Preset, seed: number): Recipe =>
+  ({ ...(Object.fromEntries(RECIPE_KEYS.map((k) => [k, RECIPE[k].default])) as Partial<Recipe>), ...PRESET_FIELDS[preset], preset, seed }) as Recipe;
+
 /** The seed's recipe with `seed` for the random numbers. */
-export const seedRecipe = (seed: number): Recipe => ({ ...(Object.fromEntries(RECIPE_KEYS.map((k) => [k, RECIPE[k].default])) as Partial<Recipe>), seed }) as Recipe;
+export const seedRecipe = (seed: number): Recipe => presetRecipe('seed', seed);
+
+/**
+ * The fields a checkpoint from before them lacks, and the value it trained with: the seed's. Every other field must
+ * be there.
+ */
+const LATER_FIELDS: (keyof Recipe)[] = ['preset', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmupEpochs', 'augment', 'validSplit'];
+
+/** A saved recipe with the fields an older version did not save set to the values it trained with. */
+export function savedRecipe(r: Record<string, unknown>): Record<string, unknown> {
+  const filled = { ...r };
+  for (const k of LATER_FIELDS) if (!(k in filled)) filled[k] = RECIPE[k].default;
+  return filled;
+}
 
 /** What is wrong with a saved recipe (state.json), naming the field, or null. */
 export function recipeProblem(r: unknown): string | null {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'recipe must be an object';
+  const filled = savedRecipe(r as Record<string, unknown>);
   for (const k of RECIPE_KEYS) {
-    const v = (r as Record<string, unknown>)[k];
+    const v = filled[k];
     if (!RECIPE[k].kind.valid(v)) return `recipe.${k} must be ${RECIPE[k].kind.what}, got ${JSON.stringify(v)}`;
   }
+  return combinationProblem(filled as unknown as Recipe);
+}
+
+/** Fields that are valid alone but not together, as a usage error's message and hint; null when they fit. */
+export function combinationProblem(r: Recipe): string | null {
+  if (r.nesterov && r.momentum === 0) return '--nesterov needs --momentum above 0 (as PyTorch\'s SGD)';
+  if (r.warmupEpochs >= r.epochs) return `--warmup-epochs ${r.warmupEpochs} leaves no epoch of the schedule (--epochs ${r.epochs})`;
   return null;
 }
 

@@ -87,6 +87,18 @@ export async function renderSvg(spec: Spec): Promise<string> {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** The recipe in words: `SGD lr 0.02, momentum 0.9 (Nesterov), weight decay 0.0005, onecycle, crop,flip, batch 64 ...`. */
+function recipeText(r: TrainState['recipe']): string {
+  const sgd = [
+    `SGD lr ${r.lr}`,
+    ...(r.momentum > 0 ? [`momentum ${r.momentum}${r.nesterov ? ' (Nesterov)' : ''}`] : []),
+    ...(r.weightDecay > 0 ? [`weight decay ${r.weightDecay}`] : []),
+    ...(r.schedule !== 'constant' || r.warmupEpochs > 0 ? [`${r.schedule} schedule${r.warmupEpochs > 0 ? ` after ${r.warmupEpochs} warm-up epochs` : ''}`] : []),
+    ...(r.augment !== 'none' ? [`augmentation ${r.augment}`] : []),
+  ];
+  return `${sgd.join(', ')}, batch ${r.batchSize} (eval ${r.evalBatchSize}), init ${r.init}, seed ${r.seed} (--recipe ${r.preset})`;
+}
+
 /** The whole page. */
 export async function renderReport(state: TrainState, meta: ReportMeta): Promise<string> {
   const classNames = state.classNames ?? DEFAULT_CLASS_NAMES;
@@ -100,9 +112,11 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
   const r = state.recipe;
   const facts: [string, string][] = [
     ['epochs done', `${state.epoch} of ${r.epochs}${state.batch > 0 ? ` (epoch ${state.epoch} stopped at batch ${state.batch})` : ''}`],
-    ['recipe', `SGD lr ${r.lr}, batch ${r.batchSize} (eval ${r.evalBatchSize}), init ${r.init}, seed ${r.seed}`],
-    ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images`],
+    ['recipe', recipeText(r)],
+    ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit} training images held out to validate on` : '; the test images validate'}`],
     ...(last ? [['last epoch', `valid accuracy ${last.validAcc.toFixed(4)}, valid loss ${last.validLoss.toFixed(4)}`] as [string, string]] : []),
+    ...(state.best ? [['best epoch', `${state.best.epoch}: valid accuracy ${state.best.validAcc.toFixed(4)}${state.keepBest ? ' (kept in best/)' : ''}`] as [string, string]] : []),
+    ...(state.test ? [['test split', `loss ${state.test.loss.toFixed(4)}, accuracy ${state.test.acc.toFixed(4)} (after the last epoch)`] as [string, string]] : []),
     ...(meta.backend ? [['backend', meta.backend] as [string, string]] : []),
     ['written', meta.generated.toISOString()],
   ];

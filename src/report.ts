@@ -7,7 +7,7 @@ import type { ClassScore } from './predict.js';
 import { printable } from './data/cifar.js';
 import type { DataInfo } from './data/dataset.js';
 import type { EvalReport } from './evaluate.js';
-import type { EpochMetrics } from './train.js';
+import type { EpochMetrics, TestMetrics } from './train.js';
 
 /** Whole seconds as HH:MM:SS, truncated as the seed's `(cur_time - prev_time).seconds` is. */
 export function hhmmss(seconds: number): string {
@@ -24,6 +24,15 @@ export function epochLine(m: EpochMetrics): string {
 
 export function epochJson(m: EpochMetrics): string {
   return JSON.stringify({ type: 'epoch', epoch: m.epoch, trainLoss: round6(m.trainLoss), trainAcc: round6(m.trainAcc), validLoss: round6(m.validLoss), validAcc: round6(m.validAcc), seconds: round6(m.seconds), imagesPerSecond: round6(m.imagesPerSecond) });
+}
+
+/** After the last epoch of a run with a held-out validation split: `Test Loss: 0.912345, Test Acc: 0.701172`. */
+export function testLine(t: TestMetrics): string {
+  return `Test Loss: ${t.loss.toFixed(6)}, Test Acc: ${t.acc.toFixed(6)}`;
+}
+
+export function testJson(t: TestMetrics): string {
+  return JSON.stringify({ type: 'test', loss: round6(t.loss), acc: round6(t.acc) });
 }
 
 /** The network as a table, in the spirit of the seed's `print(alexnet)` and its output-shape check. */

@@ -15,7 +15,8 @@ import { evaluateReport, type EvalReport } from './evaluate.js';
 import { diskError, makeDirs, writeFileAtomic } from './files.js';
 import { acquireLock } from './lock.js';
 import { createModel } from './model.js';
-import { LIMITS, RECIPE, firstDifference, seedRecipe, type Limits, type Recipe } from './recipe.js';
+import { holdOut } from './batches.js';
+import { LIMITS, RECIPE, combinationProblem, firstDifference, seedRecipe, type Limits, type Recipe } from './recipe.js';
 import type * as tf from './tf.js';
 import { train, type BatchProgress, type Checkpointer, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
 
@@ -48,6 +49,8 @@ export interface TrainRunOptions {
   settings: Settings;
   save: string | null;
   resume: string | null;
+  /** --keep-best: also keep the epoch with the best validation accuracy in SAVE/best (a resumed run keeps doing it). */
+  keepBest?: boolean;
   /** --quiet: the backend keeps what native code prints at start-up off stderr (Dawn's warnings). */
   quiet?: boolean;
 }
@@ -58,6 +61,8 @@ export interface TrainRunResult extends TrainResult {
   settings: Settings;
   data: DataInfo;
   trainImages: number;
+  /** Images held out to validate on (--valid-split), or null where the test split validates. */
+  validImages: number | null;
   testImages: number;
   /** Where the checkpoints went, or null. */
   saveDir: string | null;
@@ -68,6 +73,11 @@ export async function trainRun(opts: TrainRunOptions, hooks: RunHooks = {}): Pro
   const say = hooks.log ?? (() => {});
   const resumed = opts.resume ? await readResumable(opts) : null;
   const saveDir = opts.save ?? opts.resume;
+  if (opts.keepBest && !saveDir) throw new AlexnetError('USAGE', '--keep-best needs --save DIR (the best epoch is kept in DIR/best)', 'add --save DIR');
+  if (!resumed) {
+    const problem = combinationProblem(opts.recipe);
+    if (problem) throw new AlexnetError('USAGE', problem, problem.startsWith('--nesterov') ? 'add --momentum 0.9, or drop --nesterov' : `pass fewer --warmup-epochs, or more --epochs`);
+  }
   // Checked and claimed before anything slow: a --save that cannot be written fails now, not after an epoch,
   // and a second run into the same folder is refused (issue #13).
   const release = saveDir ? await claimSaveDir(saveDir, say) : null;
@@ -102,18 +112,24 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
     const info = await obtainData(source, hooks);
     if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
     const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined });
-    const batches = Math.ceil(data.train.count / recipe.batchSize);
+    // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
+    if (recipe.validSplit >= data.train.count) {
+      throw new AlexnetError('USAGE', `--valid-split ${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1}`);
+    }
+    const { train: trainSplit, valid: validSplit } = recipe.validSplit > 0 ? holdOut(data.train, recipe.validSplit, recipe.seed) : { train: data.train, valid: data.test };
+    const batches = Math.ceil(trainSplit.count / recipe.batchSize);
     if (resumed && resumed.state.batch >= batches) {
       throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${batches} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
     }
     // A resumed run keeps its settings unless told otherwise: the rounding depends on them (wasm's threads).
     const settings = { ...defaultSettings(), ...resumed?.state.settings, ...opts.settings };
-    const runner = await backend.runner({ model, recipe, settings });
+    const runner = await backend.runner({ model, recipe, settings, optimizerState: loaded?.optimizer ?? null });
     try {
       if (runner.note) say(runner.note);
       if (loaded) say(`resuming from ${resumed!.dir} at epoch ${loaded.state.epoch}${loaded.state.batch > 0 ? `, batch ${loaded.state.batch}` : ''}`);
       const state: TrainState = {
-        ...(loaded?.state ?? { version: 1, ...limits, epoch: 0, batch: 0, partial: null, history: [] }),
+        ...(loaded?.state ?? { version: 1, ...limits, epoch: 0, batch: 0, partial: null, history: [], best: null }),
+        keepBest: Boolean(loaded?.state.keepBest || opts.keepBest),
         recipe,
         backend: asked,
         classNames: data.classNames,
@@ -125,14 +141,15 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
         model,
         runner,
         state,
-        train: data.train,
+        train: trainSplit,
+        valid: validSplit,
         test: data.test,
-        checkpointer: writer && { save: (m, s) => critical(() => writer.save(m, s)) },
+        checkpointer: writer && { save: (m, s, o, best) => critical(() => writer.save(m, s, o, best)) },
         signal: hooks.signal,
         onBatch: hooks.onBatch,
         onEpochEnd: hooks.onEpochEnd,
       });
-      return { ...result, backend, settings: runner.settings, data: info, trainImages: data.train.count, testImages: data.test.count, saveDir };
+      return { ...result, backend, settings: runner.settings, data: info, trainImages: trainSplit.count, validImages: validSplit === data.test ? null : validSplit.count, testImages: data.test.count, saveDir };
     } finally {
       await runner.dispose();
     }
@@ -194,12 +211,17 @@ export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, s
 }
 
 /** Saves checkpoints in `dir`, each followed by report.html (the curves and confusion matrix so far). */
+/** The best epoch's checkpoint (--keep-best), inside the run's folder. */
+export const BEST_DIR = 'best';
+
 function checkpointer(dir: string, backend: string): Checkpointer {
   return {
-    save: async (model, state) => {
+    save: async (model, state, optimizer, best) => {
       const before = await hasCheckpoint(dir);
       try {
-        await saveCheckpoint(dir, model, state);
+        await saveCheckpoint(dir, model, state, undefined, optimizer);
+        // The best epoch, as whole as the run's own checkpoint (the same save, into DIR/best).
+        if (best && state.keepBest) await saveCheckpoint(path.join(dir, BEST_DIR), model, state, undefined, optimizer);
         const { renderReport, REPORT_FILE } = await import('./report-html.js');
         await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
       } catch (e) {

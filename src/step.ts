@@ -1,10 +1,11 @@
 // One SGD step of the recipe in TensorFlow.js ops: the batch as tensors, the logits, cross-entropy and its
-// gradient, and the update. The runners that run op by op share it (src/backends/runner.ts, the wasm threads in
+// gradient, and the update (plain, or with PyTorch's momentum, Nesterov and weight decay). The runners that run op by op share it (src/backends/runner.ts, the wasm threads in
 // src/backends/wasm/parallel.ts); prediction uses the tensors of a batch.
 
 import * as tf from './tf.js';
 import { IMAGE_BYTES, NUM_CLASSES } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
+import type { Recipe } from './recipe.js';
 
 /** The first `n` images of `x` (normalised, NHWC) and labels of `y` as tensors the caller disposes. */
 export function batchTensors(x: Float32Array, y: Int32Array, n: number): { x: tf.Tensor4D; y: tf.Tensor1D } {
@@ -47,6 +48,15 @@ export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor
   });
 }
 
+/** The optimiser's hyperparameters: PyTorch's torch.optim.SGD with dampening 0 (the learning rate comes per step). */
+export interface SgdOptions {
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+}
+
+export const sgdOptions = (r: Recipe): SgdOptions => ({ momentum: r.momentum, nesterov: r.nesterov, weightDecay: r.weightDecay });
+
 /**
  * The SGD update of each trainable weight from its gradient (by variable name), as tfjs's SGDOptimizer computes
  * it: w + (-lr) * g, the product rounded before the sum (so the seed's numbers are unchanged to the last bit).
@@ -60,4 +70,76 @@ export function applySgd(model: tf.LayersModel, grads: tf.NamedTensorMap, lr: nu
       if (g) v.assign(tf.add(tf.mul(c, g), v));
     }
   });
+}
+
+/**
+ * PyTorch's SGD on a model's trainable weights (issue #21), per weight w with gradient g:
+ *   g = g + weightDecay * w;  buf = momentum * buf + g;  g = nesterov ? g + momentum * buf : buf;  w = w + (-lr) * g
+ * with buf starting at zero (PyTorch starts it at the first gradient: the same numbers, as 0 * m + g = g). Without
+ * momentum and weight decay it is applySgd's update, bit for bit. The momentum buffers live where the weights do and
+ * are saved with the checkpoint (state() and the runner's optimizerState), so a resumed run continues exactly.
+ */
+export class Sgd {
+  private readonly buffers: tf.Variable[] | null;
+
+  /** `state`: the momentum buffers, every weight's concatenated in model.trainableWeights order (a checkpoint's). */
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly opts: SgdOptions,
+    state?: Float32Array | null,
+  ) {
+    let off = 0;
+    this.buffers = opts.momentum > 0
+      ? model.trainableWeights.map((w) => {
+          const size = (w.shape as number[]).reduce((a, b) => a * b, 1);
+          const init = state ? state.subarray(off, off + size) : new Float32Array(size);
+          off += size;
+          return tf.variable(tf.tensor(init, w.shape as number[]), false);
+        })
+      : null;
+  }
+
+  apply(grads: tf.NamedTensorMap, lr: number): void {
+    const { momentum, nesterov, weightDecay } = this.opts;
+    if (!this.buffers && weightDecay === 0) return applySgd(this.model, grads, lr);
+    tf.tidy(() => {
+      const c = tf.scalar(-lr);
+      const m = tf.scalar(momentum);
+      const wd = tf.scalar(weightDecay);
+      this.model.trainableWeights.forEach((w, i) => {
+        const v = w.read() as tf.Variable;
+        let g = grads[v.name];
+        if (!g) return;
+        if (weightDecay !== 0) g = tf.add(g, tf.mul(wd, v));
+        const buf = this.buffers?.[i];
+        if (buf) {
+          const b = tf.add(tf.mul(m, buf), g);
+          buf.assign(b);
+          g = nesterov ? tf.add(g, tf.mul(m, b)) : b;
+        }
+        v.assign(tf.add(tf.mul(c, g), v));
+      });
+    });
+  }
+
+  /** The momentum buffers, concatenated in model.trainableWeights order, or null without momentum. */
+  async state(): Promise<Float32Array | null> {
+    if (!this.buffers) return null;
+    return concatFloats(await Promise.all(this.buffers.map(async (b) => (await b.data()) as Float32Array)));
+  }
+
+  dispose(): void {
+    if (this.buffers) tf.dispose(this.buffers);
+  }
+}
+
+/** Float32Arrays end to end. */
+export function concatFloats(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

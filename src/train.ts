@@ -1,9 +1,11 @@
-// Training: the loop. Each epoch takes the batch stage's order (src/batches.ts), has the runner step through it
-// (src/backends/: each backend its own way), reads the per-step numbers as the seed sums them, evaluates, and
-// hands a checkpoint to the checkpointer. Starting, resuming and saving a run are src/run.ts's; this loop never
+// Training: the loop. Each epoch takes the batch stage's order and augmentation (src/batches.ts), has the runner
+// step through it at each step's learning rate (src/schedule.ts; src/backends/: each backend its own way), reads
+// the per-step numbers as the seed sums them, evaluates on the validation split, keeps the best epoch, and hands a
+// checkpoint to the checkpointer; with a held-out validation split, the test split is evaluated once, at the end. Starting, resuming and saving a run are src/run.ts's; this loop never
 // prints and never exits (STYLE.md #3): it reports through callbacks and returns.
 
 import { epochBatches } from './batches.js';
+import { lrAt } from './schedule.js';
 import type { BackendChoice, Runner, Settings } from './backends/index.js';
 import type { Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
@@ -28,6 +30,14 @@ export interface BatchProgress {
   images: number; // training images done in this epoch
   /** The mean loss of the batches read from the device so far (see READ_EVERY); null before the first read. */
   runningLoss: number | null;
+  /** The learning rate of the last step. */
+  lr: number;
+}
+
+/** Loss and accuracy on the test split, evaluated once at the end of a run with a held-out validation split. */
+export interface TestMetrics {
+  loss: number;
+  acc: number;
 }
 
 /** Where a run stands; saved with the weights so that `--resume` continues exactly. */
@@ -48,6 +58,12 @@ export interface TrainState extends Limits {
   backend?: { choice: BackendChoice; gpu: boolean };
   /** Where the data came from, so that `--resume DIR` alone continues on the same data (issue #14). */
   data?: TrainData;
+  /** --keep-best: the best epoch so far is kept in DIR/best; a resumed run keeps doing it. */
+  keepBest?: boolean;
+  /** The epoch with the best validation accuracy so far (the first of equals), or null before any. */
+  best?: { epoch: number; validAcc: number } | null;
+  /** The test split's numbers after the last epoch, where a validation split was held out. */
+  test?: TestMetrics;
 }
 
 export interface TrainData {
@@ -60,7 +76,11 @@ export interface TrainData {
 }
 
 export interface Checkpointer {
-  save(model: tf.LayersModel, state: TrainState): Promise<void>;
+  /**
+   * Saves the run: the model, its state and the optimiser's momentum buffers (null without momentum); `best`: this
+   * epoch is the best so far, to keep as the best checkpoint too (--keep-best).
+   */
+  save(model: tf.LayersModel, state: TrainState, optimizer: Float32Array | null, best: boolean): Promise<void>;
 }
 
 export interface TrainOptions {
@@ -70,6 +90,9 @@ export interface TrainOptions {
   /** Where the run stands: epoch 0 for a new run, a checkpoint's state for a resumed one. Updated as it goes. */
   state: TrainState;
   train: Split;
+  /** Evaluated after every epoch: the test split (the seed's way), or images held out of the training split. */
+  valid: Split;
+  /** Evaluated once after the last epoch, where it is not the validation split. */
   test: Split;
   checkpointer?: Checkpointer;
   onEpochEnd?: (m: EpochMetrics) => void;
@@ -82,6 +105,8 @@ export interface TrainResult {
   history: EpochMetrics[];
   interrupted: boolean;
   state: TrainState;
+  /** The test split's numbers, where a validation split was held out and the run finished. */
+  test: TestMetrics | null;
 }
 
 /**
@@ -148,49 +173,59 @@ class EpochSums {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const { model, runner, state, train: trainSplit, test: testSplit } = opts;
+  const { model, runner, state, train: trainSplit, valid: validSplit, test: testSplit } = opts;
   const recipe = state.recipe;
-  if (trainSplit.count === 0 || testSplit.count === 0) {
-    throw new AlexnetError('DATA', 'no training or test records to use', 'check --limit-train and --limit-test');
+  if (trainSplit.count === 0 || validSplit.count === 0 || testSplit.count === 0) {
+    throw new AlexnetError('DATA', 'no training, validation or test records to use', 'check --limit-train, --limit-test and --valid-split');
   }
   state.settings = runner.settings; // where the rounding depends on them (wasm), a resumed run keeps them
-  const save = async () => {
+  const save = async (best = false) => {
     await runner.sync();
-    await opts.checkpointer?.save(model, state);
+    await opts.checkpointer?.save(model, state, await runner.optimizerState(), best);
   };
+  const batches = Math.ceil(trainSplit.count / recipe.batchSize);
+  let test: TestMetrics | null = null;
   while (state.epoch < recipe.epochs) {
     const epoch = state.epoch;
     const t0 = performance.now();
     const prior = state.partial ?? { lossSum: 0, accSum: 0, seconds: 0 };
-    const { batches, batch } = epochBatches(trainSplit.count, recipe.batchSize, recipe.seed, epoch);
+    const { batch } = epochBatches(trainSplit.count, recipe.batchSize, recipe.seed, epoch, recipe.augment);
     const sums = new EpochSums(runner, prior, state.batch, (b) => diverged(`the loss is NaN or infinite at epoch ${epoch}, batch ${b}`, recipe.lr));
     let done = state.batch;
     let lastRead = performance.now();
+    let lr = lrAt(recipe, batches, epoch * batches + done);
     for (; done < batches; ) {
       if (opts.signal?.aborted) {
         await sums.read();
         state.batch = done;
         state.partial = { lossSum: sums.lossSum, accSum: sums.accSum, seconds: prior.seconds + (performance.now() - t0) / 1000 };
         await save();
-        return { history: state.history, interrupted: true, state };
+        return { history: state.history, interrupted: true, state, test: null };
       }
-      await runner.step(trainSplit, batch(done), recipe.lr);
+      lr = lrAt(recipe, batches, epoch * batches + done);
+      await runner.step(trainSplit, batch(done), lr);
       done++;
       if (done % READ_EVERY === 0 || performance.now() - lastRead >= READ_AT_LEAST_EVERY_MS) {
         await sums.read();
         lastRead = performance.now();
       }
-      opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * recipe.batchSize, trainSplit.count), runningLoss: sums.runningLoss });
+      opts.onBatch?.({ epoch, batch: done, batches, images: Math.min(done * recipe.batchSize, trainSplit.count), runningLoss: sums.runningLoss, lr });
       // Let signal handlers run between batches: a step may never yield to the event loop, and one immediate
       // queued from an I/O callback runs before the loop polls for signals again, two in a row never do (a
       // Ctrl-C during a 6-batch epoch on webgpu went unseen when this yielded every 4th batch).
       await new Promise((r) => setImmediate(r));
     }
     await sums.read();
-    const valid = await runner.evaluate(testSplit, recipe.evalBatchSize);
+    const valid = await runner.evaluate(validSplit, recipe.evalBatchSize);
     if (!Number.isFinite(valid.loss)) throw diverged(`the validation loss is ${valid.loss} after epoch ${epoch}`, recipe.lr);
+    const last = epoch + 1 === recipe.epochs;
+    // With a held-out validation split the test split is evaluated once, after the last epoch (issue #21).
+    if (last && testSplit !== validSplit) {
+      const t = await runner.evaluate(testSplit, recipe.evalBatchSize);
+      test = { loss: t.loss, acc: t.acc };
+    }
     const seconds = prior.seconds + (performance.now() - t0) / 1000;
-    const images = trainSplit.count - state.batch * recipe.batchSize + testSplit.count;
+    const images = trainSplit.count - state.batch * recipe.batchSize + validSplit.count;
     const metrics: EpochMetrics = {
       epoch,
       trainLoss: sums.lossSum / batches,
@@ -201,13 +236,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       imagesPerSecond: images / Math.max(seconds - prior.seconds, 1e-9),
     };
     state.history.push(metrics);
-    state.confusion = confusionMatrix(testSplit.labels, valid.predictions);
+    state.confusion = confusionMatrix(validSplit.labels, valid.predictions);
     state.epoch = epoch + 1;
     state.batch = 0;
     state.partial = null;
-    await save();
+    if (test) state.test = test;
+    const best = !state.best || valid.acc > state.best.validAcc;
+    if (best) state.best = { epoch, validAcc: valid.acc };
+    await save(best);
     opts.onEpochEnd?.(metrics);
   }
   await runner.sync();
-  return { history: state.history, interrupted: false, state };
+  return { history: state.history, interrupted: false, state, test };
 }

@@ -14,6 +14,7 @@ import { switchBackendForTests } from '../src/backends/index.js';
 import { loadCheckpoint, loadTrainedModel, saveCheckpoint, type SaveStep } from '../src/checkpoint.js';
 import { decodeImage } from '../src/data/image.js';
 import { createModel } from '../src/model.js';
+import { seedRecipe } from '../src/recipe.js';
 import { predictionLine } from '../src/report.js';
 import type { TrainState } from '../src/train.js';
 import { BIN, listFiles, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
@@ -131,7 +132,7 @@ describe('a checkpoint is atomic as a set', () => {
 
   const state = (epoch: number): TrainState => ({
     version: 1,
-    recipe: { epochs: 9, batchSize: 32, evalBatchSize: 128, lr: 0.1, seed: 1, init: 'pytorch' },
+    recipe: { ...seedRecipe(1), epochs: 9, batchSize: 32 },
     limitTrain: null,
     limitTest: null,
     epoch,

@@ -23,6 +23,7 @@ import { fetchArchive } from '../src/data/download.js';
 import { TarGuard } from '../src/data/tar_guard.js';
 import { acquireLock, currentOwner, startTime } from '../src/lock.js';
 import { createModel } from '../src/model.js';
+import { seedRecipe } from '../src/recipe.js';
 import type { TrainState } from '../src/train.js';
 import { BIN, listFiles, nativeInstalled, runCli, runCliUnder, sendWithRange, serve, tmpDir, withUlimit } from './helpers.js';
 
@@ -383,7 +384,7 @@ describe('disks, streams and signals', () => {
     await switchBackendForTests('cpu');
     const state: TrainState = {
       version: 1,
-      recipe: { epochs: 2, batchSize: 16, evalBatchSize: 128, lr: 0.1, seed: 1, init: 'pytorch' },
+      recipe: { ...seedRecipe(1), epochs: 2, batchSize: 16 },
       limitTrain: null, limitTest: null, epoch: 1, batch: 0, partial: null,
       history: [{ epoch: 0, trainLoss: 1, trainAcc: 0.5, validLoss: 1, validAcc: 0.5, seconds: 1, imagesPerSecond: 1 }],
     };

@@ -181,8 +181,8 @@ describe('wasm kernels against the cpu backend', () => {
     const split = syntheticSplit(11, 5);
     const one = createModel({ seed: 3 });
     const many = createModel({ seed: 3 });
-    const alone = new DeviceRunner(one, { threads: 1 });
-    const dp = await DataParallel.start(many, 3);
+    const alone = new DeviceRunner({ model: one, recipe: seedRecipe(1), settings: {} }, { threads: 1 });
+    const dp = await DataParallel.start({ model: many, recipe: seedRecipe(1), settings: {} }, 3);
     try {
       for (const runner of [alone, dp] as Runner[]) for (let s = 0; s < 2; s++) await runner.step(split, inOrder(s, 7), 0.1); // shards of 3, 2 and 2
       const [a, b] = [await alone.numbers(), await dp.numbers()];

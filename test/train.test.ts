@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
 import { switchBackendForTests } from '../src/backends/index.js';
 import { trainOptions } from '../src/commands/train.js';
-import { seedRecipe, type Recipe } from '../src/recipe.js';
+import { presetRecipe, seedRecipe, type Recipe } from '../src/recipe.js';
 import { trainRun, type TrainRunOptions } from '../src/run.js';
 import type { EpochMetrics } from '../src/train.js';
 import { runCli, serveArchive, tmpDir } from './helpers.js';
@@ -90,6 +90,54 @@ describe('a training run, in-process', () => {
     assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
   });
 
+  test('every option on (momentum, Nesterov, weight decay, onecycle with warm-up, crop and flip, a held-out split, the best kept): stopped mid-epoch and resumed, the numbers of one run', async () => {
+    const all: Recipe = { ...RECIPE, lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', warmupEpochs: 1, augment: 'crop,flip', validSplit: 16 };
+    const limits = { limitTrain: 80, limitTest: 32 }; // 64 to train on (4 steps an epoch), 16 to validate on
+    const whole = await trainRun(options({ recipe: all, limits }));
+    assert.deepEqual([whole.trainImages, whole.validImages, whole.testImages], [64, 16, 32]);
+    assert.ok(whole.test && Number.isFinite(whole.test.loss), 'the test split, evaluated once at the end');
+    const save = path.join(tmpDir(), 'run');
+    const stop = new AbortController();
+    const cut = await trainRun(options({ recipe: all, limits, save, keepBest: true }), {
+      signal: stop.signal,
+      onBatch: (p) => {
+        if (p.epoch === 1 && p.batch === 2) stop.abort();
+      },
+    });
+    assert.deepEqual([cut.interrupted, cut.test], [true, null]);
+    const files = fs.readdirSync(save).sort().map((f) => f.replace(/-[0-9a-f]{16}\.bin$/, '-<sha>.bin'));
+    assert.deepEqual(files, ['best', 'metrics.jsonl', 'model.json', 'momentum-<sha>.bin', 'report.html', 'state.json', 'weights-<sha>.bin'], 'the momentum saved with the weights');
+    const resumed = await trainRun(options({ resume: save, recipe: all, limits, settings: {} }));
+    assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
+    assert.deepEqual(resumed.test, whole.test);
+    // The best epoch (by validation accuracy, the first of equals) is in DIR/best, a checkpoint of its own.
+    const accs = whole.history.map((m) => m.validAcc);
+    const bestEpoch = accs.indexOf(Math.max(...accs));
+    const best = JSON.parse(fs.readFileSync(path.join(save, 'best', 'state.json'), 'utf8')) as { epoch: number; best: { epoch: number } };
+    assert.deepEqual([best.epoch, best.best.epoch, resumed.state.best?.epoch], [bestEpoch + 1, bestEpoch, bestEpoch]);
+  });
+
+  test('augmentation generalises: on the shifted fixture, crop and flip beat no augmentation on the test split by a clear margin', async () => {
+    // Test images are mirrored, shifted copies of the training patterns (scripts/fixture.ts, makeShiftedRecords):
+    // without augmentation the network has never seen a pattern there, and scores about chance (0.1).
+    // The tuned recipe, small: 200 images in batches of 8 for 4 epochs (~6 s a run here).
+    const shifted = await serveArchive(gzipTar(cifarEntries({ trainPerBatch: 40, test: 60, seed: 2, shifted: true })));
+    try {
+      const acc = async (augment: Recipe['augment']) => {
+        const r = await trainRun(options({
+          recipe: { ...presetRecipe('tuned', 5), epochs: 4, batchSize: 8, augment },
+          limits: { limitTrain: null, limitTest: null },
+          data: { dataDir: shifted.dataDir, url: shifted.url, md5: null, force: false, explicit: true },
+        }));
+        return r.history.at(-1)!.validAcc;
+      };
+      const [without, withAug] = [await acc('none'), await acc('crop,flip')];
+      assert.ok(withAug - without >= 0.4, `test accuracy ${withAug} with crop,flip against ${without} without`);
+    } finally {
+      await shifted.close();
+    }
+  });
+
   test('a resume that contradicts the checkpoint is refused: a recipe flag, other data, an epoch already done', async () => {
     const save = path.join(tmpDir(), 'run');
     await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
@@ -112,8 +160,12 @@ describe('a training run, in-process', () => {
     const explicit = (flags: Record<string, string>) => (k: string) => k in flags;
     const parse = (flags: Record<string, string>) => trainOptions(flags, explicit(flags));
     const o = parse({ epochs: '3', lr: '0.05', seed: '4', threads: '1' });
-    assert.deepEqual(o.recipe, { epochs: 3, batchSize: 64, lr: 0.05, evalBatchSize: 128, seed: 4, init: 'pytorch' });
+    assert.deepEqual(o.recipe, { ...seedRecipe(4), epochs: 3, lr: 0.05 });
     assert.deepEqual([...o.explicit].sort(), ['epochs', 'lr', 'seed']);
+    // A named recipe sets its fields, flags override them, and only the flags given are explicit.
+    const tuned = trainOptions({ recipe: 'tuned', momentum: '0.8', nesterov: false as never, seed: '4' }, (k) => ['recipe', 'momentum', 'nesterov', 'seed'].includes(k));
+    assert.deepEqual(tuned.recipe, { ...seedRecipe(4), preset: 'tuned', lr: 0.02, momentum: 0.8, nesterov: false, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });
+    assert.deepEqual([...tuned.explicit].sort(), ['momentum', 'nesterov', 'preset', 'seed']);
     assert.deepEqual(o.settings, { threads: 1 });
     assert.ok(Number.isSafeInteger(parse({}).recipe.seed), 'no --seed: a random one');
     const cases: [Record<string, string>, RegExp, string][] = [
@@ -121,6 +173,12 @@ describe('a training run, in-process', () => {
       [{ lr: 'fast' }, /^--lr must be a positive number, got "fast"$/, 'e.g. --lr 0.1'],
       [{ threads: '9' }, /^--threads must be an integer in 1\.\.4, got "9"$/, 'e.g. --threads 2'],
       [{ init: 'he' }, /^--init must be one of pytorch, glorot, got "he"$/, 'e.g. --init pytorch'],
+      [{ recipe: 'fast' }, /^--recipe must be one of seed, tuned, got "fast"$/, 'e.g. --recipe tuned'],
+      [{ momentum: '1' }, /^--momentum must be a number in \[0, 1\), got "1"$/, 'e.g. --momentum 0.9'],
+      [{ weightDecay: '-1e-4' }, /^--weight-decay must be a number in \[0, 1\), got "-1e-4"$/, 'e.g. --weight-decay 5e-4'],
+      [{ schedule: 'linear' }, /^--schedule must be one of constant, step, cosine, onecycle, got "linear"$/, 'e.g. --schedule cosine'],
+      [{ augment: 'rotate' }, /^--augment must be one of none, flip, crop, crop,flip, got "rotate"$/, 'e.g. --augment crop,flip'],
+      [{ validSplit: '-5' }, /^--valid-split must be an integer >= 0, got "-5"$/, 'e.g. --valid-split 5000'],
       [{ limitTrain: '-1' }, /^--limit-train must be an integer >= 1, got "-1"$/, 'e.g. --limit-train 5000'],
       [{ md5: 'abc' }, /^--md5 must be 32 hex digits, got "abc"$/, 'e.g. --md5 c32a1d4ab5d03f1284b67883e8d87530, or --no-verify'],
     ];
@@ -148,8 +206,30 @@ describe('alexnet train, as a user runs it', () => {
     assert.equal(j.stderr, '', '--quiet leaves stderr empty');
     const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(Object.keys(objs[0]!), ['type', 'epoch', 'trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond']);
-    assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'trainImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'seconds', 'savedTo']);
+    assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'recipe', 'trainImages', 'validImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'bestEpoch', 'test', 'bestSavedTo', 'seconds', 'savedTo']);
+    assert.deepEqual(objs[1]!.recipe, { ...seedRecipe(9), epochs: 1, batchSize: 16 }, 'the full recipe');
     assert.deepEqual([objs[1]!.type, objs[1]!.backend, objs[1]!.threads, objs[1]!.seed, objs[1]!.trainImages, objs[1]!.savedTo], ['summary', 'wasm', 2, 9, 64, null]);
+  });
+
+  test('--valid-split and --keep-best: a Test line after the last epoch, the best epoch in DIR/best, which eval reads', async () => {
+    const save = path.join(tmpDir(), 'run');
+    const r = await runCli(['train', '--epochs', '2', '--valid-split', '16', '--keep-best', '--save', save, ...CLI_RECIPE, ...served.flags, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 3, r.stdout);
+    lines.slice(0, 2).forEach((l) => assert.match(l, EPOCH_LINE));
+    assert.match(lines[2]!, /^Test Loss: \d+\.\d{6}, Test Acc: \d\.\d{6}$/);
+    const e = await runCli(['eval', '--model', path.join(save, 'best'), '--json', '-q']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal((JSON.parse(e.stdout) as { images: number }).images, 32, 'the run\'s test split');
+    const j = await runCli(['train', '--epochs', '1', '--valid-split', '16', '--json', ...CLI_RECIPE, ...served.flags, '-q']);
+    const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; test?: unknown; validImages?: number });
+    assert.deepEqual(objs.map((o) => o.type), ['epoch', 'test', 'summary']);
+    assert.deepEqual(Object.keys(objs[1]!), ['type', 'loss', 'acc']);
+    assert.equal(objs[2]!.validImages, 16);
+    const none = await runCli(['train', '--keep-best', ...CLI_RECIPE, ...served.flags]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^error: --keep-best needs --save DIR \(the best epoch is kept in DIR\/best\)$/m);
   });
 
   test('bad flags and a bad --resume are one-line errors with a hint, and no stack', async () => {
@@ -157,6 +237,9 @@ describe('alexnet train, as a user runs it', () => {
       [['train', '--epochs', '0'], 2, /^error: --epochs must be an integer in 1\.\.1000000, got "0"\nhint: e\.g\. --epochs 20\n$/],
       [['train', '--backend', 'tpu'], 2, /^error: option '--backend <name>' argument 'tpu' is invalid/],
       [['train', '--resume', '/nonexistent/ckpt'], 1, /^error: cannot resume from \/nonexistent\/ckpt: no such directory\nhint: /],
+      [['train', '--nesterov'], 2, /^error: --nesterov needs --momentum above 0 \(as PyTorch's SGD\)\nhint: add --momentum 0\.9, or drop --nesterov\n$/],
+      [['train', '--epochs', '3', '--warmup-epochs', '3'], 2, /^error: --warmup-epochs 3 leaves no epoch of the schedule \(--epochs 3\)\n/],
+      [["train", "--valid-split", "64", ...CLI_RECIPE], 2, /^error: --valid-split 64 leaves no training images \(there are 64\)\nhint: hold out fewer, e\.g\. --valid-split 6\n$/m],
     ];
     for (const [args, code, re] of cases) {
       const r = await runCli([...args, ...served.flags]);

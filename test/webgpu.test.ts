@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { NORMALISE, inOrder } from '../src/batches.js';
+import { NORMALISE, epochBatches, inOrder } from '../src/batches.js';
 import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
 import { TILE_M, planSplitK } from '../src/backends/webgpu/conv_backprop_filter_splitk_webgpu.js';
 import { start } from '../src/backends/webgpu/index.js';
@@ -309,6 +309,35 @@ describe('the compiled step (issue #18)', { skip }, () => {
     const gpu = await steps('webgpu');
     const cpu = await steps('cpu');
     assert.ok(relErr(gpu, cpu) <= 1e-3, `losses ${gpu} vs ${cpu}`);
+  });
+
+  test('momentum, Nesterov and weight decay on augmented batches: each runner\'s weights and momentum within 1e-4 of the cpu backend\'s; a runner started from another\'s state continues bit for bit', async () => {
+    const tuned = { ...recipe, momentum: 0.9, nesterov: true, weightDecay: 5e-4, augment: 'crop,flip' as const };
+    const batches = epochBatches(8, 4, 12, 0, tuned.augment);
+    const run = async (name: 'webgpu' | 'cpu', webgpuRunner: string, from: { steps: number[]; state?: Float32Array; weights?: Float32Array[] }) => {
+      const backend = await switchBackendForTests(name);
+      const model = createModel({ seed: 12 });
+      from.weights?.forEach((w, i) => (model.trainableWeights[i]!.read() as tf.Variable).assign(tf.tensor(w, model.trainableWeights[i]!.shape as number[])));
+      const runner = await backend.runner({ model, recipe: tuned, settings: { webgpuRunner }, optimizerState: from.state ?? null });
+      for (const s of from.steps) await runner.step(split, batches.batch(s % 2), 0.05 / (s + 1));
+      await runner.numbers();
+      await runner.sync();
+      const weights = await Promise.all(model.trainableWeights.map(async (w) => (await w.read().data()) as Float32Array));
+      const state = (await runner.optimizerState())!;
+      await runner.dispose();
+      model.dispose();
+      return { weights, state };
+    };
+    const cpu = await run('cpu', 'compiled', { steps: [0, 1, 2] });
+    const whole = await run('webgpu', 'compiled', { steps: [0, 1, 2] });
+    for (const [webgpuRunner, gpu] of [['compiled', whole], ['ops', await run('webgpu', 'ops', { steps: [0, 1, 2] })]] as const) {
+      assert.equal(gpu.state.length, 576_778);
+      gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `${webgpuRunner}: weight ${i}: ${relErr(w, cpu.weights[i]!)}`));
+      assert.ok(relErr(gpu.state, cpu.state) <= 1e-4, `${webgpuRunner}: momentum ${relErr(gpu.state, cpu.state)}`);
+    }
+    const first = await run('webgpu', 'compiled', { steps: [0] });
+    const rest = await run('webgpu', 'compiled', { steps: [1, 2], state: first.state, weights: first.weights });
+    assert.deepEqual(rest, whole, 'stopped after a step and resumed from the checkpoint\'s weights and momentum: the same numbers');
   });
 
   test('evaluation equals the op-by-op runner\'s within 1e-5 (batches of 3: the last one shorter); bitwise the same run to run', async () => {

@@ -6,9 +6,9 @@
 
 import { BatchBuffers, inOrder, type Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
-import { applySgd, batchTensors, lossAndGrads, seedObjective, type Objective } from '../step.js';
+import { Sgd, batchTensors, lossAndGrads, seedObjective, sgdOptions, type Objective } from '../step.js';
 import * as tf from '../tf.js';
-import type { EvalResult, Runner, Settings } from './types.js';
+import type { EvalResult, Runner, RunnerOptions, Settings } from './types.js';
 
 export class DeviceRunner implements Runner {
   readonly note: string | null = null;
@@ -18,12 +18,20 @@ export class DeviceRunner implements Runner {
   /** Each step's loss and accuracy, on the device, until numbers() takes them. */
   private pending: tf.Scalar[] = [];
 
-  /** `settings`: what the results depend on (wasm on one thread: {threads: 1}); `objective`: the loss and accuracy as this backend computes them. */
+  protected readonly model: tf.LayersModel;
+  private readonly sgd: Sgd;
+
+  /**
+   * `opts`: the model, the recipe and a resumed run's optimiser state; `settings`: what the results depend on (wasm
+   * on one thread: {threads: 1}); `objective`: the loss and accuracy as this backend computes them.
+   */
   constructor(
-    protected readonly model: tf.LayersModel,
+    opts: RunnerOptions,
     readonly settings: Settings = {},
     protected readonly objective: Objective = seedObjective,
   ) {
+    this.model = opts.model;
+    this.sgd = new Sgd(opts.model, sgdOptions(opts.recipe), opts.optimizerState);
     this.label = settings.threads === 1 ? '1 thread' : null;
   }
 
@@ -43,7 +51,11 @@ export class DeviceRunner implements Runner {
 
   /** Applies the gradients (by variable name); a backend may do it its own way (webgpu: one dispatch a weight). */
   protected update(grads: tf.NamedTensorMap, lr: number): void {
-    applySgd(this.model, grads, lr);
+    this.sgd.apply(grads, lr);
+  }
+
+  optimizerState(): Promise<Float32Array | null> {
+    return this.sgd.state();
   }
 
   numbers(): Promise<Float32Array> {
@@ -92,5 +104,6 @@ export class DeviceRunner implements Runner {
   async dispose(): Promise<void> {
     tf.dispose(this.pending);
     this.pending = [];
+    this.sgd.dispose();
   }
 }

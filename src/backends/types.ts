@@ -25,6 +25,8 @@ export interface RunnerOptions {
   recipe: Recipe;
   /** This backend's settings as asked; a runner takes what concerns it. */
   settings: Settings;
+  /** The optimiser's momentum buffers to start from (a resumed run's), in model.trainableWeights order; else zeros. */
+  optimizerState?: Float32Array | null;
 }
 
 /** How one backend runs the recipe: the model and the optimiser are bound once; steps take only data. */
@@ -35,7 +37,7 @@ export interface Runner {
   readonly label: string | null;
   /** A line for the train log about how it runs (wasm: its threads and how to change them), or null. */
   readonly note: string | null;
-  /** One SGD step at learning rate `lr` on `batch` of `split`; its loss and accuracy stay on the device. */
+  /** One SGD step at learning rate `lr` on `batch` of `split` (augmented as it says); its loss and accuracy stay on the device. */
   step(split: Split, batch: Batch, lr: number): Promise<void>;
   /**
    * Takes, at once, the loss and accuracy of every step since the last call, and reads them: [loss, acc] pairs in
@@ -46,6 +48,8 @@ export interface Runner {
   evaluate(split: Split, batchSize: number): Promise<EvalResult>;
   /** Writes the trained weights into the model's variables (before a checkpoint is saved, and at the end). */
   sync(): Promise<void>;
+  /** The momentum buffers, in model.trainableWeights order, for the checkpoint; null where the recipe has no momentum. */
+  optimizerState(): Promise<Float32Array | null>;
   /** The dispatches of the last step, where the runner counts them (webgpu), for `bench`. */
   readonly dispatchesPerStep?: number;
   /** The last step's host time where part of step() waits for the device (webgpu compiled), for `bench`. */

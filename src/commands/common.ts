@@ -66,9 +66,12 @@ export function parseFields<K extends string>(fields: Record<K, Field<unknown>>,
   const values: Partial<Record<K, unknown>> = {};
   const explicit = new Set<K>();
   for (const key of Object.keys(fields) as K[]) {
-    const text = flags[key];
-    if (isExplicit(key)) explicit.add(key);
-    values[key] = typeof text === 'string' ? parseField(fields[key], text) : fields[key].default;
+    // Commander names a value after its flag (--batch-size: batchSize), which is the key but for --recipe (preset).
+    const name = fields[key].flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const text = flags[name];
+    if (isExplicit(name)) explicit.add(key);
+    // A switch (--nesterov, --no-nesterov) comes from commander as true or false; the rest as text.
+    values[key] = typeof text === 'string' ? parseField(fields[key], text) : typeof text === 'boolean' && fields[key].kind.valid(text) ? text : fields[key].default;
   }
   return { values, explicit };
 }

@@ -5,9 +5,10 @@ import { randomInt } from 'node:crypto';
 import { SingleBar } from 'cli-progress';
 import { parseBackendChoice } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
-import { LIMITS, RECIPE, type Limits, type Recipe } from '../recipe.js';
-import { epochJson, epochLine, hhmmss, round6 } from '../report.js';
-import { trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
+import * as path from 'node:path';
+import { LIMITS, PRESET_FIELDS, RECIPE, type Limits, type Preset, type Recipe } from '../recipe.js';
+import { epochJson, epochLine, hhmmss, round6, testJson, testLine } from '../report.js';
+import { BEST_DIR, trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
 import type { BatchProgress } from '../train.js';
 import { critical, explicitSettings, interruptSignal, isStdoutClosed, logger, parseFields, parsePath, processConsole, type Console } from './common.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
@@ -21,6 +22,8 @@ export interface TrainCommandOptions extends TrainRunOptions {
 export function trainOptions(flags: DataFlags & Record<string, unknown>, isExplicit: (flag: string) => boolean): TrainCommandOptions {
   const recipe = parseFields(RECIPE, flags, isExplicit);
   const limits = parseFields(LIMITS, flags, isExplicit);
+  // --recipe NAME: its fields, where no flag of the command line sets them.
+  for (const [k, v] of Object.entries(PRESET_FIELDS[recipe.values.preset as Preset])) if (!recipe.explicit.has(k as keyof Recipe)) recipe.values[k as keyof Recipe] = v;
   // No --seed: a fresh one, reported in --json and saved in checkpoints so the run can be repeated.
   recipe.values.seed ??= randomInt(2 ** 31);
   return {
@@ -33,6 +36,7 @@ export function trainOptions(flags: DataFlags & Record<string, unknown>, isExpli
     settings: explicitSettings(flags, isExplicit),
     save: typeof flags.save === 'string' ? parsePath('--save', flags.save) : null,
     resume: typeof flags.resume === 'string' ? parsePath('--resume', flags.resume) : null,
+    keepBest: Boolean(flags.keepBest),
     json: Boolean(flags.json),
     quiet: Boolean(flags.quiet),
   };
@@ -67,6 +71,7 @@ export async function runTrain(opts: TrainCommandOptions, con: Console = process
         result.saveDir ? `continue with \`alexnet train --resume ${result.saveDir}\`` : 'pass --save DIR to be able to resume an interrupted run',
       );
     }
+    if (result.test) con.out((opts.json ? testJson(result.test) : testLine(result.test)) + '\n');
     if (opts.json) con.out(summaryJson(result, (performance.now() - t0) / 1000) + '\n');
     if (result.saveDir) logger(con, opts.quiet)(`checkpoint in ${result.saveDir}`);
     return result;
@@ -90,15 +95,23 @@ function summaryJson(r: TrainRunResult, seconds: number): string {
     seed: recipe.seed,
     batchSize: recipe.batchSize,
     lr: recipe.lr,
+    recipe,
     trainImages: r.trainImages,
+    validImages: r.validImages,
     testImages: r.testImages,
     data: { dir: r.data.dir, source: r.data.source, archiveMd5: r.data.archiveMd5, records: r.data.records, official: r.data.official },
     finalValidAcc: last ? round6(last.validAcc) : null,
     bestValidAcc: round6(Math.max(...r.history.map((h) => h.validAcc))),
+    bestEpoch: r.state.best?.epoch ?? null,
+    test: r.test && { loss: round6(r.test.loss), acc: round6(r.test.acc) },
+    bestSavedTo: r.saveDir && r.state.keepBest ? path.join(r.saveDir, BEST_DIR) : null,
     seconds: round6(seconds),
     savedTo: r.saveDir,
   });
 }
+
+/** A learning rate in 3 significant digits: `0.1`, `0.0234`, `4e-6`. */
+const lrText = (lr: number) => String(Number(lr.toPrecision(3)));
 
 /** A per-epoch bar on stderr, redrawn at most ~10 times a second. */
 function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void } {
@@ -120,12 +133,12 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
         startBatch = p.batch;
         bar = new SingleBar({
           stream: process.stderr,
-          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | ETA {remaining}`,
+          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | lr {lr} | ETA {remaining}`,
           hideCursor: true,
           clearOnComplete: true,
           fps: 10,
         });
-        bar.start(p.batches, p.batch, { ips: '-', loss: '-', remaining: '-' });
+        bar.start(p.batches, p.batch, { ips: '-', loss: '-', lr: lrText(p.lr), remaining: '-' });
       }
       if (now - lastDrawn >= 100) {
         lastDrawn = now;
@@ -134,7 +147,7 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
         const eta = measured ? hhmmss(((p.batches - p.batch) * seconds) / (p.batch - startBatch)) : '-';
         const ips = measured ? ((p.images - startImages) / seconds).toFixed(0) : '-';
         // The loss the training loop last read from the device: the bar never reads on its own (issue #17).
-        bar.update(p.batch, { ips, loss: p.runningLoss === null ? '-' : p.runningLoss.toFixed(4), remaining: eta });
+        bar.update(p.batch, { ips, loss: p.runningLoss === null ? '-' : p.runningLoss.toFixed(4), lr: lrText(p.lr), remaining: eta });
       }
     },
     stop: () => {

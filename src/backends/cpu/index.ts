@@ -23,7 +23,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     computes: true,
     detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'}; tfjs-backend-cpu ${version_cpu})`,
     maxBatch: () => 65536,
-    runner: async ({ model }) => new DeviceRunner(model),
+    runner: async (opts) => new DeviceRunner(opts),
     close: async () => {},
   };
   return { ok: true, backend };

@@ -113,7 +113,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     computes: true,
     detail: `tensorflow (${device}; ${usable.flavour}${req.auto && req.why ? `; ${req.why}` : ''})`,
     maxBatch: () => 65536,
-    runner: async ({ model }) => new DeviceRunner(model),
+    runner: async (opts) => new DeviceRunner(opts),
     close: async () => {},
   };
   return { ok: true, backend };

@@ -51,9 +51,9 @@ export async function start(req: StartRequest): Promise<StartResult> {
     computes: true,
     detail: `wasm (CPU; ${req.why ?? 'asked for with --backend wasm'})`,
     maxBatch: () => MAX_BATCH,
-    runner: async ({ model, settings }) => {
-      const threads = Number(settings.threads ?? THREADS.default);
-      return threads > 1 ? DataParallel.start(model, threads) : new DeviceRunner(model, { threads: 1 });
+    runner: async (opts) => {
+      const threads = Number(opts.settings.threads ?? THREADS.default);
+      return threads > 1 ? DataParallel.start(opts, threads) : new DeviceRunner(opts, { threads: 1 });
     },
     close: async () => {},
   };

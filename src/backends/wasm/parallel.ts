@@ -16,9 +16,9 @@ import { Worker } from 'node:worker_threads';
 import { BatchBuffers, inOrder, type Batch } from '../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
-import { accuracy, applySgd, batchTensors, crossEntropy, lossAndGrads } from '../../step.js';
+import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } from '../../step.js';
 import * as tf from '../../tf.js';
-import type { EvalResult, Runner } from '../types.js';
+import type { EvalResult, Runner, RunnerOptions } from '../types.js';
 
 /** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
 export type WorkerRequest =
@@ -59,13 +59,19 @@ export class DataParallel implements Runner {
   /** Each step's loss and accuracy, read on the host (the shards' are combined there), until numbers() takes them. */
   private pending: number[] = [];
 
+  private readonly sgd: Sgd;
+
   private constructor(
     private readonly model: tf.LayersModel,
     private readonly workers: Worker[],
-  ) {}
+    opts: RunnerOptions,
+  ) {
+    this.sgd = new Sgd(model, sgdOptions(opts.recipe), opts.optimizerState);
+  }
 
-  /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of `model`'s network. */
-  static async start(model: tf.LayersModel, threads: number): Promise<DataParallel> {
+  /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of the model's network. */
+  static async start(opts: RunnerOptions, threads: number): Promise<DataParallel> {
+    const model = opts.model;
     const workerData: WorkerData = { topology: JSON.stringify(model.toJSON(null, false)), shapes: model.trainableWeights.map((w) => w.shape as number[]) };
     const workers = Array.from({ length: threads - 1 }, () => new Worker(WORKER_FILE(), { workerData }));
     try {
@@ -74,7 +80,7 @@ export class DataParallel implements Runner {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new DataParallel(model, workers);
+    return new DataParallel(model, workers, opts);
   }
 
   get settings() {
@@ -123,7 +129,7 @@ export class DataParallel implements Runner {
       acc += (r.acc * sizes[i + 1]!) / n;
     });
     tf.dispose([own.loss, own.acc, ...Object.values(own.grads)]);
-    applySgd(this.model, combined, lr);
+    this.sgd.apply(combined, lr); // on the main thread's model: the workers get the weights with each shard
     tf.dispose(Object.values(combined));
     this.pending.push(loss, acc);
   }
@@ -165,6 +171,10 @@ export class DataParallel implements Runner {
   /** The main thread's model holds the one true copy of the weights: nothing to write back. */
   async sync(): Promise<void> {}
 
+  optimizerState(): Promise<Float32Array | null> {
+    return this.sgd.state();
+  }
+
   /** The batch is built on the host, then cut into the shards that the threads take. */
   async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
     const { x, y, n } = this.buffers.fill(split, batch);
@@ -199,6 +209,7 @@ export class DataParallel implements Runner {
 
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+    this.sgd.dispose();
   }
 }
 

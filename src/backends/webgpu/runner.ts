@@ -1,7 +1,8 @@
 // How the webgpu backend runs the recipe: compiled (./compiled/: the whole step built once and replayed, issue
 // #18), or, for a model the compiler does not know and with --webgpu-runner ops, op by op through
 // tfjs-backend-webgpu: the device runner with the splits kept on the GPU (each batch gathered and normalised
-// there), the loss, accuracy and loss gradient in three programs of ours, a one-dispatch SGD update per weight, and
+// there, augmented as the batch says), the loss, accuracy and loss gradient in three programs of ours, a
+// one-dispatch SGD update per weight (momentum and weight decay in tfjs ops), and
 // a check for GPU errors after every step and evaluation.
 
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
@@ -14,7 +15,7 @@ import { DeviceRunner } from '../runner.js';
 import type { Runner, RunnerOptions } from '../types.js';
 import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu.js';
 import { throwIfGpuError } from './errors.js';
-import { GatherNormaliseProgram, packPixels } from './gather_normalise_webgpu.js';
+import { GatherNormaliseProgram, gatherWords, packPixels } from './gather_normalise_webgpu.js';
 import { SgdUpdateProgram } from './sgd_update_webgpu.js';
 import { compilePlan } from './compiled/plan.js';
 import { CompiledRunner } from './compiled/runner.js';
@@ -50,10 +51,10 @@ export const fusedObjective: Objective = (logits, labels) => {
 export async function webgpuRunner(opts: RunnerOptions, device: GPUDevice, maxBufferBytes: number): Promise<Runner> {
   if ((opts.settings.webgpuRunner ?? 'compiled') === 'compiled') {
     const plan = compilePlan(opts.model);
-    if (!('reason' in plan)) return CompiledRunner.create(device, plan, { train: opts.recipe.batchSize, eval: opts.recipe.evalBatchSize }, maxBufferBytes);
-    return new WebGpuOpsRunner(opts.model, maxBufferBytes, `webgpu: op by op, not compiled: ${plan.reason}`);
+    if (!('reason' in plan)) return CompiledRunner.create(device, plan, opts, maxBufferBytes);
+    return new WebGpuOpsRunner(opts, maxBufferBytes, `webgpu: op by op, not compiled: ${plan.reason}`);
   }
-  return new WebGpuOpsRunner(opts.model, maxBufferBytes, null);
+  return new WebGpuOpsRunner(opts, maxBufferBytes, null);
 }
 
 class WebGpuOpsRunner extends DeviceRunner {
@@ -63,12 +64,15 @@ class WebGpuOpsRunner extends DeviceRunner {
   /** Programs the last step ran (for `bench`): counted by wrapping the backend's runWebGPUProgram during it. */
   dispatchesPerStep = 0;
 
+  private readonly plain: boolean;
+
   constructor(
-    model: tf.LayersModel,
+    opts: RunnerOptions,
     private readonly maxBufferBytes: number,
     override readonly note: string | null,
   ) {
-    super(model, { webgpuRunner: 'ops' }, fusedObjective);
+    super(opts, { webgpuRunner: 'ops' }, fusedObjective);
+    this.plain = opts.recipe.momentum === 0 && opts.recipe.weightDecay === 0;
   }
 
   /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */
@@ -85,15 +89,20 @@ class WebGpuOpsRunner extends DeviceRunner {
     const on = this.residentOf(split);
     if (!on) return super.batch(split, batch);
     this.table ??= tf.tensor1d(NORMALISE);
+    const words = tf.tensor1d(new Int32Array(gatherWords(batch)), 'int32');
     const idx = tf.tensor1d(Int32Array.from(batch.indices), 'int32');
-    const x = run<tf.Tensor4D>(new GatherNormaliseProgram([batch.indices.length, ...INPUT_SHAPE]), [on.pixels, idx, this.table]);
+    const x = run<tf.Tensor4D>(new GatherNormaliseProgram([batch.indices.length, ...INPUT_SHAPE]), [on.pixels, words, this.table]);
     const y = tf.gather(on.labels, idx) as tf.Tensor1D;
-    idx.dispose();
+    tf.dispose([words, idx]);
     return { x, y };
   }
 
-  /** One dispatch per weight: w + (-lr) * g, as tfjs's SGD rounds it (./sgd_update_webgpu.ts). */
+  /**
+   * One dispatch per weight: w + (-lr) * g, as tfjs's SGD rounds it (./sgd_update_webgpu.ts); with momentum or weight
+   * decay, the device runner's update in tfjs ops (this runner is the fallback; the compiled one fuses it).
+   */
   protected override update(grads: tf.NamedTensorMap, lr: number): void {
+    if (!this.plain) return super.update(grads, lr);
     for (const w of this.model.trainableWeights) {
       const v = w.read() as tf.Variable;
       const g = grads[v.name];

@@ -3,10 +3,11 @@
 // training the gradient (softmax - one_hot) / n; the batch's mean loss and accuracy go into the training ring's
 // slot (or, evaluating, the batch's row of the results, with each image's predicted class). One workgroup walks
 // the batch and sums in a fixed order, so the means repeat bit for bit. Labels are read from the split on the GPU:
-// training through the step's indices, evaluation from the batch's first image on.
+// training through the step's gather words (their images' labels), evaluation from the batch's first image on.
 
 import type { CompiledProgram } from './compiled/program.js';
 import { rowLogSumExp } from './cross_entropy_webgpu.js';
+import { wordImage } from './gather_normalise_webgpu.js';
 
 const THREADS = 256;
 
@@ -55,7 +56,7 @@ fn main(@builtin(local_invocation_index) lid : u32) {
   var loss = 0.0;
   var hits = 0.0;
   for (var row = lid; row < n; row = row + ${THREADS}u) {
-    let label = labels[${train ? 'indices[row]' : 'step.start + row'}];
+    let label = labels[${train ? wordImage('indices[row]') : 'step.start + row'}];
     let lse = rowLogSumExp(i32(row), rowMax(i32(row)));
     loss = loss + (lse - logits[row * ${C}u + label]);
     var best = 0u;

@@ -19,7 +19,8 @@
 import { BatchBuffers, NORMALISE, inOrder, type Batch } from '../../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../../data/cifar.js';
 import * as tf from '../../../tf.js';
-import type { EvalResult, Runner } from '../../types.js';
+import { concatFloats, sgdOptions, type SgdOptions } from '../../../step.js';
+import type { EvalResult, Runner, RunnerOptions } from '../../types.js';
 import { Conv2DBackpropInputProgram } from '../conv2d_backprop_input_webgpu.js';
 import { Conv2DFilterGradPartialProgram, Conv2DFilterGradReduceProgram, filterGradPlan } from '../conv2d_backprop_filter_webgpu.js';
 import { Conv2DProgram } from '../conv2d_webgpu.js';
@@ -28,7 +29,7 @@ import { DenseBackpropInputProgram } from '../dense_backprop_input_webgpu.js';
 import { DenseBackpropWeightsProgram } from '../dense_backprop_weights_webgpu.js';
 import { DenseProgram } from '../dense_webgpu.js';
 import { throwIfGpuError } from '../errors.js';
-import { GatherProgram, packPixels } from '../gather_normalise_webgpu.js';
+import { GatherProgram, gatherWords, packPixels } from '../gather_normalise_webgpu.js';
 import { MaxPoolBackpropProgram } from '../maxpool_backprop_webgpu.js';
 import { MaxPoolProgram } from '../maxpool_webgpu.js';
 import { FlatSgdProgram } from '../sgd_update_webgpu.js';
@@ -109,14 +110,27 @@ export class CompiledRunner implements Runner {
     private readonly table: GPUBuffer,
     private readonly ring: GPUBuffer,
     private readonly batchSizes: { train: number; eval: number },
+    private readonly sgd: SgdOptions,
+    /** The flat momentum buffer (plan offsets), where the recipe has momentum. */
+    private readonly momentum: GPUBuffer | null,
+    /** Each weight's offset in the checkpoint's optimiser state (model.trainableWeights order), in plan order. */
+    private readonly stateOffsets: number[],
   ) {
     this.header = new ArrayBuffer(INDICES_OFFSET + 4 * Math.max(batchSizes.train, batchSizes.eval));
   }
 
-  /** The runner for the plan's model on `device`, with its weights loaded from the model's variables. */
-  static async create(device: GPUDevice, plan: Plan, batchSizes: { train: number; eval: number }, maxBufferBytes: number): Promise<CompiledRunner> {
+  /**
+   * The runner for the plan's model on `device`, with its weights loaded from the model's variables and, with
+   * momentum, its momentum buffer from `opts.optimizerState` (zeros for a new run).
+   */
+  static async create(device: GPUDevice, plan: Plan, opts: RunnerOptions, maxBufferBytes: number): Promise<CompiledRunner> {
     if (plan.layers.filter((l) => l.op.kind === 'conv').length > MAX_CONVS) throw new Error(`the compiled step carries up to ${MAX_CONVS} convolutions`);
     const buffer = (bytes: number, usage = storage()) => device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+    const batchSizes = { train: opts.recipe.batchSize, eval: opts.recipe.evalBatchSize };
+    const sgd = sgdOptions(opts.recipe);
+    // The checkpoint's optimiser state lists the weights end to end in model.trainableWeights order (the plan's
+    // order); the flat buffer places them at the plan's offsets.
+    const stateOffsets = plan.weights.map((_, j) => plan.weights.slice(0, j).reduce((n, w) => n + w.size, 0));
     const runner = new CompiledRunner(
       device,
       plan,
@@ -127,10 +141,18 @@ export class CompiledRunner implements Runner {
       buffer(4 * 256),
       buffer(4 * 2 * RING),
       batchSizes,
+      sgd,
+      sgd.momentum > 0 ? buffer(4 * plan.size) : null,
+      stateOffsets,
     );
-    runner.destroyed.push(runner.weights, runner.grads, runner.stepBuffer, runner.table, runner.ring);
+    runner.destroyed.push(runner.weights, runner.grads, runner.stepBuffer, runner.table, runner.ring, ...(runner.momentum ? [runner.momentum] : []));
     device.queue.writeBuffer(runner.table, 0, NORMALISE);
     for (const w of plan.weights) device.queue.writeBuffer(runner.weights, 4 * w.offset, (await w.variable.read().data()) as Float32Array<ArrayBuffer>);
+    if (runner.momentum) {
+      // A new buffer holds zeros (WebGPU zero-fills): a new run's momentum. A resumed run's comes from its checkpoint.
+      const state = opts.optimizerState;
+      if (state) plan.weights.forEach((w, j) => device.queue.writeBuffer(runner.momentum!, 4 * w.offset, state.slice(stateOffsets[j]!, stateOffsets[j]! + w.size)));
+    }
     return runner;
   }
 
@@ -151,7 +173,7 @@ export class CompiledRunner implements Runner {
     const resident = this.residentOf(split);
     const header: StepHeader = { n, lr, slot: this.written % RING, start: 0, slices: this.slices(graph, n) };
     if (!resident.pixels) this.device.queue.writeBuffer(graph.x, 0, this.host.fill(split, batch).x, 0, n * IMAGE_BYTES);
-    this.writeStep(header, batch.indices);
+    this.writeStep(header, gatherWords(batch));
     this.submit(graph, header, { resident });
     this.lastStepHostMs = performance.now() - t0;
     this.written++;
@@ -163,7 +185,7 @@ export class CompiledRunner implements Runner {
     const held = this.held;
     this.held = [];
     const fromRing = this.takeFromRing();
-    return fromRing.then((v) => (held.length === 0 ? v : concat([...held, v])));
+    return fromRing.then((v) => (held.length === 0 ? v : concatFloats([...held, v])));
   }
 
   /** Reads the ring's results of the steps not taken yet (the copy is queued now, after every submitted step). */
@@ -226,12 +248,7 @@ export class CompiledRunner implements Runner {
 
   /** Writes the flat weights back into the model's variables (a checkpoint reads them there). */
   async sync(): Promise<void> {
-    const staging = this.device.createBuffer({ size: 4 * this.plan.size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.weights, 0, staging, 0, 4 * this.plan.size);
-    this.device.queue.submit([enc.finish()]);
-    const flat = new Float32Array(await read(staging, 4 * this.plan.size));
-    throwIfGpuError();
+    const flat = await this.readFlat(this.weights);
     for (const w of this.plan.weights) {
       const t = tf.tensor(flat.subarray(w.offset, w.offset + w.size), w.variable.shape as number[]);
       w.variable.write(t);
@@ -239,14 +256,30 @@ export class CompiledRunner implements Runner {
     }
   }
 
+  /** The momentum buffer in model.trainableWeights order (the checkpoint's), or null without momentum. */
+  async optimizerState(): Promise<Float32Array | null> {
+    if (!this.momentum) return null;
+    const flat = await this.readFlat(this.momentum);
+    const state = new Float32Array(this.plan.size);
+    this.plan.weights.forEach((w, j) => state.set(flat.subarray(w.offset, w.offset + w.size), this.stateOffsets[j]!));
+    return state;
+  }
+
   /** The last step's gradients, by trainable weight (for the tests that hold them to the cpu backend's). */
   async gradients(): Promise<Float32Array[]> {
+    const flat = await this.readFlat(this.grads);
+    return this.plan.weights.map((w) => flat.slice(w.offset, w.offset + w.size));
+  }
+
+  /** A buffer of the plan's size (weights, gradients, momentum), read after the work queued before. */
+  private async readFlat(buffer: GPUBuffer): Promise<Float32Array> {
     const staging = this.device.createBuffer({ size: 4 * this.plan.size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.grads, 0, staging, 0, 4 * this.plan.size);
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, 4 * this.plan.size);
     this.device.queue.submit([enc.finish()]);
     const flat = new Float32Array(await read(staging, 4 * this.plan.size));
-    return this.plan.weights.map((w) => flat.slice(w.offset, w.offset + w.size));
+    throwIfGpuError();
+    return flat;
   }
 
   async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
@@ -255,7 +288,7 @@ export class CompiledRunner implements Runner {
     const resident = this.residentOf(split);
     if (!resident.pixels) this.device.queue.writeBuffer(graph.x, 0, this.host.fill(split, batch).x, 0, n * IMAGE_BYTES);
     const header: StepHeader = { n, lr: 0, slot: 0, start: 0, slices: this.slices(graph, n) };
-    this.writeStep(header, batch.indices);
+    this.writeStep(header, gatherWords(batch));
     if (resident.pixels) this.submit(graph, header, { resident }, 1); // the gather only
     const staging = this.device.createBuffer({ size: 4 * n * IMAGE_BYTES + 4 * split.count + 16, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
     const enc = this.device.createCommandEncoder();
@@ -454,7 +487,7 @@ export class CompiledRunner implements Runner {
           add(new MaxPoolBackpropProgram({ input: l.input, output: l.output, kh: op.kh, kw: op.kw, stride: op.stride, pad: op.pad }, mask), [dy, argmax[i]!, g[i]!, ...(mask ? [t[i]!] : [])]);
         }
       }
-      add(new FlatSgdProgram(this.plan.size), [this.weights, this.grads]);
+      add(new FlatSgdProgram(this.plan.size, this.sgd), [this.weights, this.grads, ...(this.momentum ? [this.momentum] : [])]);
     }
     return { batch, items, x: t[0]!, chunks: plans.map((p) => p.chunk), buffers: owned };
   }
@@ -470,12 +503,3 @@ async function read(staging: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
   }
 }
 
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
