@@ -269,7 +269,7 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
   if (problem) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE}: ${problem}`, 'the checkpoint was modified or damaged; resume from a complete one');
   const { threads, ...state } = saved as SavedState & { threads?: number };
   // A recipe saved before a field existed trained with the seed's value of it (no momentum, no augmentation...).
-  state.recipe = savedRecipe(state.recipe as unknown as Record<string, unknown>) as unknown as SavedState['recipe'];
+  state.recipe = savedRecipe(state.recipe) as SavedState['recipe']; // valid: stateProblem checked the filled recipe
   return threads !== undefined && state.settings === undefined ? { ...state, settings: { threads } } : state;
 }
 

@@ -155,8 +155,8 @@ export const seedRecipe = (seed: number): Recipe => presetRecipe('seed', seed);
 const LATER_FIELDS: (keyof Recipe)[] = ['preset', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmupEpochs', 'augment', 'validSplit'];
 
 /** A saved recipe with the fields an older version did not save set to the values it trained with. */
-export function savedRecipe(r: Record<string, unknown>): Record<string, unknown> {
-  const filled = { ...r };
+export function savedRecipe(r: Partial<Recipe>): Partial<Recipe> {
+  const filled: Record<string, unknown> = { ...r };
   for (const k of LATER_FIELDS) if (!(k in filled)) filled[k] = RECIPE[k].default;
   return filled;
 }
@@ -164,12 +164,12 @@ export function savedRecipe(r: Record<string, unknown>): Record<string, unknown>
 /** What is wrong with a saved recipe (state.json), naming the field, or null. */
 export function recipeProblem(r: unknown): string | null {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'recipe must be an object';
-  const filled = savedRecipe(r as Record<string, unknown>);
+  const filled = savedRecipe(r as Partial<Recipe>);
   for (const k of RECIPE_KEYS) {
     const v = filled[k];
     if (!RECIPE[k].kind.valid(v)) return `recipe.${k} must be ${RECIPE[k].kind.what}, got ${JSON.stringify(v)}`;
   }
-  return combinationProblem(filled as unknown as Recipe);
+  return combinationProblem(filled as Recipe);
 }
 
 /** Fields that are valid alone but not together, as a usage error's message and hint; null when they fit. */

@@ -45,7 +45,7 @@ test('the seed\'s recipe: 20 epochs, batch 64, plain SGD at lr 0.1, no schedule 
 });
 
 test('a recipe saved before the optimiser options is read as the seed\'s; fields that contradict each other are refused', () => {
-  const old = { epochs: 20, batchSize: 64, lr: 0.1, evalBatchSize: 128, seed: 5, init: 'pytorch' };
+  const old = { epochs: 20, batchSize: 64, lr: 0.1, evalBatchSize: 128, seed: 5, init: 'pytorch' as const };
   assert.equal(recipeProblem(old), null);
   assert.deepEqual(savedRecipe(old), seedRecipe(5));
   assert.equal(recipeProblem({ ...old, nesterov: true }), '--nesterov needs --momentum above 0 (as PyTorch\'s SGD)');
