@@ -16,8 +16,8 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { NUM_CLASSES, DEFAULT_CLASS_NAMES, hasControlChars } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
-import { READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
-import { pidAlive } from './lock.js';
+import { ATOMIC_TEMPORARIES, READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
+import { removeLeftovers } from './lock.js';
 import { BACKEND_CHOICES, settingsProblem } from './backends/table.js';
 import { INPUT_SHAPE } from './model.js';
 import { LIMITS, recipeProblem, savedRecipe, type Limits } from './recipe.js';
@@ -47,8 +47,10 @@ export interface SavedState extends TrainState {
 export type SaveStep = 'weights' | 'momentum' | 'model' | 'metrics' | 'state' | 'cleanup';
 
 /** `name-<first 16 hex digits of the SHA-256>.bin` and the whole SHA-256 of `bytes`. */
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
 function hashed(name: string, bytes: Uint8Array): { file: string; sha: string } {
-  const sha = createHash('sha256').update(bytes).digest('hex');
+  const sha = sha256(bytes);
   return { file: `${name}-${sha.slice(0, 16)}.bin`, sha };
 }
 
@@ -81,7 +83,8 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
   const existed = await exists(weightsPath); // the same weights as a save before
   const momentumExisted = await exists(momentumPath);
   const first = !(await hasCheckpoint(dir));
-  await removeStaleTemporaries(dir);
+  // What saves killed midway left (`.weights-....bin.tmp-PID-...`, 2.3 MB each, kept forever: issue #20).
+  await removeLeftovers(dir, ATOMIC_TEMPORARIES);
   try {
     if (!existed) await writeFileAtomic(weightsPath, weights);
     onStep?.('weights');
@@ -115,16 +118,6 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
 /** Whether `dir` holds a checkpoint to fall back on: a state.json (the last file a save renames into place). */
 export const hasCheckpoint = (dir: string): Promise<boolean> => fsp.lstat(path.join(dir, STATE_FILE)).then(() => true, () => false);
 
-/**
- * Removes the temporaries that saves killed midway left (`.weights-....bin.tmp-PID-...`, 2.3 MB each, kept
- * forever: issue #20): those of processes that are gone, and this process's own (its saves run one at a time).
- */
-async function removeStaleTemporaries(dir: string): Promise<void> {
-  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
-    const m = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/.exec(f);
-    if (m && (Number(m[1]) === process.pid || !pidAlive(Number(m[1])))) await fsp.rm(path.join(dir, f), { force: true });
-  }
-}
 
 const ckptError = (dir: string, what: string) =>
   new AlexnetError('CHECKPOINT', `cannot load the model in ${dir}: ${what}`, `pass a directory written by \`alexnet train --save DIR\``);
@@ -166,9 +159,8 @@ export async function loadModel(dir: string, weightsFile?: string): Promise<{ mo
     throw ckptError(dir, `its weights do not fit its layers (${MODEL_FILE} describes ${Number.isSafeInteger(expected) ? expected.toLocaleString('en-US') : 'an impossible number of'} bytes of float32, ${file} has ${weights.length.toLocaleString('en-US')})`);
   }
   // NaN weights with a matching hash gave `Test Loss: NaN` and exit 0 (issue #20): a model holds finite numbers.
-  const values = new Float32Array(weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength));
-  const bad = values.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw ckptError(dir, `its weights hold a non-finite value (${values[bad]} at ${bad.toLocaleString('en-US')} of ${values.length.toLocaleString('en-US')})`);
+  const { values, nonFinite } = floats(weights);
+  if (nonFinite) throw ckptError(dir, `its weights hold a non-finite value (${nonFinite})`);
   try {
     const buf = values.buffer as ArrayBuffer;
     const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: buf }));
@@ -275,13 +267,12 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
 
 /** state.json of `dir` validated, or null where there is none (a model exported elsewhere). */
 export async function readStateIfAny(dir: string): Promise<SavedState | null> {
-  const hasState = Boolean(await fsp.lstat(path.join(dir, STATE_FILE)).catch(() => null));
-  return hasState ? readState(dir, 'use the model in') : null;
+  return (await hasCheckpoint(dir)) ? readState(dir, 'use the model in') : null;
 }
 
 /** Refuses weights that are not the ones state.json recorded (tampered, bit-flipped, or from another save). */
 function checkWeights(dir: string, saved: SavedState, weights: Uint8Array, verb: string): void {
-  const sha = createHash('sha256').update(weights).digest('hex');
+  const sha = sha256(weights);
   if (sha !== saved.weightsSha256) {
     throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${saved.weightsFile ?? LEGACY_WEIGHTS_FILE} does not belong to ${STATE_FILE}`, 'the checkpoint was modified; resume from a complete one');
   }
@@ -311,11 +302,18 @@ async function readMomentum(dir: string, saved: SavedState, weightBytes: number)
   const hint = 'the checkpoint was modified or damaged; resume from a complete one';
   const bytes = await readRegularFile(path.join(dir, saved.momentumFile!), READ_CAPS.weights, 'CHECKPOINT', `${saved.momentumFile} in ${dir}`, hint);
   const fail = (why: string) => new AlexnetError('CHECKPOINT', `cannot resume from ${dir}: ${saved.momentumFile} ${why}`, hint);
-  if (createHash('sha256').update(bytes).digest('hex') !== saved.momentumSha256) throw fail(`does not belong to ${STATE_FILE}`);
+  if (sha256(bytes) !== saved.momentumSha256) throw fail(`does not belong to ${STATE_FILE}`);
   if (bytes.length !== weightBytes) throw fail(`has ${bytes.length.toLocaleString('en-US')} bytes where the weights have ${weightBytes.toLocaleString('en-US')}`);
-  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  if (values.some((v) => !Number.isFinite(v))) throw fail('holds a non-finite value');
+  const { values, nonFinite } = floats(bytes);
+  if (nonFinite) throw fail(`holds a non-finite value (${nonFinite})`);
   return values;
+}
+
+/** A file's float32 values (a copy, aligned), and its first value that is not finite, in words (`NaN at 0 of 576,778`), or null. */
+function floats(bytes: Uint8Array): { values: Float32Array; nonFinite: string | null } {
+  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  return { values, nonFinite: bad < 0 ? null : `${values[bad]} at ${bad.toLocaleString('en-US')} of ${values.length.toLocaleString('en-US')}` };
 }
 
 /** Cheap checks before any backend starts: the directory exists, with model.json and the weights it names. */

@@ -121,6 +121,9 @@ export async function checkWriteTarget(file: string): Promise<void> {
   }
 }
 
+/** The temporaries writeFileAtomic makes (`.NAME.tmp-PID-HEX`), the pid that made them in group 1. */
+export const ATOMIC_TEMPORARIES = /^\..+\.tmp-(\d+)-[0-9a-f]{12}$/;
+
 /** Writes `data` to `file` atomically (see the header); `tmp` names the temporary file, for tests of crashes. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   await checkWriteTarget(file);

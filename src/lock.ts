@@ -71,6 +71,18 @@ export function pidAlive(pid: number): boolean {
 
 export const currentOwner = (): Owner => ({ pid: process.pid, boot: bootId(), start: startTime(process.pid) });
 
+/**
+ * Removes what killed runs left in `dir` (temporary files and folders): each entry whose name `pattern` matches, its
+ * first group the pid of the process that made it, where that process is gone or is this one (whose own work on
+ * `dir` is done one piece at a time, so a temporary of its own is an earlier failure's).
+ */
+export async function removeLeftovers(dir: string, pattern: RegExp): Promise<void> {
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(pattern.exec(name)?.[1] ?? NaN);
+    if (Number.isSafeInteger(pid) && (pid === process.pid || !pidAlive(pid))) await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
 /** A lock file's owner: this tool's JSON, or an older version's bare pid; null when empty or unreadable as either. */
 export function parseOwner(text: string): Owner | null {
   const t = text.trim();

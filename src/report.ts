@@ -59,7 +59,7 @@ export function evalText(report: EvalReport): string {
   const n = r.images.toLocaleString('en-US');
   const lines = [
     // The seed's figures (means of per-batch means, as the training log's Valid columns), then the plain count.
-    `Test Loss: ${r.loss.toFixed(6)}, Test Acc: ${r.accuracy.toFixed(6)} (means over batches, as the training log's Valid Loss and Valid Acc)`,
+    `${testLine({ loss: r.loss, acc: r.accuracy })} (means over batches, as the training log's Valid Loss and Valid Acc)`,
     `Correct: ${r.correct.toLocaleString('en-US')} of ${n} images (${r.fractionCorrect.toFixed(6)})`,
     '',
     `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy`,

@@ -57,6 +57,9 @@ export interface SgdOptions {
 
 export const sgdOptions = (r: Recipe): SgdOptions => ({ momentum: r.momentum, nesterov: r.nesterov, weightDecay: r.weightDecay });
 
+/** The seed's plain SGD (no momentum, no weight decay): its update is applySgd's, bit for bit, on every backend. */
+export const isPlainSgd = (o: SgdOptions): boolean => o.momentum === 0 && o.weightDecay === 0;
+
 /**
  * The SGD update of each trainable weight from its gradient (by variable name), as tfjs's SGDOptimizer computes
  * it: w + (-lr) * g, the product rounded before the sum (so the seed's numbers are unchanged to the last bit).
@@ -101,7 +104,7 @@ export class Sgd {
 
   apply(grads: tf.NamedTensorMap, lr: number): void {
     const { momentum, nesterov, weightDecay } = this.opts;
-    if (!this.buffers && weightDecay === 0) return applySgd(this.model, grads, lr);
+    if (isPlainSgd(this.opts)) return applySgd(this.model, grads, lr);
     tf.tidy(() => {
       const c = tf.scalar(-lr);
       const m = tf.scalar(momentum);

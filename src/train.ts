@@ -193,7 +193,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const sums = new EpochSums(runner, prior, state.batch, (b) => diverged(`the loss is NaN or infinite at epoch ${epoch}, batch ${b}`, recipe.lr));
     let done = state.batch;
     let lastRead = performance.now();
-    let lr = lrAt(recipe, batches, epoch * batches + done);
     for (; done < batches; ) {
       if (opts.signal?.aborted) {
         await sums.read();
@@ -202,7 +201,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         await save();
         return { history: state.history, interrupted: true, state, test: null };
       }
-      lr = lrAt(recipe, batches, epoch * batches + done);
+      const lr = lrAt(recipe, batches, epoch * batches + done);
       await runner.step(trainSplit, batch(done), lr);
       done++;
       if (done % READ_EVERY === 0 || performance.now() - lastRead >= READ_AT_LEAST_EVERY_MS) {

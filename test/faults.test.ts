@@ -17,34 +17,13 @@ import { createModel } from '../src/model.js';
 import { seedRecipe } from '../src/recipe.js';
 import { predictionLine } from '../src/report.js';
 import type { TrainState } from '../src/train.js';
-import { BIN, listFiles, runCli, sendWithRange, serve, tmpDir } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, noTrace, runCli, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 8 }));
-// Small runs (4 steps an epoch): what is tested is what happens around training, not what it learns.
-const RECIPE = ['--batch-size', '16', '--seed', '4', '--threads', '1', '--limit-train', '64', '--limit-test', '32'];
-const noTrace = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at |Unhandled|unexpected failure/, stderr);
-
-/** A tmpfs of `size` mounted at a new folder (root only), or the reason there is none. */
-function tmpfs(size: string, ro = false): { dir: string; unmount: () => void } | string {
-  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
-  const dir = tmpDir('alexnet-tmpfs-');
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `${ro ? 'ro,' : ''}size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
-  } catch (e) {
-    return `mount -t tmpfs failed: ${(e as Error).message.split('\n')[0]}`;
-  }
-  return { dir, unmount: () => execFileSync('umount', ['-l', dir], { stdio: 'ignore' }) };
-}
-const probe = tmpfs('64k');
-const canMount = typeof probe === 'string' ? probe : false; // the skip reason, or false
+const RECIPE = SMALL_RUN;
+const canMount = cannotMount(); // the skip reason, or false
 if (canMount && process.env.ALEXNET_REQUIRE_FAULT_TOOLS === '1') throw new Error(`ALEXNET_REQUIRE_FAULT_TOOLS=1, but the full-disk tests cannot run: ${canMount}`);
-if (typeof probe !== 'string') probe.unmount();
-
-function archiveFile(bytes = archiveBytes): string {
-  const file = path.join(tmpDir(), 'cifar-10-binary.tar.gz');
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const archiveFile = (bytes = archiveBytes) => writeArchive(bytes);
 
 describe('full disks', { skip: canMount }, () => {
   test('unpacking into a full disk: one error line, no temporary folder left; stale ones of dead runs are removed', async () => {
@@ -162,18 +141,7 @@ describe('a checkpoint is atomic as a set', () => {
   }
 });
 
-/** A one-epoch checkpoint on the fixture, and the data flags it was trained with: made once per test process. */
-let trained: Promise<{ model: string; data: string[] }> | null = null;
-function trainedModel(): Promise<{ model: string; data: string[] }> {
-  trained ??= (async () => {
-    const model = path.join(tmpDir(), 'run');
-    const data = ['--data-dir', tmpDir(), '--url', archiveFile(), '--no-verify'];
-    const r = await runCli(['train', '--epochs', '1', '--save', model, ...RECIPE, ...data, '-q']);
-    assert.equal(r.code, 0, r.stderr);
-    return { model, data };
-  })();
-  return trained;
-}
+const trainedModel = () => trainedOnce(archiveBytes);
 
 describe('hostile files', () => {
   let model: string;

@@ -25,20 +25,14 @@ import { acquireLock, currentOwner, startTime } from '../src/lock.js';
 import { createModel } from '../src/model.js';
 import { seedRecipe } from '../src/recipe.js';
 import type { TrainState } from '../src/train.js';
-import { BIN, listFiles, nativeInstalled, runCli, runCliUnder, sendWithRange, serve, tmpDir, withUlimit } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, nativeInstalled, noTrace, runCli, runCliUnder, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, withUlimit } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 9 }));
-// Small runs (4 steps an epoch): what is tested is what happens around training, not what it learns.
-const RECIPE = ['--batch-size', '16', '--seed', '4', '--threads', '1', '--limit-train', '64', '--limit-test', '32'];
-const noTrace = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at |Unhandled|unexpected failure|Aborted\(/, stderr);
+const RECIPE = SMALL_RUN;
 /** The lines of stderr that start with `error:`: exactly one, whatever the error. */
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error:'));
 
-function archiveFile(bytes = archiveBytes, name = 'cifar-10-binary.tar.gz'): string {
-  const file = path.join(tmpDir(), name);
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const archiveFile = (bytes = archiveBytes) => writeArchive(bytes);
 
 /** Whether `cmd args` runs here, or why not (a skip reason). */
 function works(cmd: string, args: string[], why: string): string | false {
@@ -51,7 +45,7 @@ function works(cmd: string, args: string[], why: string): string | false {
 }
 const noStrace = works('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'inject=fsync:error=EIO', 'true'], 'needs strace (apt-get install strace) able to trace here');
 const noUnshare = process.getuid?.() === 0 ? works('unshare', ['--pid', '--fork', '--mount-proc', 'true'], 'unshare --pid --fork --mount-proc fails here') : 'needs root for a new pid namespace';
-const noMount = process.getuid?.() === 0 ? works('sh', ['-c', 'mount -t tmpfs -o size=64k tmpfs "$0" && umount "$0"', tmpDir()], 'mount -t tmpfs fails here') : 'needs root to mount a small tmpfs';
+const noMount = cannotMount();
 const noDevFull = fs.existsSync('/dev/full') ? false : 'needs /dev/full';
 // CI (.ci/run) has them all: there a missing one is a failure, not a skip.
 const missing = [noStrace, noUnshare, noMount, noDevFull].filter(Boolean);
@@ -84,19 +78,7 @@ async function zeroArchive(file: string, members: { path: string; size: number }
   await pipeline(Readable.from(tar(), { objectMode: false }), createGzip({ level: 1 }), fs.createWriteStream(file));
 }
 
-/** A one-epoch checkpoint on the fixture and the data flags it was trained with: made once per test process. */
-let trained: Promise<{ model: string; data: string[]; dataDir: string }> | null = null;
-function trainedModel(): Promise<{ model: string; data: string[]; dataDir: string }> {
-  trained ??= (async () => {
-    const model = path.join(tmpDir(), 'run');
-    const dataDir = tmpDir();
-    const data = ['--data-dir', dataDir, '--url', archiveFile(), '--no-verify'];
-    const r = await runCli(['train', '--epochs', '1', '--save', model, ...RECIPE, ...data, '-q']);
-    assert.equal(r.code, 0, r.stderr);
-    return { model, data, dataDir };
-  })();
-  return trained;
-}
+const trainedModel = () => trainedOnce(archiveBytes);
 
 /** A copy of the trained checkpoint, to change. */
 async function checkpointCopy(): Promise<string> {
@@ -367,8 +349,8 @@ describe('disks, streams and signals', () => {
   });
 
   test('12. a first save that fails leaves nothing, and its hint does not promise a previous checkpoint', { skip: noMount }, async () => {
-    const mnt = tmpDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]); // smaller than the 2.3 MB of weights
+    const m = tmpfs('1m') as { dir: string; unmount: () => void }; // smaller than the 2.3 MB of weights
+    const mnt = m.dir;
     try {
       const save = path.join(mnt, 'run');
       const r = await runCli(['train', '--epochs', '1', '--save', save, ...RECIPE, ...data]);
@@ -376,7 +358,7 @@ describe('disks, streams and signals', () => {
       assert.match(r.stderr, new RegExp(`^error: no space left on device while saving the checkpoint in ${save}\\nhint: free space there, then run the command again \\(nothing was saved yet\\)$`, 'm'));
       assert.deepEqual(fs.readdirSync(mnt), [], 'the run\'s folder is gone with its half checkpoint');
     } finally {
-      execFileSync('umount', ['-l', mnt]);
+      m.unmount();
     }
   });
 

@@ -1,6 +1,7 @@
 // Shared by the tests: run the real CLI as a user would, and serve archives on 127.0.0.1.
 
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
@@ -282,4 +283,57 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     scale = Math.max(scale, Math.abs(b[i]!));
   }
   return diff / scale;
+}
+
+/** Small runs (4 steps an epoch) for the fault tests: what they test is what happens around training, not learning. */
+export const SMALL_RUN = ['--batch-size', '16', '--seed', '4', '--threads', '1', '--limit-train', '64', '--limit-test', '32'];
+
+/** No stack trace, no crash of Node.js or of emscripten in `stderr`: an error is the tool's one line. */
+export const noTrace = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at |Unhandled|unexpected failure|Aborted\(/, stderr);
+
+/** `bytes` written to a new file named `name` (an archive for `--url`). */
+export function archiveFile(bytes: Buffer, name = 'cifar-10-binary.tar.gz'): string {
+  const file = path.join(tmpDir(), name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+/** A tmpfs of `size` mounted at a new folder (root only), or the reason there is none. */
+export function tmpfs(size: string, ro = false): { dir: string; unmount: () => void } | string {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  const dir = tmpDir('alexnet-tmpfs-');
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `${ro ? 'ro,' : ''}size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch (e) {
+    return `mount -t tmpfs failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+  return { dir, unmount: () => execFileSync('umount', ['-l', dir], { stdio: 'ignore' }) };
+}
+
+/** Why no tmpfs can be mounted here (a skip reason), or false: one is mounted and unmounted to find out. */
+export function cannotMount(): string | false {
+  const probe = tmpfs('64k');
+  if (typeof probe === 'string') return probe;
+  probe.unmount();
+  return false;
+}
+
+const trained = new Map<Buffer, Promise<{ model: string; data: string[]; dataDir: string }>>();
+
+/**
+ * A one-epoch checkpoint (SMALL_RUN) on `archive`, and the data flags and dir it was trained with: made once per
+ * test process and archive.
+ */
+export function trainedModel(archive: Buffer): Promise<{ model: string; data: string[]; dataDir: string }> {
+  if (!trained.has(archive)) {
+    trained.set(archive, (async () => {
+      const model = path.join(tmpDir(), 'run');
+      const dataDir = tmpDir();
+      const data = ['--data-dir', dataDir, '--url', archiveFile(archive), '--no-verify'];
+      const r = await runCli(['train', '--epochs', '1', '--save', model, ...SMALL_RUN, ...data, '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      return { model, data, dataDir };
+    })());
+  }
+  return trained.get(archive)!;
 }

@@ -7,7 +7,7 @@ import { SingleBar } from 'cli-progress';
 import { closeBackend } from '../backends/lifecycle.js';
 import { BACKEND_OPTIONS } from '../backends/table.js';
 import type { Settings } from '../backends/types.js';
-import type { Progress } from '../data/download.js';
+import type { Progress, TransferOptions } from '../data/download.js';
 import { printable } from '../text.js';
 import { AlexnetError, EXIT_CODES } from '../errors.js';
 import { errnoCode, errnoWords } from '../files.js';
@@ -145,7 +145,7 @@ export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p
 }
 
 /** Env knobs for tests and CI: the first retry backoff and the stall time of a download, in ms. */
-export function networkTimingFromEnv(): { retryDelayMs?: number; stallMs?: number } {
+export function networkTimingFromEnv(): Pick<TransferOptions, 'retryDelayMs' | 'stallMs'> {
   const read = (name: string, min: number) => (process.env[name] === undefined ? undefined : parseIntFlag(name, min)(process.env[name]!));
   return { retryDelayMs: read('ALEXNET_RETRY_DELAY_MS', 0), stallMs: read('ALEXNET_STALL_MS', 1) };
 }

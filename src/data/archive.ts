@@ -12,7 +12,7 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import { AlexnetError } from '../errors.js';
 import { READ_CAPS, diskError, readRegularFile } from '../files.js';
-import { pidAlive } from '../lock.js';
+import { removeLeftovers } from '../lock.js';
 import { TarGuard, TarGuardError } from './tar_guard.js';
 import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
 import { ARCHIVE_NAME, OFFICIAL_BYTES, bytes, parseSource } from './download.js';
@@ -32,15 +32,8 @@ const UNPACKED_MB = Math.ceil((6 * MAX_MEMBER_BYTES.batch) / 1e6);
 
 const TMP_PREFIX = `.${BATCHES_DIR}.tmp-`;
 
-/** Removes temporary folders that killed runs left (their pid is gone), so they do not fill the disk. */
-async function removeStaleTemporaries(dataDir: string): Promise<void> {
-  const names = await fsp.readdir(dataDir).catch(() => [] as string[]);
-  for (const name of names) {
-    const m = /^\.cifar-10-batches-bin\.tmp-(\d+)(\.old)?$/.exec(name);
-    if (!m || (Number(m[1]) !== process.pid && pidAlive(Number(m[1])))) continue;
-    await fsp.rm(path.join(dataDir, name), { recursive: true, force: true });
-  }
-}
+/** The temporary folders of an unpacking (and of the folder it replaces), by the pid that made them. */
+const TMP_DIRS = /^\.cifar-10-batches-bin\.tmp-(\d+)(\.old)?$/;
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -77,7 +70,7 @@ export async function extractCifar(
   const finalDir = path.join(dataDir, BATCHES_DIR);
   const name = archiveName(archive, info.source);
   const tmpDir = path.join(dataDir, `${TMP_PREFIX}${process.pid}`);
-  await removeStaleTemporaries(dataDir);
+  await removeLeftovers(dataDir, TMP_DIRS); // of killed runs, so they do not fill the disk
   const noSpace = (e: unknown) => diskError(e, `unpacking into ${dataDir} (needs ~${UNPACKED_MB} MB for the official data)`, ', or pass another --data-dir');
   try {
     await fsp.mkdir(tmpDir, { recursive: true });

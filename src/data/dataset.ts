@@ -11,7 +11,7 @@ import {
   BATCHES_DIR, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
   decodeBatch, parseClassNames, printable, type Split,
 } from './cifar.js';
-import { DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, type FetchResult, type Progress } from './download.js';
+import { DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, transferOf, type FetchResult, type TransferOptions } from './download.js';
 
 /** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
 /** The lock file of a download in progress, in the data dir. */
@@ -23,16 +23,8 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(os.homedir(), '.cache', 'alexnet');
 }
 
-export interface EnsureDataOptions {
-  dataDir: string;
-  url: string; // default OFFICIAL_URL
-  md5: string | null; // null: --no-verify
-  force: boolean; // download and unpack again even when the data is there
-  onProgress?: (p: Progress) => void;
+export interface EnsureDataOptions extends DataSource, TransferOptions {
   onLog?: (message: string) => void;
-  retryDelayMs?: number;
-  stallMs?: number; // a transfer with no byte (or a drip) for this long is cut and resumed
-  signal?: AbortSignal;
 }
 
 export interface EnsureDataResult {
@@ -74,19 +66,18 @@ export function dataNotice(d: DataInfo): string | null {
 /** Where a command's data is, and where to get the archive when it is not there. */
 export interface DataSource {
   dataDir: string;
-  url: string;
+  url: string; // default OFFICIAL_URL
   md5: string | null; // null: --no-verify
   force: boolean; // download and unpack again even when the data is there
 }
 
-export interface ObtainHooks {
+/**
+ * How obtainData reports, and how its transfer goes: its signal is aborted by Ctrl-C, and the download then stops
+ * (its .part kept for a resume) with an INTERRUPTED error.
+ */
+export interface ObtainHooks extends TransferOptions {
   /** A line for the log (stderr): retries, `CIFAR-10 ready in ...`, the notice for data that is not official. */
   log?: (line: string) => void;
-  onProgress?: (p: Progress) => void;
-  retryDelayMs?: number;
-  stallMs?: number; // a transfer with no byte (or a drip) for this long is cut and resumed
-  /** Aborted by Ctrl-C: the download stops (its .part kept for a resume) with an INTERRUPTED error. */
-  signal?: AbortSignal;
 }
 
 /**
@@ -101,7 +92,7 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
   };
   let result: EnsureDataResult;
   try {
-    result = await ensureData({ ...source, onProgress: hooks.onProgress, onLog: (m) => say(`download: ${m}`), retryDelayMs: hooks.retryDelayMs, stallMs: hooks.stallMs, signal: hooks.signal });
+    result = await ensureData({ ...source, ...transferOf(hooks), onLog: (m) => say(`download: ${m}`) });
   } catch (e) {
     if (hooks.signal?.aborted) throw interrupted(' while getting the data', 'run the command again (a download resumes where it stopped)');
     throw e;
@@ -159,11 +150,8 @@ async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<Ens
     url: opts.url,
     dest,
     md5: opts.md5,
-    onProgress: opts.onProgress,
+    ...transferOf(opts),
     onLog: opts.onLog,
-    retryDelayMs: opts.retryDelayMs,
-    stallMs: opts.stallMs,
-    signal: opts.signal,
   });
   let manifest: Manifest;
   try {

@@ -46,22 +46,29 @@ export interface Progress {
   total: number | null; // null when the server does not say
 }
 
-export interface FetchOptions {
+/** How a transfer is watched and paced: what a command hands down to fetchArchive, through ensureData. */
+export interface TransferOptions {
+  onProgress?: (p: Progress) => void;
+  retryDelayMs?: number; // first backoff; doubles per retry
+  stallMs?: number; // a transfer with no byte for this long (or a drip: see MIN_BYTES_PER_WINDOW) is cut and resumed
+  signal?: AbortSignal;
+}
+
+/** The TransferOptions of `o`, and nothing else of it. */
+export const transferOf = (o: TransferOptions): TransferOptions => ({ onProgress: o.onProgress, retryDelayMs: o.retryDelayMs, stallMs: o.stallMs, signal: o.signal });
+
+export interface FetchOptions extends TransferOptions {
   /** `http(s)://` or `file://` URL, or a plain path. */
   url: string;
   /** Where the verified archive goes (HTTP only; a local file is read in place). */
   dest: string;
   /** Expected MD5 (hex); null skips verification. */
   md5: string | null;
-  onProgress?: (p: Progress) => void;
   /** Retries, stalls and resumes, one line each; for stderr. */
   onLog?: (message: string) => void;
   retries?: number; // further attempts after the first; 5 rides out a minute-long outage with backoff
-  retryDelayMs?: number; // first backoff; doubles per retry
-  stallMs?: number; // a transfer with no byte for this long is cut and resumed
   /** The most the archive may have; default: the official size for the official MD5, else MAX_ARCHIVE_BYTES. */
   maxBytes?: number;
-  signal?: AbortSignal;
 }
 
 export interface FetchResult {

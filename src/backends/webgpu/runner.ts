@@ -9,7 +9,7 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 import { NORMALISE, type Batch } from '../../batches.js';
 import type { Split } from '../../data/cifar.js';
 import { INPUT_SHAPE } from '../../model.js';
-import type { Objective } from '../../step.js';
+import { isPlainSgd, sgdOptions, type Objective } from '../../step.js';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';
 import type { Runner, RunnerOptions } from '../types.js';
@@ -72,7 +72,7 @@ class WebGpuOpsRunner extends DeviceRunner {
     override readonly note: string | null,
   ) {
     super(opts, { webgpuRunner: 'ops' }, fusedObjective);
-    this.plain = opts.recipe.momentum === 0 && opts.recipe.weightDecay === 0;
+    this.plain = isPlainSgd(sgdOptions(opts.recipe));
   }
 
   /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */

@@ -2,7 +2,7 @@
 // multiply, then an add), 20 of the ~92 dispatches of this network's step on WebGPU (counted by wrapping
 // runWebGPUProgram, 2026-11-28), and each dispatch costs ~50 us of a 7 ms step on an H200 (issue #12).
 
-import type { SgdOptions } from '../../step.js';
+import { isPlainSgd, type SgdOptions } from '../../step.js';
 import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
 import { flatDispatch } from './flat_dispatch.js';
 
@@ -66,7 +66,7 @@ export class FlatSgdProgram implements CompiledProgram {
 
   getUserCode(): string {
     const { momentum, nesterov, weightDecay } = this.opts;
-    if (momentum === 0 && weightDecay === 0) {
+    if (isPlainSgd(this.opts)) {
       return `
 fn element(i : u32) {
   if (i < ${this.size}u) { weights[i] = ${sgd('weights[i]', 'grads[i]', 'step.lr')}; }
