@@ -1,9 +1,9 @@
 // `npm run bench`: our backends (`alexnet bench --backend all`) and the PyTorch peers in the same run, and the
 // ratio of each of ours to its peer. Speed targets are read from these tables, never asserted in tests.
 //
-// CPU: ../shared/peers/torch_cpu_step.py (needs `apt-get install -y python3-torch`), against each backend's
+// CPU: scripts/peers/torch_cpu_step.py (needs `apt-get install -y python3-torch`), against each backend's
 // step time at batch 64. The webgpu host floor: both webgpu runners on Dawn's null adapter (host time alone).
-// GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU: ../shared/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
+// GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU: scripts/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
 // backend's implied epoch at batch 64 and 512. When a peer cannot run, its table says why and still reports ours.
 
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PEERS = path.resolve(ROOT, '..', 'shared', 'peers');
+const PEERS = path.join(ROOT, 'scripts', 'peers');
 const PEER = process.env.ALEXNET_PEER_SCRIPT ?? path.join(PEERS, 'torch_cpu_step.py');
 const GPU_PEER = process.env.ALEXNET_GPU_PEER_SCRIPT ?? path.join(PEERS, 'torch_gpu_epoch.py');
 const STEPS = process.env.BENCH_STEPS ?? '20';

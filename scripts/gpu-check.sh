@@ -9,9 +9,10 @@
 #
 # Two ways to run it:
 #   npm run gpu-check                      in a checkout after `npm ci` (the tests run too)
-#   source .devpack/env.sh; bash scripts/gpu-check.sh
-#                                          on a GPU machine without Node.js or npm, from the bundle that
-#                                          ../shared/device/pack.sh makes (no test build there: tests are skipped)
+#   ALEXNET_BIN=B ALEXNET_FIXTURE=F bash scripts/gpu-check.sh
+#                                          on a GPU machine without npm, with a bundled CLI: B runs it
+#                                          (`node B ...`), F makes the fixture (`node F ...`); no test build
+#                                          there, so the tests are skipped
 # Output: everything on stdout/stderr, and a copy of each result under $GPU_CHECK_OUT (default: a temp folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,17 +21,10 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if declare -F alexnet >/dev/null; then
-  cli() { alexnet "$@"; }
-  make_fixture() { fixture "$@"; }
-elif [ ! -f dist/src/cli.js ] && [ -f .devpack/bin/alexnet ]; then
-  # The bundle, as .devpack/env.sh's functions run it (functions do not reach this child shell).
-  cli() { node .devpack/bin/alexnet "$@"; }
-  make_fixture() { node .devpack/dist/scripts/fixture.js "$@"; }
-else
-  cli() { node bin/alexnet "$@"; }
-  make_fixture() { node dist/scripts/fixture.js "$@"; }
-fi
+bin=${ALEXNET_BIN:-bin/alexnet}
+fixture_js=${ALEXNET_FIXTURE:-dist/scripts/fixture.js}
+cli() { node "$bin" "$@"; }
+make_fixture() { node "$fixture_js" "$@"; }
 step() { printf '\n== %s\n' "$*" >&2; }
 status=0
 
@@ -69,7 +63,7 @@ for bs in 64 512; do
   done
 done
 
-peer=../shared/peers/torch_gpu_epoch.py
+peer=scripts/peers/torch_gpu_epoch.py
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && [ -f "$peer" ]; then
   for bs in 64 512; do
     step "PyTorch CUDA peer, batch $bs"

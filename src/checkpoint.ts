@@ -54,12 +54,17 @@ function hashed(name: string, bytes: Uint8Array): { file: string; sha: string } 
   return { file: `${name}-${sha.slice(0, 16)}.bin`, sha };
 }
 
-/**
- * Saves the checkpoint into `dir`, atomic as a set (see the header); `optimizer`: the momentum buffers, where the
- * recipe has momentum.
- */
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void, optimizer: Float32Array | null = null): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true });
+/** A checkpoint's files in memory: the model serialised once, written to the run's folder and, when best, to best/. */
+export interface CheckpointFiles {
+  weights: Uint8Array;
+  weightsFile: string;
+  weightsSha256: string;
+  momentum: { bytes: Uint8Array; file: string; sha: string } | null;
+  modelJson: string;
+}
+
+/** The model's weights and topology, and the momentum buffers where the recipe has momentum, as the files they become. */
+export async function checkpointFiles(model: tf.LayersModel, optimizer: Float32Array | null = null): Promise<CheckpointFiles> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;
@@ -68,15 +73,47 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
   const weights = new Uint8Array(artifacts!.weightData as ArrayBuffer);
   const { file: weightsFile, sha } = hashed('weights', weights);
   const momentumBytes = optimizer && new Uint8Array(optimizer.buffer, optimizer.byteOffset, optimizer.byteLength);
-  const momentum = momentumBytes && hashed('momentum', momentumBytes);
-  const modelJson = {
-    format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-    convertedBy: null,
-    modelTopology: artifacts!.modelTopology,
-    weightsManifest: [{ paths: [`./${weightsFile}`], weights: artifacts!.weightSpecs }],
+  return {
+    weights,
+    weightsFile,
+    weightsSha256: sha,
+    momentum: momentumBytes && { bytes: momentumBytes, ...hashed('momentum', momentumBytes) },
+    modelJson: JSON.stringify({
+      format: 'layers-model',
+      generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+      convertedBy: null,
+      modelTopology: artifacts!.modelTopology,
+      weightsManifest: [{ paths: [`./${weightsFile}`], weights: artifacts!.weightSpecs }],
+    }),
   };
-  const saved: SavedState = { ...state, weightsSha256: sha, weightsFile, ...(momentum ? { momentumFile: momentum.file, momentumSha256: momentum.sha } : {}) };
+}
+
+/**
+ * Saves the checkpoint into `dir`, atomic as a set (see the header); `optimizer`: the momentum buffers, where the
+ * recipe has momentum.
+ */
+export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void, optimizer: Float32Array | null = null): Promise<void> {
+  await writeCheckpoint(dir, await checkpointFiles(model, optimizer), state, onStep);
+}
+
+/** The weights and momentum files a checkpoint's state.json names now, or none (no state.json, or unreadable). */
+async function namedFiles(dir: string): Promise<string[]> {
+  const text = await fsp.readFile(path.join(dir, STATE_FILE), 'utf8').catch(() => null);
+  try {
+    const s = JSON.parse(text ?? 'null') as Partial<SavedState> | null;
+    return [s?.weightsFile, s?.momentumFile].filter((f): f is string => typeof f === 'string');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Writes `files` and `state` into `dir` (which must exist), atomic as a set (see the header). A reader that read the
+ * previous state.json and finds its weights gone reads the new one (loadTrainedModel: issue #29).
+ */
+export async function writeCheckpoint(dir: string, files: CheckpointFiles, state: TrainState, onStep?: (step: SaveStep) => void): Promise<void> {
+  const { weights, weightsFile, momentum } = files;
+  const saved: SavedState = { ...state, weightsSha256: files.weightsSha256, weightsFile, ...(momentum ? { momentumFile: momentum.file, momentumSha256: momentum.sha } : {}) };
   const weightsPath = path.join(dir, weightsFile);
   const momentumPath = momentum && path.join(dir, momentum.file);
   const exists = async (p: string | null) => p !== null && Boolean(await fsp.lstat(p).catch(() => null));
@@ -88,9 +125,9 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
   try {
     if (!existed) await writeFileAtomic(weightsPath, weights);
     onStep?.('weights');
-    if (momentumPath && !momentumExisted) await writeFileAtomic(momentumPath, momentumBytes!);
+    if (momentumPath && !momentumExisted) await writeFileAtomic(momentumPath, momentum.bytes);
     onStep?.('momentum');
-    await writeFileAtomic(path.join(dir, MODEL_FILE), JSON.stringify(modelJson));
+    await writeFileAtomic(path.join(dir, MODEL_FILE), files.modelJson);
     onStep?.('model');
     await writeFileAtomic(path.join(dir, METRICS_FILE), state.history.map((m) => JSON.stringify(m) + '\n').join(''));
     onStep?.('metrics');
@@ -109,10 +146,46 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: 
     throw e;
   }
   onStep?.('state');
-  for (const f of await fsp.readdir(dir)) {
-    if ((WEIGHTS_NAME.test(f) && f !== weightsFile) || (MOMENTUM_NAME.test(f) && f !== momentum?.file)) await fsp.rm(path.join(dir, f), { force: true });
-  }
+  await removeUnnamed(dir, [weightsFile, ...(momentum ? [momentum.file] : [])]);
   onStep?.('cleanup');
+}
+
+/** Removes the weights and momentum files of `dir` that are not in `keep` (older saves', a killed save's). */
+async function removeUnnamed(dir: string, keep: string[]): Promise<void> {
+  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if ((WEIGHTS_NAME.test(f) || MOMENTUM_NAME.test(f)) && !keep.includes(f)) await fsp.rm(path.join(dir, f), { force: true });
+  }
+}
+
+/**
+ * What killed saves left in `dir`, removed: their temporaries, and weights or momentum files that neither state.json
+ * nor model.json names (a kill after state.json's rename left the old 2.3 MB weights for good: issue #24). The
+ * caller holds the run's lock.
+ */
+export async function tidyCheckpoint(dir: string): Promise<void> {
+  await removeLeftovers(dir, ATOMIC_TEMPORARIES);
+  if (!(await hasCheckpoint(dir))) return;
+  const model = await readModelJson(dir).then((m) => [m.weightsFile], () => [] as string[]);
+  await removeUnnamed(dir, [...(await namedFiles(dir)), ...model]);
+}
+
+/** A saved checkpoint's files read back (state.json validated, every file checked), to copy it whole elsewhere. */
+export async function readCheckpointFiles(dir: string): Promise<{ files: CheckpointFiles; state: TrainState }> {
+  const saved = await readState(dir, 'copy');
+  const file = saved.weightsFile ?? LEGACY_WEIGHTS_FILE;
+  const hint = 'the checkpoint was modified or damaged';
+  const weights = new Uint8Array(await readRegularFile(path.join(dir, file), READ_CAPS.weights, 'CHECKPOINT', `${file} in ${dir}`, hint));
+  checkWeights(dir, saved, weights, 'copy');
+  const { json } = await readModelJson(dir);
+  const weightsFile = hashed('weights', weights).file; // a legacy weights.bin gets its hashed name
+  json.weightsManifest = [{ ...json.weightsManifest[0]!, paths: [`./${weightsFile}`] }];
+  const momentum = saved.momentumFile ? await readMomentum(dir, saved, weights.length) : null;
+  const momentumBytes = momentum && new Uint8Array(momentum.buffer);
+  const { weightsSha256: _s, weightsFile: _f, momentumFile: _m, momentumSha256: _ms, ...state } = saved;
+  return {
+    files: { weights, weightsFile, weightsSha256: saved.weightsSha256, momentum: momentumBytes && { bytes: momentumBytes, ...hashed('momentum', momentumBytes) }, modelJson: JSON.stringify(json) },
+    state,
+  };
 }
 
 /** Whether `dir` holds a checkpoint to fall back on: a state.json (the last file a save renames into place). */
@@ -195,7 +268,7 @@ export function stateProblem(s: unknown): string | null {
   if (!Array.isArray(s.history)) return 'history must be an array';
   if (s.history.length !== s.epoch) return `history has ${s.history.length} epochs where epoch is ${String(s.epoch)}`;
   for (const [i, m] of s.history.entries()) {
-    if (!obj(m) || m.epoch !== i || !['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond'].every((k) => finite(m[k]))) return `history[${i}] must be epoch ${i}'s metrics, all numbers`;
+    if (!obj(m) || m.epoch !== i || !['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond'].every((k) => finite(m[k])) || (m.lr !== undefined && !finite(m.lr))) return `history[${i}] must be epoch ${i}'s metrics, all numbers`;
   }
   // Checkpoints before backend settings saved wasm's thread count as `threads`.
   if (s.threads !== undefined) {
@@ -225,7 +298,7 @@ export function stateProblem(s: unknown): string | null {
   if (s.keepBest !== undefined && typeof s.keepBest !== 'boolean') return 'keepBest must be true or false';
   if (s.best !== undefined && s.best !== null) {
     const b = s.best;
-    if (!obj(b) || !isInt(b.epoch, 0, (s.epoch as number) - 1) || !finite(b.validAcc)) return 'best must be null or {epoch, validAcc} of an epoch done';
+    if (!obj(b) || !isInt(b.epoch, 0, (s.epoch as number) - 1) || !finite(b.validAcc) || (b.weightsSha256 !== undefined && !(typeof b.weightsSha256 === 'string' && /^[0-9a-f]{64}$/.test(b.weightsSha256)))) return 'best must be null or {epoch, validAcc, weightsSha256} of an epoch done';
   }
   if (s.test !== undefined && (!obj(s.test) || !finite(s.test.loss) || !finite(s.test.acc))) return 'test must be {loss, acc}, numbers';
   const momentum = (s.recipe as Record<string, unknown>).momentum;
@@ -348,7 +421,26 @@ export interface TrainedModel {
  * exported elsewhere, without state.json, is used as it is, with the official class names.
  */
 export async function loadTrainedModel(dir: string, known?: SavedState | null): Promise<TrainedModel> {
-  const state = known !== undefined ? known : await readStateIfAny(dir);
+  // A run that trains while this reads (`eval` to watch it: issue #29) replaces state.json and, a save later,
+  // removes the weights it named: where a read fails and state.json (or model.json) has moved on meanwhile, the
+  // newer checkpoint is read instead. A failure with the checkpoint unchanged is the checkpoint's own.
+  for (let attempt = 0; ; attempt++) {
+    const state = attempt === 0 && known !== undefined ? known : await readStateIfAny(dir);
+    const named = state ? null : await readModelJson(dir).then((m) => m.weightsFile, () => null);
+    try {
+      return await loadWhole(dir, state);
+    } catch (e) {
+      const now = state ? await readStateIfAny(dir).then((s) => s?.weightsSha256, () => null) : await readModelJson(dir).then((m) => m.weightsFile, () => null);
+      const movedOn = now != null && now !== (state ? state.weightsSha256 : named);
+      if (attempt >= READ_ATTEMPTS - 1 || !movedOn) throw e;
+    }
+  }
+}
+
+/** Reads of a checkpoint that a run replaces meanwhile: a save takes ~50 ms, an epoch seconds; 5 is plenty. */
+const READ_ATTEMPTS = 5;
+
+async function loadWhole(dir: string, state: SavedState | null): Promise<TrainedModel> {
   // The weights state.json names: a crash between the renames of a save leaves model.json one save ahead.
   const { model, weights } = await loadModel(dir, state ? (state.weightsFile ?? LEGACY_WEIGHTS_FILE) : undefined);
   try {

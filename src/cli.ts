@@ -142,6 +142,7 @@ export function buildProgram(): Command {
     .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights-<hash>.bin, state.json, metrics.jsonl) and report.html into DIR')
     .option('--resume <dir>', 'continue the run in DIR with its data and target epochs (saving there unless --save is given)')
     .option('--keep-best', 'with --save: also keep the epoch with the best validation accuracy in DIR/best')
+    .option('--overwrite', 'with --save: replace a run already in DIR (its checkpoint, report and best/), which is otherwise refused')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
       const { runTrain, trainOptions } = await import('./commands/train.js');
@@ -227,6 +228,17 @@ export function buildProgram(): Command {
 const backendOption = () => new Option('--backend <name>', BACKEND_HELP).choices([...BACKEND_CHOICES]).default('auto');
 const GPU_HELP = 'insist on a GPU backend (tfjs-node-gpu on CUDA, or WebGPU on a hardware adapter); exit 3 otherwise';
 
+/**
+ * What PyTorch's and Keras's users type, and what this tool calls it (issue #25): commander's own guess named
+ * `--recipe` for `--device`.
+ */
+const MISTAKES: [RegExp, string][] = [
+  [/^error: option '--backend <name>' argument '(gpu|cuda)' is invalid/, 'for a GPU pass --gpu (auto then picks tensorflow on CUDA or webgpu), or name one: --backend tensorflow or --backend webgpu'],
+  [/^error: unknown option '--device'/, 'the device is chosen with --gpu (any GPU backend) or --backend auto|tensorflow|webgpu|wasm|cpu'],
+  [/^error: unknown option '--(learning-rate|learning_rate|lr-rate)'/, 'did you mean --lr?'],
+  [/^error: unknown option '--(validation-split|validation_split|val-split)'/, 'did you mean --valid-split (a count, or a fraction such as 0.1)?'],
+];
+
 export async function main(argv: string[]): Promise<number> {
   installProcessHandlers();
   const program = buildProgram();
@@ -238,8 +250,9 @@ export async function main(argv: string[]): Promise<number> {
       outputError: (text, write) => {
         const [first, ...rest] = text.trim().split('\n');
         const suggestion = rest.map((l) => /^\(Did you mean (.+)\?\)$/.exec(l)?.[1]).find(Boolean);
+        const mistake = MISTAKES.find(([re]) => re.test(first ?? ''))?.[1];
         write(`${printable(first ?? '')}\n`);
-        write(`hint: ${suggestion ? `did you mean ${suggestion}? ` : ''}run \`${howStarted()} ${usage}\` for usage\n`);
+        write(`hint: ${mistake ? `${mistake}; ` : suggestion ? `did you mean ${suggestion}? ` : ''}run \`${howStarted()} ${usage}\` for usage\n`);
       },
     });
     if (c === program) continue;

@@ -71,12 +71,51 @@ export function diskError(e: unknown, doing: string, then: string): AlexnetError
   return code !== undefined && DISK_CODES.has(code) ? new AlexnetError('IO', `${errnoWords(e)} while ${doing}`, `${DISK_FIXES[code]}${then}`) : null;
 }
 
+/** How many folders makeDirs makes at most: far more than any real path has (PATH_MAX is 4096 bytes). */
+const MAX_LEVELS = 2048;
+
 /**
- * Makes `dir` and its parents; returns the first folder it made (to remove on failure), or undefined when `dir`
- * was there. A recursive mkdir reports ENOENT on a read-only file system; a plain one then says why.
+ * Makes `dir` and its parents, one level at a time; returns the first folder it made (to remove on failure), or
+ * undefined when `dir` was there. Node.js 20's recursive mkdir spins forever under /proc (ENOENT and EEXIST in
+ * turn, at 100% CPU, deaf to SIGTERM: issue #29) and reports ENOENT on a read-only file system, so each level is
+ * made by a plain mkdir, which fails once and says why. The error names the level that could not be made
+ * (`what`: `data dir`, `--save folder`); `hint`: what else to do (`pass another --data-dir`), after a disk error's own fix.
  */
-export async function makeDirs(dir: string): Promise<string | undefined> {
-  return fsp.mkdir(dir, { recursive: true }).catch((e) => (errnoCode(e) === 'ENOENT' ? fsp.mkdir(dir).then(() => dir) : Promise.reject(e)));
+export async function makeDirs(dir: string, what: string, hint: string): Promise<string | undefined> {
+  const missing: string[] = [];
+  for (let p = path.resolve(dir); missing.length <= MAX_LEVELS; p = path.dirname(p)) {
+    const st = await fsp.stat(p).catch((e: unknown) => (errnoCode(e) === 'ENOENT' ? null : Promise.reject(levelError(e, dir, p, what, hint))));
+    if (st?.isDirectory()) break;
+    if (st) throw new AlexnetError('IO', `cannot create ${what} ${dir}: ${p === dir ? 'it' : p} is a file, not a folder`, hint);
+    if (p === path.dirname(p)) break; // the root itself is missing: mkdir says why below
+    missing.unshift(p);
+  }
+  if (missing.length > MAX_LEVELS) throw new AlexnetError('IO', `cannot create ${what} ${dir}: it is more than ${MAX_LEVELS} folders deep`, hint);
+  for (const p of missing) {
+    try {
+      await fsp.mkdir(p);
+    } catch (e) {
+      // Made by another process meanwhile is fine; anything else names the level.
+      if (errnoCode(e) !== 'EEXIST' || !(await fsp.stat(p).then((s) => s.isDirectory(), () => false))) throw levelError(e, dir, p, what, hint);
+    }
+  }
+  return missing[0];
+}
+
+/** Removes the folders makeDirs made for `dir` (from `dir` up to `first`), where they are still empty. */
+export async function removeMadeDirs(dir: string, first: string | undefined): Promise<void> {
+  if (first === undefined) return;
+  for (let p = path.resolve(dir); p.length >= first.length; p = path.dirname(p)) {
+    if (!(await fsp.rmdir(p).then(() => true, () => false))) return;
+    if (p === first) return;
+  }
+}
+
+function levelError(e: unknown, dir: string, level: string, what: string, hint: string): AlexnetError {
+  const code = errnoCode(e);
+  const where = level === path.resolve(dir) ? '' : ` (its folder ${level} cannot be made)`;
+  const fix = code !== undefined && DISK_FIXES[code] ? `${DISK_FIXES[code]}, or ${hint}` : hint;
+  return new AlexnetError('IO', `cannot create ${what} ${dir}: ${errnoWords(e)}${where}`, fix);
 }
 
 /** Caps on what the tool reads; each is far above what a real file of the kind holds. */

@@ -108,9 +108,20 @@ export function staleBecause(owner: Owner, me: Owner = currentOwner()): string |
   return null;
 }
 
+/** The temporaries `create` makes for the lock `name` (`.NAME.PID-HEX`), the pid in group 1. */
+const lockTemporaries = (name: string) => new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)-[0-9a-f]{12}$`);
+
+/** The live owner of the lock `file`, or null where there is none (no lock, an empty one, or its owner gone). */
+export async function lockHolder(file: string): Promise<Owner | null> {
+  const owner = parseOwner((await fsp.readFile(file, 'utf8').catch(() => '')) ?? '');
+  return owner && staleBecause(owner) === null ? owner : null;
+}
+
 /** Takes the lock `file`; returns the function that releases it. */
 export async function acquireLock(file: string, opts: LockOptions): Promise<() => Promise<void>> {
   const me = currentOwner();
+  // A kill while a lock was being made left its temporary for good (issue #24).
+  await removeLeftovers(path.dirname(file), lockTemporaries(path.basename(file)));
   const content = JSON.stringify(me) + '\n';
   const began = Date.now();
   let waited = false;

@@ -1,4 +1,5 @@
-// The network of the reference lesson (../shared/reference/seed-alexnet-cifar10.md), one layer a line.
+// The network of the reference PyTorch lesson (README "The network"; its PyTorch twin: scripts/peers/alexnet_torch.py),
+// one layer a line.
 // TensorFlow.js is NHWC, so the input is [32, 32, 3] where PyTorch's is [3, 32, 32]; shapes below are per
 // image. Nothing is built at import time.
 

@@ -29,16 +29,35 @@ export const int = (min: number, max: number): Kind<number> => {
   };
 };
 
+/**
+ * A number as people write one: decimal, with an optional exponent (`0.1`, `.5`, `5e-4`). JavaScript's Number()
+ * also reads `0x10`, `0b11`, `Infinity` and `''`, which made `--lr 0x10` a learning rate of 16 (issue #24).
+ */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+export const decimal = (text: string): number | undefined => (DECIMAL.test(text) ? Number(text) : undefined);
+
 export const positive = (): Kind<number> => {
   const valid = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
-  return { what: 'a positive number', parse: (text) => (text.trim() !== '' && valid(Number(text)) ? Number(text) : undefined), valid };
+  return { what: 'a positive number', parse: (text) => { const v = decimal(text); return valid(v) ? v : undefined; }, valid };
 };
 
 /** A number in [min, max): momentum (0 <= m < 1), weight decay (0 <= w < 1). */
 export const range = (min: number, max: number): Kind<number> => {
   const valid = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && v < max;
-  return { what: `a number in [${min}, ${max})`, parse: (text) => (text.trim() !== '' && valid(Number(text)) ? Number(text) : undefined), valid };
+  return { what: `a number in [${min}, ${max})`, parse: (text) => { const v = decimal(text); return valid(v) ? v : undefined; }, valid };
 };
+
+/**
+ * A count of images, or a fraction of them in (0, 1), as Keras's `validation_split` takes one (issue #25): a whole
+ * number is a count, anything between 0 and 1 a fraction.
+ */
+export const countOrFraction = (): Kind<number> => {
+  const valid = (v: unknown): v is number => typeof v === 'number' && ((Number.isSafeInteger(v) && v >= 0) || (v > 0 && v < 1));
+  return { what: 'a whole number of images, or a fraction in (0, 1)', parse: (text) => { const v = decimal(text); return valid(v) ? v : undefined; }, valid };
+};
+
+/** The images a `countOrFraction` value holds out of `total`: the count, or the fraction rounded (at least 1). */
+export const heldOutCount = (v: number, total: number): number => (v > 0 && v < 1 ? Math.max(1, Math.round(v * total)) : v);
 
 /** `aliases`: other spellings of a choice (`flip,crop` for `crop,flip`). */
 export const choice = <T extends string>(choices: readonly T[], aliases: Record<string, T> = {}): Kind<T> => {
@@ -92,7 +111,7 @@ export interface Recipe {
   schedule: Schedule; // the learning rate per step (src/schedule.ts)
   warmupEpochs: number; // a linear warm-up before the schedule (onecycle: its rising part)
   augment: Augment; // per training image: a random 32x32 crop of the image padded by 4, a random mirror
-  validSplit: number; // training images held out as the validation split; 0: the test set validates, as in the seed
+  validSplit: number; // training images held out as the validation split (a count, or a fraction < 1); 0: the test set validates, as in the seed
   evalBatchSize: number; // 128 in the seed; evaluation only, so larger is fine
   seed: number; // the initial weights, every epoch's shuffle and augmentation, and the held-out choice derive from it
   init: Init;
@@ -110,7 +129,7 @@ export const RECIPE: { [K in keyof Recipe]: Field<Recipe[K]> } = {
   schedule: { flag: '--schedule', arg: '<name>', help: 'learning rate per step: constant, step (x0.1 at 50% and 75%), cosine (to 0), or onecycle (up to --lr, then down)', default: 'constant', kind: choice(SCHEDULES), example: 'cosine' },
   warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1' },
   augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip' },
-  validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images (a seeded choice) to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: int(0, Number.MAX_SAFE_INTEGER), example: '5000' },
+  validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images, or a fraction such as 0.1 (a seeded choice), to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: countOrFraction(), example: '5000' },
   evalBatchSize: { flag: '--eval-batch-size', arg: '<n>', help: 'evaluation batch size', default: 128, kind: int(1, 65536), example: '128' },
   seed: { flag: '--seed', arg: '<n>', help: 'seed for initial weights, shuffles, augmentation and the held-out images (reported with --json)', default: undefined, defaultText: 'random', kind: int(0, 2 ** 32 - 1), example: '1' },
   init: { flag: '--init', arg: '<scheme>', help: 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)', default: 'pytorch', kind: choice(INIT_CHOICES), example: 'pytorch' },
@@ -165,6 +184,9 @@ export function savedRecipe(r: Partial<Recipe>): Partial<Recipe> {
 export function recipeProblem(r: unknown): string | null {
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'recipe must be an object';
   const filled = savedRecipe(r as Partial<Recipe>);
+  // A field this version does not know would be carried into the summary and the next state.json (issue #24).
+  const unknown = Object.keys(filled).find((k) => !(RECIPE_KEYS as string[]).includes(k));
+  if (unknown !== undefined) return `recipe.${unknown} is not a field of this version's recipes`;
   for (const k of RECIPE_KEYS) {
     const v = filled[k];
     if (!RECIPE[k].kind.valid(v)) return `recipe.${k} must be ${RECIPE[k].kind.what}, got ${JSON.stringify(v)}`;

@@ -5,7 +5,7 @@
 
 import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
 import { perClassAccuracy } from './evaluate.js';
-import { hhmmss } from './report.js';
+import { hhmmss, lrText } from './report.js';
 import type { EpochMetrics, TrainState } from './train.js';
 
 export const REPORT_FILE = 'report.html';
@@ -42,6 +42,21 @@ export function curveSpec(history: EpochMetrics[], metric: 'Loss' | 'Acc'): Spec
         scale: metric === 'Acc' ? { domain: [0, 1] } : { zero: true },
       },
       color: { field: 'split', type: 'nominal', scale: SERIES_COLOURS, title: null },
+    },
+  };
+}
+
+/** The learning rate of each epoch's last step, on a log scale (a schedule spans 0.1 to 1e-7): what a user checks first. */
+export function lrSpec(history: EpochMetrics[]): Spec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Learning rate (last step of each epoch)',
+    ...CHART,
+    data: { values: history.filter((m) => m.lr !== undefined && m.lr > 0).map((m) => ({ epoch: m.epoch, lr: m.lr })) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, title: 'epoch' },
+      y: { field: 'lr', type: 'quantitative', title: 'learning rate', scale: { type: 'log' }, axis: { format: '.1e' } },
     },
   };
 }
@@ -104,16 +119,18 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
   const classNames = state.classNames ?? DEFAULT_CLASS_NAMES;
   const history = state.history;
   const last = history[history.length - 1];
-  const [lossSvg, accSvg, confusionSvg] = await Promise.all([
+  const withLr = history.some((m) => m.lr !== undefined && m.lr > 0);
+  const [lossSvg, accSvg, lrSvg, confusionSvg] = await Promise.all([
     history.length > 0 ? renderSvg(curveSpec(history, 'Loss')) : null,
     history.length > 0 ? renderSvg(curveSpec(history, 'Acc')) : null,
+    withLr ? renderSvg(lrSpec(history)) : null,
     state.confusion ? renderSvg(confusionSpec(state.confusion, classNames)) : null,
   ]);
   const r = state.recipe;
   const facts: [string, string][] = [
     ['epochs done', `${state.epoch} of ${r.epochs}${state.batch > 0 ? ` (epoch ${state.epoch} stopped at batch ${state.batch})` : ''}`],
     ['recipe', recipeText(r)],
-    ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit} training images held out to validate on` : '; the test images validate'}`],
+    ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit < 1 ? `${r.validSplit * 100}% of the` : r.validSplit} training images held out to validate on` : '; the test images validate'}`],
     ...(last ? [['last epoch', `valid accuracy ${last.validAcc.toFixed(4)}, valid loss ${last.validLoss.toFixed(4)}`] as [string, string]] : []),
     ...(state.best ? [['best epoch', `${state.best.epoch}: valid accuracy ${state.best.validAcc.toFixed(4)}${state.keepBest ? ' (kept in best/)' : ''}`] as [string, string]] : []),
     ...(state.test ? [['test split', `loss ${state.test.loss.toFixed(4)}, accuracy ${state.test.acc.toFixed(4)} (after the last epoch)`] as [string, string]] : []),
@@ -121,7 +138,7 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
     ['written', meta.generated.toISOString()],
   ];
   const epochRows = history
-    .map((m) => `<tr><td>${m.epoch}</td><td>${m.trainLoss.toFixed(6)}</td><td>${m.trainAcc.toFixed(6)}</td><td>${m.validLoss.toFixed(6)}</td><td>${m.validAcc.toFixed(6)}</td><td>${hhmmss(m.seconds)}</td></tr>`)
+    .map((m) => `<tr><td>${m.epoch}</td><td>${m.trainLoss.toFixed(6)}</td><td>${m.trainAcc.toFixed(6)}</td><td>${m.validLoss.toFixed(6)}</td><td>${m.validAcc.toFixed(6)}</td><td>${m.lr === undefined ? '-' : lrText(m.lr)}</td><td>${hhmmss(m.seconds)}</td></tr>`)
     .join('\n');
   const perClass = state.confusion ? perClassAccuracy(state.confusion) : [];
   const classRows = perClass
@@ -152,6 +169,7 @@ dt { color: #666; }
 <div class="charts">
 ${figure('loss', lossSvg, 'no finished epoch yet')}
 ${figure('accuracy', accSvg, 'no finished epoch yet')}
+${figure('lr', lrSvg, 'no learning rate recorded yet')}
 </div>
 ${figure('confusion', confusionSvg, 'no finished epoch yet')}
 <h2>Per-class accuracy (validation split, last epoch)</h2>
@@ -159,7 +177,7 @@ ${figure('confusion', confusionSvg, 'no finished epoch yet')}
 ${classRows}
 </table>
 <h2>Epochs</h2>
-<table id="epochs"><tr><th>epoch</th><th>train loss</th><th>train acc</th><th>valid loss</th><th>valid acc</th><th>time</th></tr>
+<table id="epochs"><tr><th>epoch</th><th>train loss</th><th>train acc</th><th>valid loss</th><th>valid acc</th><th>lr</th><th>time</th></tr>
 ${epochRows}
 </table>
 <script type="application/json" id="report-data">${data}</script>

@@ -17,13 +17,19 @@ export function hhmmss(seconds: number): string {
 }
 
 /** `Epoch 0. Train Loss: 1.705926, Train Acc: 0.374520, Valid Loss: 1.530230, Valid Acc: 0.450257, Time 00:00:12` */
+/** A learning rate in JSON: 6 significant digits, since a schedule's end (8e-8) rounds to 0 at 6 decimals. */
+export const lrNumber = (lr: number) => Number(lr.toPrecision(6));
+
+/** A learning rate for people, one way at every size: `1.00e-1`, `7.16e-5`, `8.00e-8`. */
+export const lrText = (lr: number) => lr.toExponential(2);
+
 export function epochLine(m: EpochMetrics): string {
   const f = (x: number) => x.toFixed(6);
   return `Epoch ${m.epoch}. Train Loss: ${f(m.trainLoss)}, Train Acc: ${f(m.trainAcc)}, Valid Loss: ${f(m.validLoss)}, Valid Acc: ${f(m.validAcc)}, Time ${hhmmss(m.seconds)}`;
 }
 
 export function epochJson(m: EpochMetrics): string {
-  return JSON.stringify({ type: 'epoch', epoch: m.epoch, trainLoss: round6(m.trainLoss), trainAcc: round6(m.trainAcc), validLoss: round6(m.validLoss), validAcc: round6(m.validAcc), seconds: round6(m.seconds), imagesPerSecond: round6(m.imagesPerSecond) });
+  return JSON.stringify({ type: 'epoch', epoch: m.epoch, trainLoss: round6(m.trainLoss), trainAcc: round6(m.trainAcc), validLoss: round6(m.validLoss), validAcc: round6(m.validAcc), seconds: round6(m.seconds), imagesPerSecond: round6(m.imagesPerSecond), ...(m.lr !== undefined ? { lr: lrNumber(m.lr) } : {}) });
 }
 
 /** After the last epoch of a run with a held-out validation split: `Test Loss: 0.912345, Test Acc: 0.701172`. */

@@ -4,21 +4,20 @@
 // checkpoint and report.html after every epoch. Like the loop below it (src/train.ts), it never prints and never
 // exits: it reports through hooks and returns; the commands print (STYLE.md #3).
 
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { defaultSettings, initBackend, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
-import { checkModelDir, hasCheckpoint, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, saveCheckpoint, type SavedState } from './checkpoint.js';
+import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
+import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, type SavedState } from './checkpoint.js';
 import { checkExtracted } from './data/archive.js';
 import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
-import { diskError, makeDirs, writeFileAtomic } from './files.js';
-import { acquireLock } from './lock.js';
+import { BEST_DIR, checkBest, checkpointer, claimRunDir, tidyRunDir } from './rundir.js';
 import { createModel } from './model.js';
 import { holdOut } from './batches.js';
-import { LIMITS, RECIPE, combinationProblem, firstDifference, seedRecipe, type Limits, type Recipe } from './recipe.js';
+import { scheduleProblem } from './schedule.js';
+import { LIMITS, RECIPE, combinationProblem, firstDifference, heldOutCount, seedRecipe, type Limits, type Recipe } from './recipe.js';
 import type * as tf from './tf.js';
-import { train, type BatchProgress, type Checkpointer, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
+import { train, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
 
 /** Where a command reads its data: as asked on its command line, and whether anything was asked there. */
 export interface DataRequest extends DataSource {
@@ -29,9 +28,10 @@ export interface DataRequest extends DataSource {
 /** How the run reports: the commands print what these are given. */
 export interface RunHooks extends ObtainHooks {
   onBatch?: (p: BatchProgress) => void;
+  onEval?: (p: EvalProgress) => void;
   onEpochEnd?: (m: EpochMetrics) => void;
-  /** Runs a checkpoint write; the train command makes a second Ctrl-C wait for it. */
-  critical?: <T>(write: () => Promise<T>) => Promise<T>;
+  /** Runs a checkpoint write (`what`: `the checkpoint in DIR`); the train command makes a second Ctrl-C wait for it. */
+  critical?: <T>(what: string, write: () => Promise<T>) => Promise<T>;
 }
 
 export interface TrainRunOptions {
@@ -51,6 +51,8 @@ export interface TrainRunOptions {
   resume: string | null;
   /** --keep-best: also keep the epoch with the best validation accuracy in SAVE/best (a resumed run keeps doing it). */
   keepBest?: boolean;
+  /** --overwrite: a run already in --save is removed (its best/ too) rather than refused. */
+  overwrite?: boolean;
   /** --quiet: the backend keeps what native code prints at start-up off stderr (Dawn's warnings). */
   quiet?: boolean;
 }
@@ -76,12 +78,23 @@ export async function trainRun(opts: TrainRunOptions, hooks: RunHooks = {}): Pro
   if (opts.keepBest && !saveDir) throw new AlexnetError('USAGE', '--keep-best needs --save DIR (the best epoch is kept in DIR/best)', 'add --save DIR');
   if (!resumed) {
     const problem = combinationProblem(opts.recipe);
-    if (problem) throw new AlexnetError('USAGE', problem, problem.startsWith('--nesterov') ? 'add --momentum 0.9, or drop --nesterov' : `pass fewer --warmup-epochs, or more --epochs`);
+    if (problem) throw new AlexnetError('USAGE', problem, problem.startsWith('--nesterov') ? 'add --momentum 0.9, or turn Nesterov off with --no-nesterov' : `pass fewer --warmup-epochs, or more --epochs`);
   }
+  const continues = resumed !== null && path.resolve(resumed.dir) === path.resolve(saveDir!);
+  if (opts.overwrite && continues) throw new AlexnetError('USAGE', `--overwrite would remove the run that --resume ${resumed!.dir} continues`, 'drop --overwrite to continue it, or pass --save NEW_DIR to continue it elsewhere');
+  if (opts.overwrite && !saveDir) throw new AlexnetError('USAGE', '--overwrite needs --save DIR (the run it replaces)', 'add --save DIR');
   // Checked and claimed before anything slow: a --save that cannot be written fails now, not after an epoch,
-  // and a second run into the same folder is refused (issue #13).
-  const release = saveDir ? await claimSaveDir(saveDir, say) : null;
+  // and a second run into the same folder is refused (issue #13), as is a new run into a finished one (#24).
+  const release = saveDir ? await claimRunDir(saveDir, { continues, overwrite: Boolean(opts.overwrite), say }) : null;
   try {
+    // Under the lock: the best/ that state.json names is there, whole (issue #24).
+    if (resumed && !resumed.state.keepBest && opts.keepBest) {
+      // Turned on now: no earlier epoch's weights are left to keep, so best/ holds the best from here on.
+      say(`--keep-best: the best of the epochs from here on is kept in ${path.join(saveDir!, BEST_DIR)}`);
+      resumed.state.best = null;
+    } else if (resumed) {
+      await checkBest(resumed.dir, saveDir!, resumed.state, (best) => (resumed.state.best = best), say);
+    }
     return await trainInto(opts, resumed, saveDir, hooks);
   } finally {
     await release?.();
@@ -105,6 +118,8 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
   const backend = await initBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
   checkComputes(backend);
+  const stray = optionsProblem(asked.choice, backend.name, opts.settings);
+  if (stray) say(stray);
   const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
   const model = loaded?.model ?? createModel({ init: recipe.init, seed: recipe.seed });
   try {
@@ -113,11 +128,14 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
     if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
     const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined });
     // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
-    if (recipe.validSplit >= data.train.count) {
-      throw new AlexnetError('USAGE', `--valid-split ${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1}`);
+    const held = heldOutCount(recipe.validSplit, data.train.count);
+    if (held >= data.train.count) {
+      throw new AlexnetError('USAGE', `--valid-split ${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
     }
-    const { train: trainSplit, valid: validSplit } = recipe.validSplit > 0 ? holdOut(data.train, recipe.validSplit, recipe.seed) : { train: data.train, valid: data.test };
+    const { train: trainSplit, valid: validSplit } = held > 0 ? holdOut(data.train, held, recipe.seed) : { train: data.train, valid: data.test };
     const batches = Math.ceil(trainSplit.count / recipe.batchSize);
+    const schedule = scheduleProblem(recipe, batches);
+    if (schedule) throw new AlexnetError('USAGE', schedule, recipe.warmupEpochs > 0 ? 'pass another --warmup-epochs, more --epochs, or a smaller --batch-size' : 'pass more --epochs or a smaller --batch-size');
     if (resumed && resumed.state.batch >= batches) {
       throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${batches} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
     }
@@ -136,7 +154,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
         data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
       };
       const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
-      const critical = hooks.critical ?? ((f) => f());
+      const critical = hooks.critical ?? ((_what, f) => f());
       const result = await train({
         model,
         runner,
@@ -144,9 +162,10 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
         train: trainSplit,
         valid: validSplit,
         test: data.test,
-        checkpointer: writer && { save: (m, s, o, best) => critical(() => writer.save(m, s, o, best)) },
+        checkpointer: writer && { save: (m, s, o, best) => critical(`the checkpoint in ${saveDir}${best && s.keepBest ? ' and its best/' : ''}`, () => writer.save(m, s, o, best)) },
         signal: hooks.signal,
         onBatch: hooks.onBatch,
+        onEval: hooks.onEval,
         onEpochEnd: hooks.onEpochEnd,
       });
       return { ...result, backend, settings: runner.settings, data: info, trainImages: trainSplit.count, validImages: validSplit === data.test ? null : validSplit.count, testImages: data.test.count, saveDir };
@@ -170,9 +189,19 @@ async function readResumable(opts: TrainRunOptions): Promise<{ dir: string; stat
     const show = (v: unknown) => (v === null ? 'none' : String(v));
     throw new AlexnetError('USAGE', `${flag} ${show(asked[differs])} differs from the checkpoint's ${show(saved[differs])}`, `drop ${flag} to resume with the saved recipe, or start a new run without --resume`);
   }
+  // The rule of a new total (issue #24): a resume gives exactly the numbers of one run. A schedule laid over the
+  // run's epochs (step, cosine, onecycle) would be stretched by a new total, so --epochs may change the total only
+  // where the rate does not depend on it (constant, after any warm-up); whatever a new run refuses, so does a resume.
   const epochs = opts.explicit.has('epochs') ? opts.recipe.epochs : state.recipe.epochs;
-  if (state.epoch >= epochs && state.batch === 0) {
-    throw new AlexnetError('USAGE', `the checkpoint has already done ${state.epoch} epochs`, `pass --epochs N with N > ${state.epoch} to train further`);
+  if (epochs !== state.recipe.epochs && state.recipe.schedule !== 'constant') {
+    throw new AlexnetError('USAGE', `--epochs ${epochs} would stretch the run's ${state.recipe.schedule} schedule, laid over its ${state.recipe.epochs} epochs, and no single run gives such numbers`, state.epoch >= state.recipe.epochs ? `start a new run with --epochs ${epochs} (a schedule's length is set when the run starts)` : `drop --epochs to finish the run's ${state.recipe.epochs} epochs, or start a new run with --epochs ${epochs}`);
+  }
+  const problem = combinationProblem({ ...state.recipe, epochs });
+  if (problem) throw new AlexnetError('USAGE', problem, `pass more --epochs`);
+  if (state.epoch >= epochs) {
+    await tidyRunDir(opts.resume!);
+    const done = `${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''}`;
+    throw new AlexnetError('USAGE', `the checkpoint has already done ${done}${epochs !== state.recipe.epochs ? `, as many as --epochs ${epochs} asks for` : ''}`, `pass --epochs N with N > ${state.epoch} to train further${state.recipe.schedule === 'constant' ? '' : ` (a ${state.recipe.schedule} schedule: start a new run)`}`);
   }
   return { dir: opts.resume!, state };
 }
@@ -210,56 +239,6 @@ export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, s
   }
 }
 
-/** Saves checkpoints in `dir`, each followed by report.html (the curves and confusion matrix so far). */
-/** The best epoch's checkpoint (--keep-best), inside the run's folder. */
-export const BEST_DIR = 'best';
-
-function checkpointer(dir: string, backend: string): Checkpointer {
-  return {
-    save: async (model, state, optimizer, best) => {
-      const before = await hasCheckpoint(dir);
-      try {
-        await saveCheckpoint(dir, model, state, undefined, optimizer);
-        // The best epoch, as whole as the run's own checkpoint (the same save, into DIR/best).
-        if (best && state.keepBest) await saveCheckpoint(path.join(dir, BEST_DIR), model, state, undefined, optimizer);
-        const { renderReport, REPORT_FILE } = await import('./report-html.js');
-        await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
-      } catch (e) {
-        const hint = before ? `; the previous checkpoint in ${dir} is whole: continue with \`alexnet train --resume ${dir}\`` : ', then run the command again (nothing was saved yet)';
-        throw diskError(e, `saving the checkpoint in ${dir}`, hint) ?? e;
-      }
-    },
-  };
-}
-
-const LOCK_FILE = '.alexnet-train.lock';
-
-/** Makes `dir` (or finds it), checks that it can be written, and takes its lock; returns the release. */
-async function claimSaveDir(dir: string, say: (m: string) => void): Promise<() => Promise<void>> {
-  const hint = 'pass --save with a folder you can write to';
-  try {
-    const created = await makeDirs(dir);
-    const st = await fsp.stat(dir);
-    if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    const release = await acquireLock(path.join(dir, LOCK_FILE), {
-      what: `a training run saving into ${dir}`,
-      wait: false,
-      hint: 'wait for it to finish, or pass another --save DIR',
-      onNote: say,
-    });
-    return async () => {
-      await release();
-      // A folder made for a run that then saved nothing (a bad flag, no data) is not left behind.
-      if (created !== undefined) await fsp.rmdir(dir).catch(() => {});
-    };
-  } catch (e) {
-    if (e instanceof AlexnetError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new AlexnetError('IO', `cannot save into ${dir}: it is a file, not a folder`, hint);
-    throw diskError(e, `preparing ${dir} for checkpoints`, ', or pass --save with another folder') ?? e;
-  }
-}
-
 export interface EvalRunOptions {
   modelDir: string;
   data: DataRequest;
@@ -293,6 +272,8 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
   const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
   checkComputes(backend);
+  const stray = optionsProblem(opts.backend, backend.name, opts.settings);
+  if (stray) say(stray);
   const { model, epochs } = await loadTrainedModel(opts.modelDir, state);
   try {
     checkBatchSizes(backend, model, [['--batch-size', batchSize]]);

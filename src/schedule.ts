@@ -52,3 +52,17 @@ function oneCycle(maxLr: number, total: number, pctStart: number, step: number):
   }
   throw new Error('unreachable');
 }
+
+/**
+ * Why the schedule cannot run over `batches` steps an epoch, or null: a onecycle phase of no steps divides by zero
+ * (PyTorch's OneCycleLR raises ZeroDivisionError there; here it read as a diverged run: issue #24).
+ */
+export function scheduleProblem(r: ScheduleRecipe, batches: number): string | null {
+  if (r.schedule !== 'onecycle') return null;
+  const total = r.epochs * batches;
+  const rising = (r.warmupEpochs > 0 ? r.warmupEpochs * batches : ONECYCLE.pctStart * total) - 1;
+  if (rising === 0 || total - 1 - rising === 0) {
+    return `--schedule onecycle over ${total} step${total === 1 ? '' : 's'} (${batches} batch${batches === 1 ? '' : 'es'} an epoch) leaves its ${rising === 0 ? 'rising' : 'falling'} phase no steps`;
+  }
+  return null;
+}

@@ -10,7 +10,7 @@ import type { BackendChoice, Runner, Settings } from './backends/index.js';
 import type { Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { confusionMatrix } from './evaluate.js';
-import type { Limits, Recipe } from './recipe.js';
+import { RECIPE, type Limits, type Recipe } from './recipe.js';
 import type * as tf from './tf.js';
 
 export interface EpochMetrics {
@@ -21,6 +21,8 @@ export interface EpochMetrics {
   validAcc: number;
   seconds: number; // wall time of the epoch's training and evaluation
   imagesPerSecond: number; // training and evaluation images over `seconds`
+  /** The learning rate of the epoch's last step (absent in checkpoints from before it was recorded). */
+  lr?: number;
 }
 
 export interface BatchProgress {
@@ -32,6 +34,16 @@ export interface BatchProgress {
   runningLoss: number | null;
   /** The learning rate of the last step. */
   lr: number;
+}
+
+/** Where the end-of-epoch evaluation stands: for the progress bar's evaluating stage. */
+export interface EvalProgress {
+  epoch: number;
+  /** Batches under way or done, of `batches`. */
+  batch: number;
+  batches: number;
+  /** What is evaluated: the validation split after each epoch, the test split once after the last. */
+  split: 'valid' | 'test';
 }
 
 /** Loss and accuracy on the test split, evaluated once at the end of a run with a held-out validation split. */
@@ -60,8 +72,11 @@ export interface TrainState extends Limits {
   data?: TrainData;
   /** --keep-best: the best epoch so far is kept in DIR/best; a resumed run keeps doing it. */
   keepBest?: boolean;
-  /** The epoch with the best validation accuracy so far (the first of equals), or null before any. */
-  best?: { epoch: number; validAcc: number } | null;
+  /**
+   * The epoch with the best validation accuracy so far (the first of equals), or null before any; with a saved
+   * run, the SHA-256 of its weights, which DIR/best must hold (--keep-best: issue #24).
+   */
+  best?: { epoch: number; validAcc: number; weightsSha256?: string } | null;
   /** The test split's numbers after the last epoch, where a validation split was held out. */
   test?: TestMetrics;
 }
@@ -97,6 +112,7 @@ export interface TrainOptions {
   checkpointer?: Checkpointer;
   onEpochEnd?: (m: EpochMetrics) => void;
   onBatch?: (p: BatchProgress) => void;
+  onEval?: (p: EvalProgress) => void;
   /** Stop at the next batch boundary; with a checkpointer, save first. */
   signal?: AbortSignal;
 }
@@ -117,7 +133,8 @@ const READ_EVERY = 25;
 /** ...and at least this often, so that the bar's loss and the divergence check keep up with slow steps (wasm: ~250 ms). */
 const READ_AT_LEAST_EVERY_MS = 1000;
 
-const diverged = (what: string, lr: number) => new AlexnetError('DIVERGED', `training diverged: ${what}`, `lower the learning rate, e.g. --lr ${lr / 10}`);
+/** A diverged run's error; its hint suggests a tenth of the rate, and never more than the seed's (--lr 1e3 got `e.g. --lr 100`: issue #25). */
+const diverged = (what: string, lr: number) => new AlexnetError('DIVERGED', `training diverged: ${what}`, `lower the learning rate, e.g. --lr ${Number(Math.min(lr / 10, RECIPE.lr.default!).toPrecision(3))}`);
 
 /**
  * The one reader of an epoch's per-batch loss and accuracy (issue #17). read() has the runner take every pending
@@ -215,12 +232,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       await new Promise((r) => setImmediate(r));
     }
     await sums.read();
-    const valid = await runner.evaluate(validSplit, recipe.evalBatchSize);
+    const valid = await runner.evaluate(validSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'valid' }));
     if (!Number.isFinite(valid.loss)) throw diverged(`the validation loss is ${valid.loss} after epoch ${epoch}`, recipe.lr);
     const last = epoch + 1 === recipe.epochs;
     // With a held-out validation split the test split is evaluated once, after the last epoch (issue #21).
     if (last && testSplit !== validSplit) {
-      const t = await runner.evaluate(testSplit, recipe.evalBatchSize);
+      const t = await runner.evaluate(testSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'test' }));
       test = { loss: t.loss, acc: t.acc };
     }
     const seconds = prior.seconds + (performance.now() - t0) / 1000;
@@ -233,6 +250,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       validAcc: valid.acc,
       seconds,
       imagesPerSecond: images / Math.max(seconds - prior.seconds, 1e-9),
+      lr: lrAt(recipe, batches, epoch * batches + batches - 1),
     };
     state.history.push(metrics);
     state.confusion = confusionMatrix(validSplit.labels, valid.predictions);

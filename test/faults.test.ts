@@ -98,7 +98,7 @@ describe('full disks', { skip: canMount }, () => {
     try {
       const r = await runCli(['train', '--epochs', '1', '--save', path.join(m.dir, 'run'), ...RECIPE, '--data-dir', tmpDir(), '--url', archiveFile(), '--no-verify']);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /^error: the file system is read-only while preparing .* for checkpoints$/m);
+      assert.match(r.stderr, /^error: cannot create --save folder .*\/run: the file system is read-only\nhint: make it writable, or pass --save with a folder you can write to$/m);
       assert.doesNotMatch(r.stderr, /CIFAR-10 ready/, 'before any data work');
     } finally {
       m.unmount();
@@ -335,7 +335,7 @@ describe('errors that used to be stack traces', () => {
     const file = path.join(tmpDir(), 'file');
     fs.writeFileSync(file, 'x');
     const cases: [string[], number, RegExp][] = [
-      [['train', '--save', file, ...RECIPE, ...data], 1, /^error: cannot save into .*file: it is a file, not a folder$/m],
+      [['train', '--save', file, ...RECIPE, ...data], 1, /^error: cannot create --save folder .*file: it is a file, not a folder$/m],
       [['download', '--data-dir', path.join(file, 'sub'), '--url', archiveFile(), '--no-verify'], 1, /^error: cannot create data dir .*: a file is in the way$/m],
       [['train', '--backend', 'wasm', '--batch-size', '8192', ...data], 2, /^error: --batch-size 8192 is more than the wasm backend holds \(4096\)$/m],
       [['samples', '--count', '10000', '--scale', '16', ...data], 2, /^error: --count 10000 at --scale 16 makes a \d+ x \d+ image; at most 100 megapixels are written$/m],

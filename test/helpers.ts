@@ -1,6 +1,8 @@
 // Shared by the tests: run the real CLI as a user would, and serve archives on 127.0.0.1.
 
 import assert from 'node:assert/strict';
+import type { Limits, Recipe } from '../src/recipe.js';
+import type { TrainRunOptions } from '../src/run.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -336,4 +338,23 @@ export function trainedModel(archive: Buffer): Promise<{ model: string; data: st
     })());
   }
   return trained.get(archive)!;
+}
+
+/**
+ * The options of an in-process run (src/run.ts) on the archive `served` serves, on wasm with `threads`: what the
+ * in-process training tests start from; `over` replaces any of them.
+ */
+export function runOptions(served: { dataDir: string; url: string }, base: { recipe: Recipe; limits: Limits; threads: number }, over: Partial<TrainRunOptions> = {}): TrainRunOptions {
+  return {
+    recipe: base.recipe,
+    limits: base.limits,
+    explicit: new Set(),
+    data: { dataDir: served.dataDir, url: served.url, md5: null, force: false, explicit: true },
+    backend: 'wasm',
+    gpu: false,
+    settings: { threads: base.threads },
+    save: null,
+    resume: null,
+    ...over,
+  };
 }

@@ -13,7 +13,7 @@ import { trainOptions } from '../src/commands/train.js';
 import { presetRecipe, seedRecipe, type Recipe } from '../src/recipe.js';
 import { trainRun, type TrainRunOptions } from '../src/run.js';
 import type { EpochMetrics } from '../src/train.js';
-import { runCli, serveArchive, tmpDir } from './helpers.js';
+import { runCli, runOptions, serveArchive, tmpDir } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 }));
 // The reference's log line, strictly: the pipelines that parse it depend on every character.
@@ -35,18 +35,7 @@ describe('a training run, in-process', () => {
   });
   after(() => served.close());
 
-  const options = (over: Partial<TrainRunOptions> = {}): TrainRunOptions => ({
-    recipe: RECIPE,
-    limits: SMALL,
-    explicit: new Set(),
-    data: { dataDir: served.dataDir, url: served.url, md5: null, force: false, explicit: true },
-    backend: 'wasm',
-    gpu: false,
-    settings: { threads: 2 },
-    save: null,
-    resume: null,
-    ...over,
-  });
+  const options = (over: Partial<TrainRunOptions> = {}) => runOptions(served, { recipe: RECIPE, limits: SMALL, threads: 2 }, over);
 
   test('the loss falls and accuracy is far above chance; the log says which backend and data', async () => {
     const log: string[] = [];
@@ -143,7 +132,7 @@ describe('a training run, in-process', () => {
     await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
     const resume = (over: Partial<TrainRunOptions>) => trainRun(options({ resume: save, ...over }));
     await assert.rejects(resume({ recipe: { ...RECIPE, lr: 0.05 }, explicit: new Set(['lr', 'epochs']) }), { code: 'USAGE', message: "--lr 0.05 differs from the checkpoint's 0.1" });
-    await assert.rejects(resume({ recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) }), { code: 'USAGE', message: 'the checkpoint has already done 1 epochs' });
+    await assert.rejects(resume({ recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) }), { code: 'USAGE', message: 'the checkpoint has already done 1 epoch' });
     await assert.rejects(resume({ limits: { limitTrain: 100, limitTest: 32 }, explicit: new Set(['limitTrain']) }), { code: 'USAGE', message: "--limit-train 100 differs from the checkpoint's 64" });
   });
 
@@ -237,7 +226,7 @@ describe('alexnet train, as a user runs it', () => {
       [['train', '--epochs', '0'], 2, /^error: --epochs must be an integer in 1\.\.1000000, got "0"\nhint: e\.g\. --epochs 20\n$/],
       [['train', '--backend', 'tpu'], 2, /^error: option '--backend <name>' argument 'tpu' is invalid/],
       [['train', '--resume', '/nonexistent/ckpt'], 1, /^error: cannot resume from \/nonexistent\/ckpt: no such directory\nhint: /],
-      [['train', '--nesterov'], 2, /^error: --nesterov needs --momentum above 0 \(as PyTorch's SGD\)\nhint: add --momentum 0\.9, or drop --nesterov\n$/],
+      [['train', '--nesterov'], 2, /^error: --nesterov needs --momentum above 0 \(as PyTorch's SGD\)\nhint: add --momentum 0\.9, or turn Nesterov off with --no-nesterov\n$/],
       [['train', '--epochs', '3', '--warmup-epochs', '3'], 2, /^error: --warmup-epochs 3 leaves no epoch of the schedule \(--epochs 3\)\n/],
       [["train", "--valid-split", "64", ...CLI_RECIPE], 2, /^error: --valid-split 64 leaves no training images \(there are 64\)\nhint: hold out fewer, e\.g\. --valid-split 6\n$/m],
     ];

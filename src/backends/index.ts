@@ -8,7 +8,7 @@ import { AUTO_ORDER, BACKENDS, backendEntry, type BackendChoice } from './table.
 import type { ActiveBackend, BackendName, NotStarted } from './types.js';
 
 export { closeBackend } from './lifecycle.js';
-export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS, defaultSettings, parseBackendChoice, settingsProblem, type BackendChoice } from './table.js';
+export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS, defaultSettings, optionsProblem, parseBackendChoice, settingsProblem, type BackendChoice } from './table.js';
 export type { ActiveBackend, BackendName, DoctorSection, EvalResult, Fix, Runner, Settings } from './types.js';
 
 let chosen: ActiveBackend | null = null;

@@ -68,7 +68,7 @@ export class DeviceRunner implements Runner {
   }
 
   /** Loss and accuracy over a split in order, in batches of `batchSize`, read from the device once at the end. */
-  async evaluate(split: Split, batchSize: number): Promise<EvalResult> {
+  async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult> {
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = tf.scalar(0);
     let accSum = tf.scalar(0);
@@ -84,6 +84,7 @@ export class DeviceRunner implements Runner {
       });
       tf.dispose([x, y, lossSum, accSum]);
       ({ lossSum, accSum } = next);
+      onBatch?.(b + 1, batches);
     }
     const all = tf.concat(preds);
     const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);

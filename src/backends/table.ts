@@ -90,3 +90,19 @@ export function settingsProblem(s: unknown): string | null {
   }
   return null;
 }
+
+/**
+ * A backend's own option given for another (`--webgpu-runner ops --backend wasm` did nothing, silently: issue #24):
+ * an error where the backend was named, a note (returned) where `auto` chose it, since the option then still fits
+ * the machines where auto chooses its backend.
+ */
+export function optionsProblem(choice: 'auto' | BackendName, name: BackendName, explicit: Settings): string | null {
+  for (const key of Object.keys(explicit)) {
+    const o = BACKEND_OPTIONS[key];
+    if (!o || o.backends.includes(name)) continue;
+    const owner = o.backends.join(' and ');
+    if (choice !== 'auto') throw new AlexnetError('USAGE', `${o.field.flag} is an option of the ${owner} backend, not of ${name}`, `drop ${o.field.flag}, or pass --backend ${o.backends[0]}`);
+    return `${o.field.flag} is an option of the ${owner} backend; auto chose ${name}, where it does nothing`;
+  }
+  return null;
+}

@@ -45,7 +45,8 @@ export interface Runner {
    */
   numbers(): Promise<Float32Array>;
   /** Loss, accuracy and predictions over `split` in order, in batches of `batchSize`. */
-  evaluate(split: Split, batchSize: number): Promise<EvalResult>;
+  /** `onBatch`: called after each batch is under way (the progress bar's evaluating stage). */
+  evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult>;
   /** Writes the trained weights into the model's variables (before a checkpoint is saved, and at the end). */
   sync(): Promise<void>;
   /** The momentum buffers, in model.trainableWeights order, for the checkpoint; null where the recipe has no momentum. */

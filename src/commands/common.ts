@@ -93,9 +93,12 @@ export function parseMd5(value: string): string {
 }
 
 const MB = 1024 * 1024;
+/** A transfer shorter than this prints no progress lines where stderr is not a terminal. */
+const QUIET_TRANSFER_MS = 1000;
 
 /**
- * Download progress: a cli-progress bar on a terminal, a plain line every ~10% otherwise, nothing when quiet.
+ * Download progress: a cli-progress bar on a terminal; otherwise a plain line every ~10%, but only once the
+ * transfer has taken a second (a local 2 MB archive printed ten lines in a blink: issue #25); nothing when quiet.
  * Returns the callback and a `stop` that clears the bar.
  */
 export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p: Progress) => void; stop: () => void } {
@@ -131,11 +134,13 @@ export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p
     };
   }
   let nextTenth = 1;
+  let began: number | null = null;
   return {
     onProgress: (p) => {
       if (p.total === null || p.total === 0) return;
+      began ??= Date.now();
       const tenth = Math.floor((p.received / p.total) * 10);
-      if (tenth >= nextTenth) {
+      if (tenth >= nextTenth && Date.now() - began >= QUIET_TRANSFER_MS) {
         nextTenth = tenth + 1;
         con.err(`download: ${tenth * 10}% (${(p.received / MB).toFixed(1)} of ${(p.total / MB).toFixed(1)} MB)`);
       }
@@ -144,11 +149,23 @@ export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p
   };
 }
 
-/** Env knobs for tests and CI: the first retry backoff and the stall time of a download, in ms. */
-export function networkTimingFromEnv(): Pick<TransferOptions, 'retryDelayMs' | 'stallMs'> {
-  const read = (name: string, min: number) => (process.env[name] === undefined ? undefined : parseIntFlag(name, min)(process.env[name]!));
-  return { retryDelayMs: read('ALEXNET_RETRY_DELAY_MS', 0), stallMs: read('ALEXNET_STALL_MS', 1) };
+/**
+ * Env knobs for tests and CI: the first retry backoff and the stall time of a download, in ms, at most an hour
+ * (Node.js's timers hold 2^31 ms: past that it warned and waited 1 ms, which failed a good download: issue #24).
+ */
+export function networkTimingFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<TransferOptions, 'retryDelayMs' | 'stallMs'> {
+  const read = (name: string, min: number, example: number) => {
+    const text = env[name];
+    if (text === undefined) return undefined;
+    const v = int(min, MAX_TIMING_MS).parse(text);
+    if (v === undefined) throw new AlexnetError('USAGE', `${name} must be an integer in ${min}..${MAX_TIMING_MS} (ms), got ${JSON.stringify(text)}`, `e.g. ${name}=${example}, or unset it`);
+    return v;
+  };
+  return { retryDelayMs: read('ALEXNET_RETRY_DELAY_MS', 0, 1000), stallMs: read('ALEXNET_STALL_MS', 1, 30000) };
 }
+
+/** The longest retry delay or stall time the environment may ask for: an hour. */
+export const MAX_TIMING_MS = 3_600_000;
 
 /**
  * The way out of the process other than returning from main (cli.ts): a signal that cannot wait. The device is
@@ -168,15 +185,21 @@ const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 let criticalDepth = 0;
 let exitWhenSafe = false;
+/** What the write under way is, for the line a second Ctrl-C gets: `the checkpoint in DIR and its best/`. */
+let criticalWhat = '';
 
-/** Runs `fn` (a checkpoint write) so that a second Ctrl-C waits for it instead of cutting it in half. */
-export async function critical<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` (a checkpoint write, `what`) so that a second Ctrl-C waits for it instead of cutting it in half, and says
+ * so (it used to exit 130 without a word while best/ was written: issue #24).
+ */
+export async function critical<T>(what: string, fn: () => Promise<T>): Promise<T> {
   criticalDepth++;
+  criticalWhat = what;
   try {
     return await fn();
   } finally {
     criticalDepth--;
-    if (criticalDepth === 0 && exitWhenSafe) leave(EXIT_CODES.INTERRUPTED);
+    if (criticalDepth === 0 && exitWhenSafe) leave(EXIT_CODES.INTERRUPTED, 'error: interrupted again: stopped once the write was whole');
   }
 }
 
@@ -228,6 +251,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void; w
   onStdoutClosed.add(onClosed);
   const onSignal = (sig: NodeJS.Signals) => {
     if (got !== null) {
+      if (criticalDepth > 0 && !exitWhenSafe) process.stderr.write(`${sig} again: stopping as soon as ${criticalWhat} is written whole\n`);
       if (criticalDepth > 0) exitWhenSafe = true;
       else leave(EXIT_CODES.INTERRUPTED);
       return;

@@ -7,9 +7,10 @@ import { parseBackendChoice } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
 import * as path from 'node:path';
 import { LIMITS, PRESET_FIELDS, RECIPE, type Limits, type Preset, type Recipe } from '../recipe.js';
-import { epochJson, epochLine, hhmmss, round6, testJson, testLine } from '../report.js';
-import { BEST_DIR, trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
-import type { BatchProgress } from '../train.js';
+import { epochJson, epochLine, hhmmss, lrText, round6, testJson, testLine } from '../report.js';
+import { trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
+import { BEST_DIR } from '../rundir.js';
+import type { BatchProgress, EvalProgress } from '../train.js';
 import { critical, explicitSettings, interruptSignal, isStdoutClosed, logger, parseFields, parsePath, processConsole, type Console } from './common.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
@@ -37,6 +38,7 @@ export function trainOptions(flags: DataFlags & Record<string, unknown>, isExpli
     save: typeof flags.save === 'string' ? parsePath('--save', flags.save) : null,
     resume: typeof flags.resume === 'string' ? parsePath('--resume', flags.resume) : null,
     keepBest: Boolean(flags.keepBest),
+    overwrite: Boolean(flags.overwrite),
     json: Boolean(flags.json),
     quiet: Boolean(flags.quiet),
   };
@@ -56,6 +58,7 @@ export async function runTrain(opts: TrainCommandOptions, con: Console = process
       },
       critical,
       onBatch: bar?.onBatch,
+      onEval: bar?.onEval,
       onEpochEnd: (m) => {
         bar?.stop();
         con.out((opts.json ? epochJson(m) : epochLine(m)) + '\n');
@@ -104,19 +107,20 @@ function summaryJson(r: TrainRunResult, seconds: number): string {
     bestValidAcc: round6(Math.max(...r.history.map((h) => h.validAcc))),
     bestEpoch: r.state.best?.epoch ?? null,
     test: r.test && { loss: round6(r.test.loss), acc: round6(r.test.acc) },
-    bestSavedTo: r.saveDir && r.state.keepBest ? path.join(r.saveDir, BEST_DIR) : null,
+    bestSavedTo: r.saveDir && r.state.keepBest && r.state.best ? path.join(r.saveDir, BEST_DIR) : null,
     seconds: round6(seconds),
     savedTo: r.saveDir,
   });
 }
 
-/** A learning rate in 3 significant digits: `0.1`, `0.0234`, `4e-6`. */
-const lrText = (lr: number) => String(Number(lr.toPrecision(3)));
-
-/** A per-epoch bar on stderr, redrawn at most ~10 times a second. */
-function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void } {
+/**
+ * A per-epoch bar on stderr, redrawn at most ~10 times a second; then the epoch's evaluation as a stage of its own
+ * (`eval 3/79`: it sat at `10/10 ... ETA 00:00:00` for the ~11 s of a 10,000-image evaluation on wasm: issue #25).
+ */
+function progressBar(): { onBatch: (p: BatchProgress) => void; onEval: (p: EvalProgress) => void; stop: () => void } {
   let bar: SingleBar | null = null;
   let epoch = -1;
+  let stage = '';
   let lastDrawn = 0;
   let t0 = 0;
   let startImages = 0;
@@ -127,6 +131,7 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
       if (p.epoch !== epoch || bar === null) {
         bar?.stop();
         epoch = p.epoch;
+        stage = '';
         // Rates count from the first batch seen, which is already done when this is called.
         t0 = now;
         startImages = p.images;
@@ -150,9 +155,32 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; stop: () => void 
         bar.update(p.batch, { ips, loss: p.runningLoss === null ? '-' : p.runningLoss.toFixed(4), lr: lrText(p.lr), remaining: eta });
       }
     },
+    onEval: (p) => {
+      const now = performance.now();
+      if (stage !== `${p.epoch}-${p.split}` || bar === null) {
+        bar?.stop();
+        stage = `${p.epoch}-${p.split}`;
+        epoch = -1; // the next epoch's batches start a bar of their own
+        t0 = now;
+        bar = new SingleBar({
+          stream: process.stderr,
+          format: `epoch ${p.epoch} ${p.split === 'valid' ? 'eval' : 'test'} [{bar}] {value}/{total} batches | ETA {remaining}`,
+          hideCursor: true,
+          clearOnComplete: true,
+          fps: 10,
+        });
+        bar.start(p.batches, 0, { remaining: '-' });
+      }
+      if (now - lastDrawn >= 100 || p.batch === p.batches) {
+        lastDrawn = now;
+        const seconds = (now - t0) / 1000;
+        bar.update(p.batch, { remaining: p.batch > 0 && seconds > 0 ? hhmmss(((p.batches - p.batch) * seconds) / p.batch) : '-' });
+      }
+    },
     stop: () => {
       bar?.stop();
       bar = null;
+      stage = '';
     },
   };
 }

@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
-import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile } from '../files.js';
+import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile, removeMadeDirs } from '../files.js';
 import { acquireLock } from '../lock.js';
 import { MAX_MEMBER_BYTES, checkExtracted, extractCifar, type Manifest } from './archive.js';
 import {
@@ -102,7 +102,7 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
   const records = info.records.toLocaleString('en-US');
   say(result.downloaded
     ? `CIFAR-10 ready in ${result.dir} (${records} records)`
-    : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (--force to download again)`);
+    : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (\`alexnet download --force\` fetches it again)`);
   const notice = dataNotice(info);
   if (notice) say(notice);
   return info;
@@ -115,12 +115,7 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
     const manifest = await checkExtracted(opts.dataDir);
     if (manifest) return { dir, downloaded: false, manifest };
   }
-  let created: string | undefined;
-  try {
-    created = await makeDirs(opts.dataDir);
-  } catch (e) {
-    throw new AlexnetError('IO', `cannot create data dir ${opts.dataDir}: ${errnoWords(e)}`, 'pass a writable --data-dir');
-  }
+  const created = await makeDirs(opts.dataDir, 'data dir', 'pass a writable --data-dir');
   // One download per data dir: a second run waits for the first and then uses its result.
   let release: () => Promise<void>;
   try {
@@ -139,7 +134,7 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
   } finally {
     await release();
     // A data dir this run created and left empty goes too: nothing is left behind by a failed download.
-    if (!done && created !== undefined) await fsp.rmdir(opts.dataDir).catch(() => {});
+    if (!done) await removeMadeDirs(opts.dataDir, created);
   }
 }
 

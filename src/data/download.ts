@@ -179,6 +179,17 @@ const tooLarge = (url: URL, what: string, opts: FetchOptions) =>
   new AlexnetError('HTTP', `${shownUrl(url)} ${what}, more than ${sizeCap(opts).words}`, 'check --url: it does not serve the CIFAR-10 binary archive');
 
 const MAX_REDIRECTS = 5;
+/** The longest wait between two attempts (a server's Retry-After included): an hour. */
+const MAX_RETRY_DELAY_MS = 3_600_000;
+
+/**
+ * The wait before attempt `attempt + 2`: the server's Retry-After (`after`), else `base` doubled per attempt (a DNS
+ * failure: at most a second), and never more than an hour: doubled past 2^31 ms, Node.js's timer fired at once
+ * (issue #24).
+ */
+export function retryDelay(base: number, attempt: number, after: number | null | undefined, dns: boolean): number {
+  return Math.min(after ?? (dns ? Math.min(base, 1000) : base * 2 ** attempt), MAX_RETRY_DELAY_MS);
+}
 
 async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
   const part = opts.dest + '.part';
@@ -200,7 +211,8 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
         throw new AlexnetError(
           'NETWORK',
           `cannot download ${shownUrl(url)}: ${e.message}`,
-          'no network? copy cifar-10-binary.tar.gz onto this machine by any means, then `alexnet download --url ./cifar-10-binary.tar.gz` (README "Without internet")',
+          // With the data dir it was downloading into: without it, the copy went to the default one (issue #25).
+          `no network? copy cifar-10-binary.tar.gz onto this machine by any means, then \`alexnet download --data-dir ${path.dirname(opts.dest)} --url ./cifar-10-binary.tar.gz\` (README "Without internet")`,
         );
       }
       if (attempt >= retries) {
@@ -211,7 +223,7 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
           `check the network and run the command again${resumes}, or copy the archive by hand and pass --url PATH`,
         );
       }
-      const delay = e.after ?? (e.dns ? Math.min(baseDelay, 1000) : baseDelay * 2 ** attempt);
+      const delay = retryDelay(baseDelay, attempt, e.after, e.dns);
       opts.onLog?.(`${e.message}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${attempt + 2} of ${e.dns ? 2 : retries + 1})`);
       await sleep(delay, opts.signal);
     }

@@ -101,15 +101,33 @@ function jpegSize(b: Uint8Array): [number, number] | null {
   return null;
 }
 
-/** Why a PNG is cut short (a chunk runs past the end, or there is no IEND chunk), or null when it is whole. */
+/** Deflate's largest ratio of output to input (258-byte matches coded in under 2 bits each): ~1032 to 1. */
+const DEFLATE_MAX_RATIO = 1032;
+/** Channels per PNG colour type (gray, RGB, palette, gray+alpha, RGBA). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * Why a PNG is cut short, or null when it is whole: a chunk runs past the end, there is no IEND chunk, or its
+ * compressed pixels (IDAT) are too few to fill the size its header claims even at deflate's best ratio (a
+ * structurally whole 69-byte PNG claiming 16,384 x 6,103 was decoded into a 400 MB bitmap of zeros: issue #24).
+ */
 function pngTruncation(b: Uint8Array): string | null {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let at = PNG_SIGNATURE.length;
+  let idat = 0;
   while (at + 8 <= b.length) {
     const length = view.getUint32(at);
     const type = String.fromCharCode(...b.subarray(at + 4, at + 8));
     if (at + 12 + length > b.length) return `it is truncated: its ${type} chunk runs past the end of the file`;
-    if (type === 'IEND') return null;
+    if (type === 'IDAT') idat += length;
+    if (type === 'IEND') {
+      const size = pngSize(b);
+      const channels = PNG_CHANNELS[b[25] ?? -1];
+      if (!size || channels === undefined) return null; // a damaged header: the decoder says what is wrong
+      const pixelBytes = Math.ceil((size[0] * size[1] * channels * (b[24] ?? 8)) / 8);
+      if (idat * DEFLATE_MAX_RATIO < pixelBytes) return `it is truncated: ${idat.toLocaleString('en-US')} bytes of compressed pixels cannot fill ${size[0]} x ${size[1]} pixels`;
+      return null;
+    }
     at += 12 + length;
   }
   return 'it is truncated: it ends before its IEND chunk';

@@ -2,8 +2,8 @@
 // resort of `auto`. Seconds per batch-64 step even with our filter-gradient kernel (./kernels/), so
 // `bench --backend all` leaves it out.
 
-// Imported by name: the package marks its Node build free of side effects, so a bundler (../shared/device/pack.sh
-// uses esbuild) would drop a bare `import '@tensorflow/tfjs-backend-cpu'`, and with it the backend's registration.
+// Imported by name: the package marks its Node build free of side effects, so a bundler (esbuild)
+// would drop a bare `import '@tensorflow/tfjs-backend-cpu'`, and with it the backend's registration.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '../../tf.js';
 import { DeviceRunner } from '../runner.js';

@@ -40,8 +40,8 @@ export interface WorkerData {
 }
 
 /**
- * The worker's file: beside this module, or, where this module is bundled into the CLI (the devpack of
- * ../shared/device/pack.sh keeps each worker entry at its own path), at its place below the bundle.
+ * The worker's file: beside this module, or, where this module is bundled into the CLI (an esbuild bundle that
+ * keeps each worker entry at its own path), at its place below the bundle.
  */
 const WORKER_FILE = (): URL =>
   [new URL('./parallel-worker.js', import.meta.url), new URL('./backends/wasm/parallel-worker.js', import.meta.url)].find((u) => existsSync(fileURLToPath(u))) ??
@@ -145,7 +145,7 @@ export class DataParallel implements Runner {
    * in `step`: the same numbers as one thread's evaluation (a mean over batches of each batch's mean), up to
    * rounding.
    */
-  async evaluate(split: Split, batchSize: number): Promise<EvalResult> {
+  async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult> {
     const weights = flatWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
     this.workers.forEach((w) => w.postMessage({ type: 'weights', weights } satisfies WorkerRequest));
     const predictions = new Uint8Array(split.count);
@@ -164,6 +164,7 @@ export class DataParallel implements Runner {
         accSum += (r.acc * sizes[s]!) / n;
         predictions.set(r.predictions, start + starts[s]!);
       });
+      onBatch?.(b + 1, batches);
     }
     return { loss: lossSum / batches, acc: accSum / batches, predictions };
   }

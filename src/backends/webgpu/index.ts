@@ -61,7 +61,7 @@ async function open(allowSoftware: boolean, quiet: boolean): Promise<Opened | ({
   }
   Object.assign(globalThis, globals);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: `Node.js ${process.version}` }, configurable: true, writable: true });
-  await import('@tensorflow/tfjs-backend-webgpu'); // a literal, so that a bundler (the devpack) includes it
+  await import('@tensorflow/tfjs-backend-webgpu'); // a literal, so that a bundler (esbuild) includes it
   if (!(await tf.setBackend('webgpu'))) {
     return { ok: false, installed: true, reason: `WebGPU: ${TFJS_PACKAGE} did not start on ${adapter.name}`, hint: 'run `alexnet doctor`' };
   }

@@ -137,8 +137,8 @@ class WebGpuOpsRunner extends DeviceRunner {
     return values;
   }
 
-  override async evaluate(split: Split, batchSize: number) {
-    const r = await super.evaluate(split, batchSize);
+  override async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void) {
+    const r = await super.evaluate(split, batchSize, onBatch);
     throwIfGpuError();
     return r;
   }

@@ -207,7 +207,7 @@ export class CompiledRunner implements Runner {
     });
   }
 
-  async evaluate(split: Split, batchSize: number): Promise<EvalResult> {
+  async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult> {
     throwIfGpuError();
     const graph = this.evalGraph(batchSize);
     const resident = this.residentOf(split);
@@ -223,6 +223,7 @@ export class CompiledRunner implements Runner {
         if (!resident.pixels) this.device.queue.writeBuffer(graph.x, 0, this.host.fill(split, inOrder(start, n)).x, 0, n * IMAGE_BYTES);
         this.writeStep(header, null);
         this.submit(graph, header, call);
+        onBatch?.(b + 1, batches);
       }
       const staging = this.device.createBuffer({ size: Math.max(16, 8 * batches) + Math.max(16, 4 * split.count), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
       const enc = this.device.createCommandEncoder();
