@@ -96,7 +96,7 @@ function fieldOption(f: Field<unknown>, over: { flag?: string; defaultText?: str
   return new Option(flag, f.help).default(String(f.default), text);
 }
 /** The backends' own options (wasm's --threads), each named with the backends that take it. */
-const backendSettingOptions = () => Object.values(BACKEND_OPTIONS).map(({ field }) => fieldOption(field));
+const backendSettingOptions = (only: 'train' | 'eval' = 'train') => Object.values(BACKEND_OPTIONS).map(({ field }) => fieldOption(only === 'eval' && field.evalHelp ? { ...field, help: field.evalHelp } : field));
 /** Whether commander got a flag from the command line (not a default). */
 const fromCli = (cmd: Command) => (name: string) => cmd.getOptionValueSource(name) === 'cli';
 
@@ -138,7 +138,7 @@ export function buildProgram(): Command {
     ...Object.values(LIMITS).map((f) => fieldOption(f)),
     ...backendSettingOptions(),
   ])
-    .option('--json', 'one JSON object per epoch, then a summary object')
+    .option('--json', 'one JSON object per epoch, then (with --valid-split) a test object, then a summary object')
     .option('--save <dir>', 'after each epoch write a checkpoint (model.json, weights-<hash>.bin, state.json, metrics.jsonl) and report.html into DIR')
     .option('--resume <dir>', 'continue the run in DIR with its data and target epochs (saving there unless --save is given)')
     .option('--keep-best', 'with --save: also keep the epoch with the best validation accuracy in DIR/best')
@@ -170,7 +170,7 @@ export function buildProgram(): Command {
     ...dataOptions(),
     fieldOption(RECIPE.evalBatchSize, { flag: '--batch-size', defaultText: `the run's --eval-batch-size, else ${RECIPE.evalBatchSize.default}` }),
     fieldOption(LIMITS.limitTest, { defaultText: "the run's --limit-test" }),
-    ...backendSettingOptions(),
+    ...backendSettingOptions('eval'),
     backendOption(),
     new Option('--gpu', GPU_HELP),
   ])

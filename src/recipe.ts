@@ -84,6 +84,8 @@ export interface Field<T> {
   kind: Kind<T>;
   /** The value a hint suggests. */
   example: string;
+  /** The help where only evaluation runs (`eval`), where it differs from the training help. */
+  evalHelp?: string;
 }
 
 /** The value of `text` given to `flag`, or the tool's usage error. */

@@ -201,7 +201,7 @@ async function readResumable(opts: TrainRunOptions): Promise<{ dir: string; stat
   if (state.epoch >= epochs) {
     await tidyRunDir(opts.resume!);
     const done = `${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''}`;
-    throw new AlexnetError('USAGE', `the checkpoint has already done ${done}${epochs !== state.recipe.epochs ? `, as many as --epochs ${epochs} asks for` : ''}`, `pass --epochs N with N > ${state.epoch} to train further${state.recipe.schedule === 'constant' ? '' : ` (a ${state.recipe.schedule} schedule: start a new run)`}`);
+    throw new AlexnetError('USAGE', `the checkpoint has already done ${done}${epochs !== state.recipe.epochs ? `, as many as --epochs ${epochs} asks for` : ''}`, state.recipe.schedule === 'constant' ? `pass --epochs N with N > ${state.epoch} to train further` : `the run is finished: to train longer, start a new run with more --epochs (a ${state.recipe.schedule} schedule's length is set when the run starts)`);
   }
   return { dir: opts.resume!, state };
 }

@@ -72,7 +72,7 @@ describe('the same seed gives the same epoch lines in every way of running', () 
       assert.deepEqual(jsonAsLines(json.stdout), want, '--json');
 
       assert.equal(terminal.code, 0, terminal.screen);
-      assert.match(terminal.screen, /epoch 0 \[[=-]+\] \d+\/\d+ batches \| .* \| lr 0\.1 \| ETA /, 'the bar was shown, with the learning rate');
+      assert.match(terminal.screen, /epoch 0 \[[=-]+\] \d+\/\d+ batches \| .* \| lr 1\.00e-1 \| ETA /, 'the bar was shown, with the learning rate');
       assert.deepEqual(epochLines(terminal.screen), want, 'on a terminal, with the progress bar');
 
       assert.equal(cut.code, 130, cut.screen);

@@ -154,3 +154,98 @@ describe('help and output polish', () => {
     assert.deepEqual(j, { path: out, bytes: fs.statSync(out).size, md5: md5(fs.readFileSync(out)) });
   });
 });
+
+// The first hour's paper cuts (issue #25), each as a user meets it.
+describe('paper cuts of the first hour', () => {
+  test('a local archive prints no progress lines; "nothing downloaded" names the command that downloads again; the offline hint keeps --data-dir', async () => {
+    const dataDir = tmpDir();
+    const first = await runCli(['download', '--data-dir', dataDir, '--url', fixtureFile(), '--no-verify']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.doesNotMatch(first.stderr, /download: \d+%/, 'a transfer under a second prints no progress lines');
+    const t = await runCli(['train', '--epochs', '1', ...RECIPE, '--limit-train', '32', '--limit-test', '32', '--data-dir', dataDir, '--url', fixtureFile(), '--no-verify']);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stderr, /nothing downloaded \(`.*alexnet download --force` fetches it again\)$/m);
+    const offline = path.join(tmpDir(), 'data');
+    const r = await runCli(['download', '--data-dir', offline, '--url', 'http://cifar.invalid/cifar-10-binary.tar.gz']);
+    assert.match(r.stderr, new RegExp(`^hint: no network\\? .*alexnet download --data-dir ${offline} --url \\./cifar-10-binary\\.tar\\.gz\``, 'm'));
+  });
+
+  test('the bar shows the evaluation as a stage of its own, and the learning rate one way', async () => {
+    const dataDir = tmpDir();
+    const r = await runOnTerminal(['train', '--epochs', '1', '--batch-size', '16', '--eval-batch-size', '2', '--limit-train', '32', '--limit-test', '140', '--seed', '2', '--threads', '1', '--schedule', 'cosine', '--data-dir', dataDir, '--url', fixtureFile(), '--no-verify']);
+    assert.equal(r.code, 0, r.screen);
+    assert.match(r.screen, /epoch 0 eval \[[^\]]*\] \d+\/35 batches/); // 70 test images in batches of 2
+    assert.match(r.screen, /lr 1\.00e-1/);
+  });
+
+  test('the learning rate is in each --json epoch, metrics.jsonl and the report, with its significant digits', async () => {
+    const save = path.join(tmpDir(), 'run');
+    const t = await runCli(['train', '--epochs', '2', '--schedule', 'onecycle', '--json', '--save', save, ...RECIPE, '--limit-train', '32', '--limit-test', '32', '--data-dir', tmpDir(), '--url', fixtureFile(), '--no-verify', '-q']);
+    assert.equal(t.code, 0, t.stderr);
+    const epochs = t.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; lr?: number }).filter((o) => o.type === 'epoch');
+    // One step an epoch: epoch 1's is the cycle's last, 0.1 / 25 / 1e4 (which 6 decimals would round to 0).
+    assert.equal(epochs[1]!.lr, 4e-7);
+    assert.ok(epochs[0]!.lr! > 4e-7 && epochs[0]!.lr! <= 0.1 && Number(epochs[0]!.lr!.toPrecision(6)) === epochs[0]!.lr, String(epochs[0]!.lr));
+    const lines = fs.readFileSync(path.join(save, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { lr: number });
+    assert.deepEqual(lines.map((m) => Number(m.lr.toPrecision(6))), epochs.map((e) => e.lr));
+    const report = fs.readFileSync(path.join(save, 'report.html'), 'utf8');
+    assert.match(report, /<section id="lr"><svg/);
+    assert.match(report, /<td>4\.00e-7<\/td>/);
+  });
+
+  test('what PyTorch and Keras users type is pointed to this tool\'s flags', async () => {
+    const cases: [string[], RegExp][] = [
+      [['train', '--backend', 'gpu'], /^hint: for a GPU pass --gpu /m],
+      [['train', '--device', 'cuda'], /^hint: the device is chosen with --gpu \(any GPU backend\) or --backend /m],
+      [['train', '--learning-rate', '0.01'], /^hint: did you mean --lr\?; run /m],
+    ];
+    for (const [args, hint] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, hint);
+      assert.doesNotMatch(r.stderr, /--recipe/);
+    }
+  });
+
+  test('--valid-split 0.1 is a fraction, as Keras\'s validation_split; a whole number stays a count', async () => {
+    const data = ['--data-dir', tmpDir(), '--url', fixtureFile(), '--no-verify'];
+    const summary = async (split: string) => {
+      const r = await runCli(['train', '--epochs', '1', '--valid-split', split, '--json', ...RECIPE, '--limit-train', '40', '--limit-test', '32', ...data, '-q']);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { trainImages: number; validImages: number; recipe: { validSplit: number } };
+    };
+    const frac = await summary('0.1');
+    assert.deepEqual([frac.trainImages, frac.validImages, frac.recipe.validSplit], [36, 4, 0.1]);
+    const count = await summary('10');
+    assert.deepEqual([count.trainImages, count.validImages], [30, 10]);
+    const bad = await runCli(['train', '--valid-split', '1.5']);
+    assert.match(bad.stderr, /^error: --valid-split must be a whole number of images, or a fraction in \(0, 1\), got "1\.5"$/m);
+  });
+
+  test('a diverged run suggests a rate below the one given, never above the default', async () => {
+    const r = await runCli(['train', '--epochs', '1', '--lr', '1e3', ...RECIPE, '--limit-train', '64', '--limit-test', '32', '--data-dir', tmpDir(), '--url', fixtureFile(), '--no-verify', '-q']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: training diverged: /m);
+    assert.match(r.stderr, /^hint: lower the learning rate, e\.g\. --lr 0\.1$/m);
+  });
+});
+
+// The README's claims, checked: the fixture example's epoch lines, as the README prints them, come out of the
+// command it gives (issue #25).
+describe('the README', () => {
+  test('the fixture example prints the epoch lines the README shows (but for the time)', async () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const example = /```sh\n(node dist\/scripts\/fixture\.js \/tmp\/fx\.tar\.gz [^\n]+)\n(npx alexnet train [^\n]+)\n```\n\nprints, on wasm with 2 threads[\s\S]*?\n\n```\n((?:Epoch [^\n]+\n)+)```/.exec(readme);
+    assert.ok(example, 'the README has the fixture example');
+    const dir = tmpDir();
+    const at = (s: string) => s.replace(/#.*$/, '').trim().replace(/\/tmp\/fx/g, path.join(dir, 'fx')).split(/\s+/);
+    const fixture = at(example[1]!);
+    const made = await run(process.execPath, [path.join(ROOT, fixture[1]!), ...fixture.slice(2)]);
+    assert.equal(made.code, 0, made.stderr);
+    const train = at(example[2]!).slice(2); // after `npx alexnet`
+    const r = await runCli([...train, '--backend', 'wasm', '--threads', '2']);
+    assert.equal(r.code, 0, r.stderr);
+    const noTime = (s: string) => s.trim().split('\n').map((l) => l.replace(/, Time \d\d:\d\d:\d\d$/, ''));
+    assert.deepEqual(noTime(r.stdout), noTime(example[3]!));
+  });
+});

@@ -140,7 +140,7 @@ describe('a training run, in-process', () => {
     await assert.rejects(trainRun(options({ recipe: { ...RECIPE, lr: 1000, epochs: 2 } })), (e: Error & { code?: string; hint?: string }) => {
       assert.equal(e.code, 'DIVERGED');
       assert.match(e.message, /^training diverged: the loss is NaN or infinite at epoch 0, batch \d+$/);
-      assert.equal(e.hint, 'lower the learning rate, e.g. --lr 100');
+      assert.equal(e.hint, 'lower the learning rate, e.g. --lr 0.1');
       return true;
     });
   });
@@ -167,7 +167,7 @@ describe('a training run, in-process', () => {
       [{ weightDecay: '-1e-4' }, /^--weight-decay must be a number in \[0, 1\), got "-1e-4"$/, 'e.g. --weight-decay 5e-4'],
       [{ schedule: 'linear' }, /^--schedule must be one of constant, step, cosine, onecycle, got "linear"$/, 'e.g. --schedule cosine'],
       [{ augment: 'rotate' }, /^--augment must be one of none, flip, crop, crop,flip, got "rotate"$/, 'e.g. --augment crop,flip'],
-      [{ validSplit: '-5' }, /^--valid-split must be an integer >= 0, got "-5"$/, 'e.g. --valid-split 5000'],
+      [{ validSplit: '-5' }, /^--valid-split must be a whole number of images, or a fraction in \(0, 1\), got "-5"$/, 'e.g. --valid-split 5000'],
       [{ limitTrain: '-1' }, /^--limit-train must be an integer >= 1, got "-1"$/, 'e.g. --limit-train 5000'],
       [{ md5: 'abc' }, /^--md5 must be 32 hex digits, got "abc"$/, 'e.g. --md5 c32a1d4ab5d03f1284b67883e8d87530, or --no-verify'],
     ];
@@ -194,7 +194,7 @@ describe('alexnet train, as a user runs it', () => {
     assert.equal(j.code, 0, j.stderr);
     assert.equal(j.stderr, '', '--quiet leaves stderr empty');
     const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.deepEqual(Object.keys(objs[0]!), ['type', 'epoch', 'trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond']);
+    assert.deepEqual(Object.keys(objs[0]!), ['type', 'epoch', 'trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond', 'lr']);
     assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'recipe', 'trainImages', 'validImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'bestEpoch', 'test', 'bestSavedTo', 'seconds', 'savedTo']);
     assert.deepEqual(objs[1]!.recipe, { ...seedRecipe(9), epochs: 1, batchSize: 16 }, 'the full recipe');
     assert.deepEqual([objs[1]!.type, objs[1]!.backend, objs[1]!.threads, objs[1]!.seed, objs[1]!.trainImages, objs[1]!.savedTo], ['summary', 'wasm', 2, 9, 64, null]);
@@ -228,7 +228,7 @@ describe('alexnet train, as a user runs it', () => {
       [['train', '--resume', '/nonexistent/ckpt'], 1, /^error: cannot resume from \/nonexistent\/ckpt: no such directory\nhint: /],
       [['train', '--nesterov'], 2, /^error: --nesterov needs --momentum above 0 \(as PyTorch's SGD\)\nhint: add --momentum 0\.9, or turn Nesterov off with --no-nesterov\n$/],
       [['train', '--epochs', '3', '--warmup-epochs', '3'], 2, /^error: --warmup-epochs 3 leaves no epoch of the schedule \(--epochs 3\)\n/],
-      [["train", "--valid-split", "64", ...CLI_RECIPE], 2, /^error: --valid-split 64 leaves no training images \(there are 64\)\nhint: hold out fewer, e\.g\. --valid-split 6\n$/m],
+      [["train", "--valid-split", "64", ...CLI_RECIPE], 2, /^error: --valid-split 64 leaves no training images \(there are 64\)\nhint: hold out fewer, e\.g\. --valid-split 6 or --valid-split 0\.1\n$/m],
     ];
     for (const [args, code, re] of cases) {
       const r = await runCli([...args, ...served.flags]);

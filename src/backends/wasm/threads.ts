@@ -12,6 +12,7 @@ export const THREADS: Field<number> = {
   flag: '--threads',
   arg: '<n>',
   help: 'wasm: threads per training step and evaluation batch, each taking a share of the batch',
+  evalHelp: 'wasm: threads per evaluation batch, each taking a share of it',
   // One per core, read when the option is built (os.availableParallelism, which containers' CPU limits lower).
   get default() {
     return Math.max(1, Math.min(os.availableParallelism(), MAX_THREADS));

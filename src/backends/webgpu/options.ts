@@ -10,6 +10,7 @@ export const WEBGPU_RUNNER: Field<string> = {
   flag: '--webgpu-runner',
   arg: '<name>',
   help: 'webgpu: compiled (the whole SGD step built once and replayed) or ops (TensorFlow.js op by op, the fallback)',
+  evalHelp: 'webgpu: compiled (the evaluation built once and replayed) or ops (TensorFlow.js op by op, the fallback)',
   default: 'compiled',
   kind: choice(RUNNERS),
   example: 'ops',
