@@ -115,6 +115,8 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
     choice: saved && !opts.explicit.has('backend') ? saved.choice : opts.backend,
     gpu: saved && !opts.explicit.has('gpu') && !opts.explicit.has('backend') ? saved.gpu : opts.gpu,
   };
+  // A backend's option for another named backend is refused before it starts (it may fail to start for its own reasons).
+  if (asked.choice !== 'auto') optionsProblem(asked.choice, asked.choice, opts.settings);
   const backend = await initBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
   checkComputes(backend);
@@ -269,6 +271,7 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).
+  if (opts.backend !== 'auto') optionsProblem(opts.backend, opts.backend, opts.settings);
   const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
   say(`backend: ${backend.detail}`);
   checkComputes(backend);
