@@ -1,7 +1,17 @@
 // The WebGPU backend's start-up: @tensorflow/tfjs-backend-webgpu on Dawn's `webgpu` package, which ships prebuilt
 // dawn.node binaries for Linux, macOS and Windows inside the npm package (no download, no CUDA). On an NVIDIA
-// H200 one SGD step matched the cpu backend within 1.5e-8 (issue #11). Its runner is ./runner.ts, its part of
-// `alexnet doctor` ./doctor.ts.
+// H200 one SGD step matched the cpu backend within 1.5e-8 (issue #11). Its part of `alexnet doctor` is ./doctor.ts.
+//
+// The folder, bottom up (imports only go down):
+// - ./wgsl/: what both ways of running a step share: the batch's gather and normalisation, the SGD update, the
+//   loss and its gradient, the split-K filter gradient, the flat dispatch;
+// - ./ops/: the op-by-op runner (--webgpu-runner ops): TensorFlow.js ops, with our kernels registered over tfjs's
+//   (./ops/kernels.ts) and programs of ours in tfjs's program shape;
+// - ./compiled/: the compiled step: ./compiled/plan.ts reads the layers model, ./compiled/program.ts is a program's
+//   shape, ./compiled/kernels/ holds one program a file, ./compiled/graph.ts turns a plan into dispatches, and
+//   ./compiled/runner.ts only executes them (buffers, the results ring, submits). Adding a layer kind to the
+//   compiler touches plan.ts, graph.ts, one kernel file and a test;
+// - this module: start-up, and the choice of runner (webgpuRunner below).
 //
 // Facts this module is built around (issue #11):
 // - tfjs-backend-webgpu registers itself at import only if `navigator.gpu` exists, so navigator is defined
@@ -15,12 +25,14 @@
 
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import * as tf from '../../tf.js';
-import type { ActiveBackend, NotStarted, StartRequest, StartResult } from '../types.js';
+import type { ActiveBackend, NotStarted, Runner, RunnerOptions, StartRequest, StartResult } from '../types.js';
 import { NATIVE_API, dawnFlags, describeAdapter, forgetGpu, openGpu, packageVersion, preflight, withStderrSilenced, type Adapter } from './adapter.js';
 import { adapterFix, notInstalledHint } from './doctor.js';
 import { recordGpuError } from './errors.js';
-import { registerWebGpuKernels } from './kernels.js';
-import { webgpuRunner } from './runner.js';
+import { compilePlan } from './compiled/plan.js';
+import { CompiledRunner } from './compiled/runner.js';
+import { registerWebGpuKernels } from './ops/kernels.js';
+import { WebGpuOpsRunner } from './ops/runner.js';
 
 export { doctor } from './doctor.js';
 
@@ -122,4 +134,18 @@ export async function start(req: StartRequest): Promise<StartResult> {
 function largestPerImage(model: tf.LayersModel): number {
   const perImage = (shape: (number | null)[]) => shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   return Math.max(...model.inputs.map((t) => perImage(t.shape)), ...model.layers.map((l) => perImage(l.outputShape as (number | null)[])));
+}
+
+/**
+ * The runner for `opts.model`: the compiled step (./compiled/) unless --webgpu-runner ops asks otherwise or the model
+ * has a layer the compiler does not know (the op-by-op runner's note then says which). `maxBufferBytes`: the largest
+ * buffer a program can bind.
+ */
+async function webgpuRunner(opts: RunnerOptions, device: GPUDevice, maxBufferBytes: number): Promise<Runner> {
+  if ((opts.settings.webgpuRunner ?? 'compiled') === 'compiled') {
+    const plan = compilePlan(opts.model);
+    if (!('reason' in plan)) return CompiledRunner.create(device, plan, opts, maxBufferBytes);
+    return new WebGpuOpsRunner(opts, maxBufferBytes, `webgpu: op by op, not compiled: ${plan.reason}`);
+  }
+  return new WebGpuOpsRunner(opts, maxBufferBytes, null);
 }

@@ -1,6 +1,6 @@
 // What every program of the compiled step has (issue #18), in the shape of tfjs-backend-webgpu's programs
 // (webgpu_program.ts: shaderKey, workgroupSize, getUserCode) so that a reader of those is at home: the buffers it
-// binds, and its WGSL. Unlike tfjs's, these are bound and dispatched by the compiled runner (./runner.ts), with
+// binds, and its WGSL. Unlike tfjs's, these are bound and dispatched by the compiled runner (./graph.ts, ./runner.ts), with
 // pipelines and bind groups made once, not through runWebGPUProgram, which allocates and tracks an output per call.
 //
 // Binding 0 of every program is the step's header, a uniform written once per step with the batch's indices:
@@ -67,7 +67,7 @@ export function writeHeader(view: DataView, h: StepHeader): void {
   h.slices.forEach((s, i) => view.setUint32(16 + 4 * i, s, true));
 }
 
-/** Threads per workgroup of the one-thread-per-element programs (dispatched by ../flat_dispatch.ts). */
+/** Threads per workgroup of the one-thread-per-element programs (dispatched by ../wgsl/flat_dispatch.ts). */
 export const FLAT = 256;
 
 /** `main` of a one-thread-per-element program: calls its `element(i)` with the element's index (y folded in). */

@@ -21,20 +21,10 @@ import { IMAGE_BYTES, type Split } from '../../../data/cifar.js';
 import * as tf from '../../../tf.js';
 import { concatFloats, sgdOptions, type SgdOptions } from '../../../step.js';
 import type { EvalResult, Runner, RunnerOptions } from '../../types.js';
-import { Conv2DBackpropInputProgram } from '../conv2d_backprop_input_webgpu.js';
-import { Conv2DFilterGradPartialProgram, Conv2DFilterGradReduceProgram, filterGradPlan } from '../conv2d_backprop_filter_webgpu.js';
-import { Conv2DProgram } from '../conv2d_webgpu.js';
-import type { ConvGeometry } from '../conv_geometry.js';
-import { DenseBackpropInputProgram } from '../dense_backprop_input_webgpu.js';
-import { DenseBackpropWeightsProgram } from '../dense_backprop_weights_webgpu.js';
-import { DenseProgram } from '../dense_webgpu.js';
 import { throwIfGpuError } from '../errors.js';
-import { GatherProgram, gatherWords, packPixels } from '../gather_normalise_webgpu.js';
-import { MaxPoolBackpropProgram } from '../maxpool_backprop_webgpu.js';
-import { MaxPoolProgram } from '../maxpool_webgpu.js';
-import { FlatSgdProgram } from '../sgd_update_webgpu.js';
-import { SoftmaxCrossEntropyProgram } from '../softmax_cross_entropy_webgpu.js';
-import { elements, type Plan } from './plan.js';
+import { gatherWords, residentWords } from '../wgsl/gather.js';
+import { buildGraph, convGeometries, type Source } from './graph.js';
+import type { Plan } from './plan.js';
 import { HEADER_BYTES, INDICES_OFFSET, MAX_CONVS, shaderCode, writeHeader, type CompiledProgram, type StepHeader } from './program.js';
 
 /** Steps whose loss and accuracy the device ring holds before they must be read (the loop reads every 25). */
@@ -55,9 +45,6 @@ interface Resident {
   pixels: GPUBuffer | null;
   labels: GPUBuffer;
 }
-
-/** What a binding is bound to: a buffer of the graph, or one that each call brings. */
-type Source = GPUBuffer | 'pixels' | 'labels' | 'indices' | 'predictions' | 'results';
 
 /** What a call brings: the split on the GPU and, evaluating, where its results go. */
 interface CallBuffers {
@@ -374,15 +361,14 @@ export class CompiledRunner implements Runner {
   private residentOf(split: Split): Resident {
     let r = this.resident.get(split);
     if (!r) {
-      const labels = this.device.createBuffer({ size: Math.max(16, Math.ceil((4 * split.count) / 16) * 16), usage: storage() });
-      this.device.queue.writeBuffer(labels, 0, Uint32Array.from(split.labels));
-      const fits = split.images.byteLength <= this.maxBufferBytes;
-      let pixels: GPUBuffer | null = null;
-      if (fits) {
-        const words = packPixels(split.images);
-        pixels = this.device.createBuffer({ size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: storage() });
-        this.device.queue.writeBuffer(pixels, 0, words as Int32Array<ArrayBuffer>);
-      }
+      const words = residentWords(split, this.maxBufferBytes);
+      const upload = (data: Int32Array) => {
+        const b = this.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: storage() });
+        this.device.queue.writeBuffer(b, 0, data as Int32Array<ArrayBuffer>);
+        return b;
+      };
+      const labels = upload(words.labels);
+      const pixels = words.pixels && upload(words.pixels);
       r = { pixels, labels };
       this.resident.set(split, r);
     }
@@ -391,11 +377,7 @@ export class CompiledRunner implements Runner {
 
   /** The filter-gradient slices of each convolution at batch `n` (the header carries them). */
   private slices(graph: Graph, n: number): number[] {
-    return this.convGeometries().map((g, i) => Math.ceil((n * g.output[0] * g.output[1]) / graph.chunks[i]!));
-  }
-
-  private convGeometries(): ConvGeometry[] {
-    return this.plan.layers.flatMap((l) => (l.op.kind === 'conv' ? [{ input: l.input, output: l.output, kh: l.op.kh, kw: l.op.kw, stride: l.op.stride, pad: l.op.pad }] : []));
+    return convGeometries(this.plan).map((g, i) => Math.ceil((n * g.output[0] * g.output[1]) / graph.chunks[i]!));
   }
 
   /** The training graph for batches of up to `n` images: the plan's batch size, or `n` where it is larger. */
@@ -413,7 +395,7 @@ export class CompiledRunner implements Runner {
     return g;
   }
 
-  /** The buffers and dispatches of a step (`train`) or of an evaluation batch (`eval`) for `batch` images. */
+  /** The buffers and dispatches of a step (`train`) or of an evaluation batch (`eval`) for `batch` images (./graph.ts). */
   private build(batch: number, mode: 'train' | 'eval'): Graph {
     const owned: GPUBuffer[] = [];
     const make = (floats: number) => {
@@ -421,76 +403,9 @@ export class CompiledRunner implements Runner {
       owned.push(b);
       return b;
     };
-    const { layers } = this.plan;
-    const convs = this.convGeometries();
-    const plans = convs.map((g) => filterGradPlan(g, batch));
-    // t[i]: layer i's input (t[0] the batch), t[layers.length] the logits; a flatten shares its input's buffer.
-    const t: GPUBuffer[] = [make(batch * elements(this.plan.input))];
-    const argmax: (GPUBuffer | null)[] = [];
-    for (const l of layers) {
-      t.push(l.op.kind === 'flatten' ? t[t.length - 1]! : make(batch * elements(l.output)));
-      argmax.push(l.op.kind === 'pool' ? make(batch * elements(l.output)) : null);
-    }
-    const items: Item[] = [];
-    const add = (program: CompiledProgram, sources: Source[]) => items.push({ program, pipeline: this.pipeline(program), sources, bindGroups: new WeakMap() });
-    add(new GatherProgram(mode), mode === 'train' ? ['pixels', this.table, 'indices', t[0]!] : ['pixels', this.table, t[0]!]);
-    // Forward.
-    layers.forEach((l, i) => {
-      const op = l.op;
-      if (op.kind === 'conv') add(new Conv2DProgram({ input: l.input, output: l.output, kh: op.kh, kw: op.kw, stride: op.stride, pad: op.pad }, op, batch), [t[i]!, this.weights, t[i + 1]!]);
-      if (op.kind === 'pool') add(new MaxPoolProgram({ input: l.input, output: l.output, kh: op.kh, kw: op.kw, stride: op.stride, pad: op.pad }), [t[i]!, t[i + 1]!, argmax[i]!]);
-      if (op.kind === 'dense') add(new DenseProgram({ inputs: l.input[2], units: l.output[2], kernel: op.kernel, bias: op.bias, relu: op.relu }, batch), [t[i]!, this.weights, t[i + 1]!]);
-    });
-    const logits = t[layers.length]!;
-    if (mode === 'eval') {
-      add(new SoftmaxCrossEntropyProgram(this.plan.classes, 'eval'), [logits, 'labels', 'predictions', 'results']);
-    } else {
-      // g[i]: the gradient with respect to t[i], already through that tensor's own ReLU.
-      const g: (GPUBuffer | null)[] = t.map(() => null);
-      g[layers.length] = make(batch * this.plan.classes);
-      add(new SoftmaxCrossEntropyProgram(this.plan.classes, 'train'), [logits, 'labels', 'indices', g[layers.length]!, this.ring]);
-      // Whether t[i] is a ReLU's output (through flattens): its gradient is masked where it is not positive.
-      const relu = (i: number): boolean => {
-        for (let j = i - 1; j >= 0; j--) {
-          const op = layers[j]!.op;
-          if (op.kind === 'flatten') continue;
-          return (op.kind === 'conv' || op.kind === 'dense') && op.relu;
-        }
-        return false;
-      };
-      const weightsBelow = (i: number) => layers.slice(0, i).some((l) => l.op.kind === 'conv' || l.op.kind === 'dense');
-      let conv = convs.length;
-      for (let i = layers.length - 1; i >= 0; i--) {
-        const l = layers[i]!;
-        const op = l.op;
-        const dy = g[i + 1]!;
-        const needInput = weightsBelow(i);
-        if (op.kind === 'flatten') {
-          g[i] = dy;
-          continue;
-        }
-        if (needInput) g[i] = make(batch * elements(l.input));
-        const mask = relu(i);
-        if (op.kind === 'dense') {
-          const d = { inputs: l.input[2], units: l.output[2], kernel: op.kernel, bias: op.bias, relu: op.relu };
-          add(new DenseBackpropWeightsProgram(d), [t[i]!, dy, this.grads]);
-          if (needInput) add(new DenseBackpropInputProgram(d, mask, batch), [dy, this.weights, g[i]!, ...(mask ? [t[i]!] : [])]);
-        } else if (op.kind === 'conv') {
-          conv--;
-          const geometry = convs[conv]!;
-          const plan = plans[conv]!;
-          const rows = geometry.kh * geometry.kw * geometry.input[2] + (op.bias === null ? 0 : 1);
-          const partial = make(plan.slices * rows * geometry.output[2]);
-          add(new Conv2DFilterGradPartialProgram(geometry, conv, plan, op.bias !== null), [t[i]!, dy, partial]);
-          add(new Conv2DFilterGradReduceProgram(geometry, conv, op), [partial, this.grads]);
-          if (needInput) add(new Conv2DBackpropInputProgram(geometry, op.kernel, mask, batch), [dy, this.weights, g[i]!, ...(mask ? [t[i]!] : [])]);
-        } else if (needInput) {
-          add(new MaxPoolBackpropProgram({ input: l.input, output: l.output, kh: op.kh, kw: op.kw, stride: op.stride, pad: op.pad }, mask), [dy, argmax[i]!, g[i]!, ...(mask ? [t[i]!] : [])]);
-        }
-      }
-      add(new FlatSgdProgram(this.plan.size, this.sgd), [this.weights, this.grads, ...(this.momentum ? [this.momentum] : [])]);
-    }
-    return { batch, items, x: t[0]!, chunks: plans.map((p) => p.chunk), buffers: owned };
+    const dispatches = buildGraph(this.plan, batch, mode, { make, weights: this.weights, grads: this.grads, table: this.table, ring: this.ring, momentum: this.momentum, sgd: this.sgd });
+    const items = dispatches.items.map(({ program, sources }) => ({ program, pipeline: this.pipeline(program), sources, bindGroups: new WeakMap<object, GPUBindGroup>() }));
+    return { batch, items, x: dispatches.x, chunks: dispatches.chunks, buffers: owned };
   }
 }
 

@@ -1,7 +1,7 @@
 // A Dense layer's forward pass in the compiled step (issue #18): y[b, n] = relu(sum over k of x[b, k] W[k, n] +
 // bias[n]), W the layer's kernel [IN, OUT] inside the flat weight buffer.
 
-import { RELU } from './conv_geometry.js';
+import { RELU } from '../conv_geometry.js';
 import { GemmProgram, gemmCode } from './gemm.js';
 
 export interface DenseGeometry {

@@ -9,27 +9,10 @@
 //
 // Logits are [n, classes] float32, labels [n] int32.
 
-import { flatDispatch } from './flat_dispatch.js';
+import { crossEntropyFns } from '../wgsl/cross_entropy.js';
+import { flatDispatch } from '../wgsl/flat_dispatch.js';
 
 const THREADS = 256;
-
-/** The per-row log-sum-exp (stable: shifted by the row's maximum), shared by both programs. */
-export const rowLogSumExp = (classes: number) => `
-  fn rowMax(row : i32) -> f32 {
-    var m = logits[row * ${classes}];
-    for (var c = 1; c < ${classes}; c = c + 1) {
-      m = max(m, logits[row * ${classes} + c]);
-    }
-    return m;
-  }
-  fn rowLogSumExp(row : i32, m : f32) -> f32 {
-    var s = 0.0;
-    for (var c = 0; c < ${classes}; c = c + 1) {
-      s = s + exp(logits[row * ${classes} + c] - m);
-    }
-    return m + log(s);
-  }
-`;
 
 /** The mean over rows of the cross-entropy (`what` = 'loss') or of the hits (`what` = 'accuracy'): [1]. */
 export class MeanRowsProgram {
@@ -51,13 +34,9 @@ export class MeanRowsProgram {
     const perRow = this.what === 'loss'
       ? `let m = rowMax(row);
           value = rowLogSumExp(row, m) - logits[row * ${this.classes} + labels[row]];`
-      : `var best = 0;
-          for (var c = 1; c < ${this.classes}; c = c + 1) {
-            if (logits[row * ${this.classes} + c] > logits[row * ${this.classes} + best]) { best = c; }
-          }
-          value = select(0.0, 1.0, best == labels[row]);`;
+      : `value = select(0.0, 1.0, firstMax(row) == labels[row]);`;
     return `
-  ${rowLogSumExp(this.classes)}
+  ${crossEntropyFns(this.classes)}
   var<workgroup> partial : array<f32, ${THREADS}>;
 
   fn main(index : i32) {
@@ -107,7 +86,7 @@ export class CrossEntropyGradProgram {
 
   getUserCode(): string {
     return `
-  ${rowLogSumExp(this.classes)}
+  ${crossEntropyFns(this.classes)}
 
   fn main(index : i32) {
     if (index < uniforms.size) {
@@ -115,9 +94,7 @@ export class CrossEntropyGradProgram {
       let c = index % ${this.classes};
       let n = uniforms.logitsShape.x;
       let lse = rowLogSumExp(row, rowMax(row));
-      let p = exp(logits[index] - lse);
-      let hit = select(0.0, 1.0, labels[row] == c);
-      setOutputAtIndex(index, (p - hit) / f32(n) * dy[0]);
+      setOutputAtIndex(index, softmaxGrad(index, lse, labels[row] == c, f32(n)) * dy[0]);
     }
   }
 `;

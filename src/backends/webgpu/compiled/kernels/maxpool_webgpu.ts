@@ -2,9 +2,9 @@
 // window it was (0..KH*KW-1, row-major) is recorded for the backward pass. Ties go to the first maximum, as
 // tf.maxPool's gradient on the cpu backend sends them. Padding ('same') never wins: outside positions are skipped.
 
-import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
-import { convConstants, convKey, type ConvGeometry } from './conv_geometry.js';
-import { flatDispatch } from './flat_dispatch.js';
+import { FLAT, FLAT_MAIN, type CompiledProgram } from '../program.js';
+import { convConstants, convKey, type ConvGeometry } from '../conv_geometry.js';
+import { flatDispatch } from '../../wgsl/flat_dispatch.js';
 
 export class MaxPoolProgram implements CompiledProgram {
   bindings = [

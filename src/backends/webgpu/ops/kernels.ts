@@ -2,8 +2,9 @@
 // fallback for layouts ours does not handle (NCHW).
 
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import * as tf from '../../tf.js';
-import { Conv2DDerFilterSplitKProgram, SumSlicesProgram, planSplitK } from './conv_backprop_filter_splitk_webgpu.js';
+import * as tf from '../../../tf.js';
+import { planSplitK } from '../wgsl/splitk.js';
+import { Conv2DDerFilterSplitKProgram, SumSlicesProgram } from './conv_backprop_filter_splitk_webgpu.js';
 
 type TensorInfo = tf.TensorInfo;
 interface Args {

@@ -1,7 +1,7 @@
 // The shapes of one convolution of the compiled step, as WGSL constants shared by its forward pass and its
 // gradients: input [IH, IW, CI], output [OH, OW, CO], a KH x KW filter at stride (SY, SX) with padding (PY, PX).
 
-import type { Shape } from './compiled/plan.js';
+import type { Shape } from './plan.js';
 
 export interface ConvGeometry {
   input: Shape;

@@ -2,7 +2,7 @@
 // patch(x)[m, k] * W[k, co] with m = (b, oy, ox) and k = (ky, kx, ci), the patches read in place from x (NHWC),
 // the bias and ReLU in its epilogue. W is the layer's kernel [KH, KW, CI, CO] inside the flat weight buffer.
 
-import { convConstants, convKey, RELU, type ConvGeometry } from './conv_geometry.js';
+import { convConstants, convKey, RELU, type ConvGeometry } from '../conv_geometry.js';
 import { GemmProgram, gemmCode } from './gemm.js';
 
 export class Conv2DProgram extends GemmProgram {

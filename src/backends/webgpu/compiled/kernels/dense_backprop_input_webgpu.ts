@@ -2,7 +2,7 @@
 // read transposed in place. When the layer below ends in a ReLU (or is a flattened ReLU output), its gradient is
 // applied here, from that output t.
 
-import { RELU_MASK } from './conv_geometry.js';
+import { RELU_MASK } from '../conv_geometry.js';
 import { denseKey, type DenseGeometry } from './dense_webgpu.js';
 import { GemmProgram, gemmCode, maskedBindings } from './gemm.js';
 

@@ -4,7 +4,7 @@
 // (y + PY - ky) / SY when that divides. When the layer below ends in a ReLU, its gradient is applied here, from
 // that layer's output t (so no separate pass): dx is 0 where t is not positive.
 
-import { convConstants, convKey, RELU_MASK, type ConvGeometry } from './conv_geometry.js';
+import { convConstants, convKey, RELU_MASK, type ConvGeometry } from '../conv_geometry.js';
 import { GemmProgram, gemmCode, maskedBindings } from './gemm.js';
 
 export class Conv2DBackpropInputProgram extends GemmProgram {

@@ -1,14 +1,13 @@
-// A batch gathered and normalised on the GPU from the split kept there (issue #12): the images stay in GPU
+// A batch gathered and normalised on the GPU from the split kept there (issue #12), as both runners do it (the
+// op-by-op runner's ../ops/gather_normalise_webgpu.ts, the compiled step's ../compiled/kernels/gather_webgpu.ts): the images stay in GPU
 // memory as bytes (four to an int32, 154 MB for the 50,000 training images), and each step uploads only its
 // indices instead of gathering and normalising 64 x 3,072 pixels on the host and uploading 786 KB of floats.
 // Normalisation reads the host's own 256-entry table (src/batches.ts), so the pixels are bitwise the same as the
 // host path's (WGSL's f32 division may be 2.5 ULP off; a lookup is exact), and so is augmentation (issue #21): the
 // same draws, read from each image's gather word, the same crop and flip, zeros where the crop leaves the image.
 
-import { CROP_PAD, type Batch } from '../../batches.js';
-import { IMAGE_BYTES, IMAGE_SIZE } from '../../data/cifar.js';
-import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
-import { flatDispatch } from './flat_dispatch.js';
+import { CROP_PAD, type Batch } from '../../../batches.js';
+import { IMAGE_BYTES, IMAGE_SIZE, type Split } from '../../../data/cifar.js';
 
 /** WGSL: the pixel byte at `offset` of a split kept as int32 or u32 words, four bytes each, little-endian. */
 const pixelByte = (pixels: string, offset: string) => `((bitcast<u32>(${pixels}[(${offset}) / 4]) >> (u32((${offset}) % 4) * 8u)) & 255u)`;
@@ -36,7 +35,7 @@ export const wordImage = (word: string) => `select(${word}, ${word} & 0xfffffu, 
  * WGSL: `gathered(word, k)`, element k (HWC) of the image a gather word names, normalised through `table` from
  * `pixels`, augmented as the word says: fillBatch's crop and flip (src/batches.ts), zero outside the image.
  */
-const gatheredFn = (pixels: string) => `
+export const gatheredFn = (pixels: string) => `
 fn gathered(word : u32, k : u32) -> f32 {
   if ((word >> 31u) == 0u) {
     let offset = word * ${IMAGE_BYTES}u + k;
@@ -55,33 +54,6 @@ fn gathered(word : u32, k : u32) -> f32 {
 }
 `;
 
-export class GatherNormaliseProgram {
-  variableNames = ['pixels', 'idx', 'table'];
-  outputShape: number[];
-  shaderKey = 'alexnetGatherNormalise';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
-
-  /** `shape`: the batch, [n, 32, 32, 3]; `idx`: its gatherWords, as int32. */
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = flatDispatch(shape.reduce((a, b) => a * b, 1), this.workgroupSize[0]);
-  }
-
-  getUserCode(): string {
-    return `${gatheredFn('pixels')}
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      setOutputAtIndex(index, gathered(bitcast<u32>(idx[index / ${IMAGE_BYTES}]), u32(index % ${IMAGE_BYTES})));
-    }
-  }
-`;
-  }
-}
-
 /** The split's bytes as int32 words, four pixels each, little-endian: what the program reads. */
 export function packPixels(images: Uint8Array): Int32Array {
   if (images.byteOffset % 4 === 0 && images.byteLength % 4 === 0) return new Int32Array(images.buffer, images.byteOffset, images.byteLength / 4);
@@ -91,37 +63,9 @@ export function packPixels(images: Uint8Array): Int32Array {
 }
 
 /**
- * The compiled step's gather (issue #18): the batch's images normalised from the split on the GPU, training through
- * the step's indices, evaluation from the batch's first image (the header's start) on.
+ * What both runners upload to keep `split` on the GPU: its pixels as words (null where they do not fit a buffer of
+ * `maxBufferBytes`: then each batch comes from the host) and its labels.
  */
-export class GatherProgram implements CompiledProgram {
-  bindings: CompiledProgram['bindings'];
-  workgroupSize: [number, number, number] = [FLAT, 1, 1];
-  shaderKey: string;
-
-  constructor(private readonly mode: 'train' | 'eval') {
-    this.shaderKey = `alexnetGather_${mode}`;
-    this.bindings = [
-      { name: 'pixels', type: 'u32', write: false },
-      { name: 'table', type: 'f32', write: false },
-      ...(mode === 'train' ? [{ name: 'indices', type: 'u32' as const, write: false }] : []),
-      { name: 'x', type: 'f32', write: true },
-    ];
-  }
-
-  dispatch(n: number): [number, number, number] {
-    return flatDispatch(n * IMAGE_BYTES, FLAT);
-  }
-
-  getUserCode(): string {
-    // Training reads each image's gather word (its index and draws); evaluation takes images in order, as they are.
-    const word = this.mode === 'train' ? `indices[i / ${IMAGE_BYTES}u]` : `step.start + i / ${IMAGE_BYTES}u`;
-    return `${gatheredFn('pixels')}
-fn element(i : u32) {
-  if (i >= step.n * ${IMAGE_BYTES}u) { return; }
-  x[i] = gathered(${word}, i % ${IMAGE_BYTES}u);
-}
-${FLAT_MAIN}
-`;
-  }
+export function residentWords(split: Split, maxBufferBytes: number): { pixels: Int32Array | null; labels: Int32Array } {
+  return { pixels: split.images.byteLength <= maxBufferBytes ? packPixels(split.images) : null, labels: Int32Array.from(split.labels) };
 }

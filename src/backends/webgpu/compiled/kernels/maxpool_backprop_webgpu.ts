@@ -3,9 +3,9 @@
 // so the sums are the same every run. When the pool's input is a ReLU's output (conv1's), that ReLU's gradient is
 // applied here too, from its output t.
 
-import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
-import { RELU_MASK, convConstants, convKey, type ConvGeometry } from './conv_geometry.js';
-import { flatDispatch } from './flat_dispatch.js';
+import { FLAT, FLAT_MAIN, type CompiledProgram } from '../program.js';
+import { RELU_MASK, convConstants, convKey, type ConvGeometry } from '../conv_geometry.js';
+import { flatDispatch } from '../../wgsl/flat_dispatch.js';
 import { maskedBindings } from './gemm.js';
 
 export class MaxPoolBackpropProgram implements CompiledProgram {

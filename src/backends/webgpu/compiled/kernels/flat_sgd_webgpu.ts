@@ -1,43 +1,10 @@
-// The SGD update of one weight in one dispatch: w - lr * g. tfjs's SGDOptimizer takes two per weight (a
-// multiply, then an add), 20 of the ~92 dispatches of this network's step on WebGPU (counted by wrapping
-// runWebGPUProgram, 2026-11-28), and each dispatch costs ~50 us of a 7 ms step on an H200 (issue #12).
+// The compiled step's last program (issue #18): every weight of the flat buffer updated from the flat gradients in
+// one dispatch (the update's WGSL: ../../wgsl/sgd.ts).
 
-import { isPlainSgd, type SgdOptions } from '../../step.js';
-import { FLAT, FLAT_MAIN, type CompiledProgram } from './compiled/program.js';
-import { flatDispatch } from './flat_dispatch.js';
-
-/** WGSL: w + (-lr) * g, the product rounded before the sum, as tfjs's SGD computes it. */
-const sgd = (w: string, g: string, lr: string) => `${w} + (-${lr} * ${g})`;
-
-export class SgdUpdateProgram {
-  variableNames = ['w', 'g'];
-  outputShape: number[];
-  shaderKey = 'alexnetSgdUpdate';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
-  uniforms = 'lr : f32,';
-
-  constructor(size: number) {
-    this.outputShape = [size];
-    this.dispatchLayout = { x: [0] };
-    this.dispatch = flatDispatch(size, this.workgroupSize[0]);
-  }
-
-  getUserCode(): string {
-    return `
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      setOutputAtIndex(index, ${sgd('w[index]', 'g[index]', 'uniforms.lr')});
-    }
-  }
-`;
-  }
-}
-
-/** A WGSL f32 literal of exactly the float32 value of `x` (the shortest decimal that reads back as it). */
-const f32 = (x: number) => `${Math.fround(x)}f`;
+import { isPlainSgd, type SgdOptions } from '../../../../step.js';
+import { flatDispatch } from '../../wgsl/flat_dispatch.js';
+import { f32, sgd } from '../../wgsl/sgd.js';
+import { FLAT, FLAT_MAIN, type CompiledProgram } from '../program.js';
 
 /**
  * The compiled step's update (issue #18): every weight of the flat buffer from the flat gradients, in one dispatch;

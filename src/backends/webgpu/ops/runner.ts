@@ -1,24 +1,22 @@
-// How the webgpu backend runs the recipe: compiled (./compiled/: the whole step built once and replayed, issue
-// #18), or, for a model the compiler does not know and with --webgpu-runner ops, op by op through
-// tfjs-backend-webgpu: the device runner with the splits kept on the GPU (each batch gathered and normalised
-// there, augmented as the batch says), the loss, accuracy and loss gradient in three programs of ours, a
-// one-dispatch SGD update per weight (momentum and weight decay in tfjs ops), and
-// a check for GPU errors after every step and evaluation.
+// The webgpu backend's op-by-op runner (--webgpu-runner ops, and a model the compiler does not know): the step
+// through tfjs-backend-webgpu, as the device runner takes it, with the splits kept on the GPU (each batch gathered
+// and normalised there, augmented as the batch says), the loss, accuracy and loss gradient in three programs of
+// ours, a one-dispatch SGD update per weight (momentum and weight decay in tfjs ops), and a check for GPU errors
+// after every step and evaluation.
 
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { NORMALISE, type Batch } from '../../batches.js';
-import type { Split } from '../../data/cifar.js';
-import { INPUT_SHAPE } from '../../model.js';
-import { isPlainSgd, sgdOptions, type Objective } from '../../step.js';
-import * as tf from '../../tf.js';
-import { DeviceRunner } from '../runner.js';
-import type { Runner, RunnerOptions } from '../types.js';
+import { NORMALISE, type Batch } from '../../../batches.js';
+import type { Split } from '../../../data/cifar.js';
+import { INPUT_SHAPE } from '../../../model.js';
+import { isPlainSgd, sgdOptions, type Objective } from '../../../step.js';
+import * as tf from '../../../tf.js';
+import { DeviceRunner } from '../../runner.js';
+import type { RunnerOptions } from '../../types.js';
+import { throwIfGpuError } from '../errors.js';
+import { gatherWords, residentWords } from '../wgsl/gather.js';
 import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu.js';
-import { throwIfGpuError } from './errors.js';
-import { GatherNormaliseProgram, gatherWords, packPixels } from './gather_normalise_webgpu.js';
+import { GatherNormaliseProgram } from './gather_normalise_webgpu.js';
 import { SgdUpdateProgram } from './sgd_update_webgpu.js';
-import { compilePlan } from './compiled/plan.js';
-import { CompiledRunner } from './compiled/runner.js';
 
 const webgpu = () => tf.backend() as WebGPUBackend;
 
@@ -43,21 +41,7 @@ export const fusedObjective: Objective = (logits, labels) => {
   return { loss: loss(logits) as tf.Scalar, acc };
 };
 
-/**
- * The webgpu backend's runner for `opts.model`: the compiled step unless --webgpu-runner ops asks otherwise or
- * the model has a layer the compiler does not know (the runner's note then says which). `maxBufferBytes`: the
- * largest buffer a program can bind.
- */
-export async function webgpuRunner(opts: RunnerOptions, device: GPUDevice, maxBufferBytes: number): Promise<Runner> {
-  if ((opts.settings.webgpuRunner ?? 'compiled') === 'compiled') {
-    const plan = compilePlan(opts.model);
-    if (!('reason' in plan)) return CompiledRunner.create(device, plan, opts, maxBufferBytes);
-    return new WebGpuOpsRunner(opts, maxBufferBytes, `webgpu: op by op, not compiled: ${plan.reason}`);
-  }
-  return new WebGpuOpsRunner(opts, maxBufferBytes, null);
-}
-
-class WebGpuOpsRunner extends DeviceRunner {
+export class WebGpuOpsRunner extends DeviceRunner {
   override readonly label = 'ops';
   private readonly resident = new Map<Split, { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null>();
   private table: tf.Tensor1D | null = null;
@@ -78,8 +62,8 @@ class WebGpuOpsRunner extends DeviceRunner {
   /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */
   private residentOf(split: Split): { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null {
     if (!this.resident.has(split)) {
-      const fits = split.images.byteLength <= this.maxBufferBytes;
-      this.resident.set(split, fits ? { pixels: tf.tensor1d(packPixels(split.images), 'int32'), labels: tf.tensor1d(Int32Array.from(split.labels), 'int32') } : null);
+      const words = residentWords(split, this.maxBufferBytes);
+      this.resident.set(split, words.pixels ? { pixels: tf.tensor1d(words.pixels, 'int32'), labels: tf.tensor1d(words.labels, 'int32') } : null);
     }
     return this.resident.get(split)!;
   }

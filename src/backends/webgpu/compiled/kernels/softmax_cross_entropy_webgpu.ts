@@ -5,9 +5,9 @@
 // the batch and sums in a fixed order, so the means repeat bit for bit. Labels are read from the split on the GPU:
 // training through the step's gather words (their images' labels), evaluation from the batch's first image on.
 
-import type { CompiledProgram } from './compiled/program.js';
-import { rowLogSumExp } from './cross_entropy_webgpu.js';
-import { wordImage } from './gather_normalise_webgpu.js';
+import { crossEntropyFns } from '../../wgsl/cross_entropy.js';
+import { wordImage } from '../../wgsl/gather.js';
+import type { CompiledProgram } from '../program.js';
 
 const THREADS = 256;
 
@@ -46,7 +46,7 @@ export class SoftmaxCrossEntropyProgram implements CompiledProgram {
     const C = this.classes;
     const train = this.mode === 'train';
     return `
-${rowLogSumExp(C)}
+${crossEntropyFns(C)}
 var<workgroup> lossSums : array<f32, ${THREADS}>;
 var<workgroup> hitSums : array<f32, ${THREADS}>;
 
@@ -59,15 +59,11 @@ fn main(@builtin(local_invocation_index) lid : u32) {
     let label = labels[${train ? wordImage('indices[row]') : 'step.start + row'}];
     let lse = rowLogSumExp(i32(row), rowMax(i32(row)));
     loss = loss + (lse - logits[row * ${C}u + label]);
-    var best = 0u;
-    for (var c = 1u; c < ${C}u; c = c + 1u) {
-      if (logits[row * ${C}u + c] > logits[row * ${C}u + best]) { best = c; }
-    }
+    let best = u32(firstMax(i32(row)));
     hits = hits + select(0.0, 1.0, best == label);
     ${train
       ? `for (var c = 0u; c < ${C}u; c = c + 1u) {
-      let p = exp(logits[row * ${C}u + c] - lse);
-      dlogits[row * ${C}u + c] = (p - select(0.0, 1.0, c == label)) / f32(n);
+      dlogits[row * ${C}u + c] = softmaxGrad(i32(row * ${C}u + c), lse, c == label, f32(n));
     }`
       : 'predictions[step.start + row] = best;'}
   }

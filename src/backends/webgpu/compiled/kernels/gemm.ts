@@ -8,7 +8,7 @@
 // bitwise repeatable. M and K may depend on the batch (the header's n), which is uniform: the loop around the
 // barriers stays in uniform control flow.
 
-import type { Binding, CompiledProgram } from './compiled/program.js';
+import type { Binding, CompiledProgram } from '../program.js';
 
 export interface GemmSpec {
   tm: number; // rows of C a workgroup computes: a multiple of 16

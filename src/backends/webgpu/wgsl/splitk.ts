@@ -11,13 +11,12 @@
 // filter gradient from 12.4 to 0.36 ms at batch 64 and from 151 to 1.2 ms at batch 512, the whole step from
 // 14.6 to 7.0 ms, with results closer to a float64 reference than the stock kernel's (issue #12).
 //
-// The same code serves twice: as the op-by-op runner's Conv2DBackpropFilter (the tfjs-shaped programs below,
-// registered by ./kernels.ts, dims from tfjs's uniforms), and in the compiled step (../compiled/, dims as
-// constants, with one more row of ones so that the bias gradient, the sum of dY over m, comes out of the same
+// The same code serves twice: as the op-by-op runner's Conv2DBackpropFilter (the tfjs-shaped programs of
+// ../ops/conv_backprop_filter_splitk_webgpu.ts, registered by ../ops/kernels.ts, dims from tfjs's uniforms), and in
+// the compiled step (../compiled/kernels/conv2d_backprop_filter_webgpu.ts, dims as constants, with one more row of ones so that the bias gradient, the sum of dY over m, comes out of the same
 // pass). `workgroupBarrier()` needs uniform control flow, so every loop around one takes its trip count from
 // uniforms or constants.
 
-import { flatDispatch } from './flat_dispatch.js';
 
 /** Tile sizes, baked into the shader text (and so into shaderKey). */
 export const TILE_K = 64; // filter rows per workgroup
@@ -157,79 +156,3 @@ export function splitKCode(d: SplitKDims, biasRow: boolean, store: string): stri
 /** Pass 1's workgroups: tiles of the (K [+1]) x N gradient, and the chunks. */
 export const splitKDispatch = (rows: number, n: number, slices: number): [number, number, number] => [Math.ceil(rows / TILE_K), Math.ceil(n / TILE_N), slices];
 export const SPLITK_WORKGROUP: [number, number, number] = [THREADS, THREADS, 1];
-
-/** Pass 1 as a tfjs program: partial[s, k, n] over the chunk s of positions. Inputs x [B, H, W, Ci] and dy [B, OH, OW, Co]. */
-export class Conv2DDerFilterSplitKProgram {
-  variableNames = ['x', 'dy'];
-  outputShape: number[];
-  shaderKey = `alexnetConv2DDerFilterSplitK_${TILE_K}_${TILE_N}_${TILE_M}`;
-  dispatchLayout = { x: [1], y: [2], z: [0] };
-  dispatch: [number, number, number];
-  workgroupSize = SPLITK_WORKGROUP;
-  uniforms = 'kw : i32, stride : vec2<i32>, pad : vec2<i32>, chunk : i32, tilesPerChunk : i32,';
-
-  constructor(k: number, n: number, plan: SplitKPlan) {
-    this.outputShape = [plan.slices, k, n];
-    this.dispatch = splitKDispatch(k, n, plan.slices);
-  }
-
-  getUserCode(): string {
-    const u = (e: string) => `u32(${e})`;
-    const dims: SplitKDims = {
-      K: u('uniforms.outShape.y'),
-      N: u('uniforms.outShape.z'),
-      ci: u('uniforms.xShape.w'),
-      kw: u('uniforms.kw'),
-      inH: u('uniforms.xShape.y'),
-      inW: u('uniforms.xShape.z'),
-      ow: u('uniforms.dyShape.z'),
-      ohw: u('uniforms.dyShape.y * uniforms.dyShape.z'),
-      M: u('uniforms.dyShape.x * uniforms.dyShape.y * uniforms.dyShape.z'),
-      strideY: u('uniforms.stride.x'),
-      strideX: u('uniforms.stride.y'),
-      padY: u('uniforms.pad.x'),
-      padX: u('uniforms.pad.y'),
-      chunk: u('uniforms.chunk'),
-      tilesPerChunk: u('uniforms.tilesPerChunk'),
-    };
-    return `${splitKCode(dims, false, `fn store(s : u32, k : u32, n : u32, v : f32) {
-    result[(i32(s) * uniforms.outShape.y + i32(k)) * uniforms.outShape.z + i32(n)] = v;
-  }`)}
-  fn main() {
-    splitK(localId, workgroupId);
-  }
-`;
-  }
-}
-
-/** Pass 2 as a tfjs program: the sum over chunks, out[i] = sum over s of partial[s, i], in the filter's shape. */
-export class SumSlicesProgram {
-  variableNames = ['partial'];
-  outputShape: number[];
-  shaderKey = 'alexnetSumSlices';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
-  uniforms = 'slices : i32,';
-
-  constructor(filterShape: number[]) {
-    this.outputShape = filterShape;
-    this.dispatchLayout = { x: filterShape.map((_, i) => i) };
-    this.dispatch = flatDispatch(filterShape.reduce((a, b) => a * b, 1), this.workgroupSize[0]);
-  }
-
-  getUserCode(): string {
-    return `
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      var sum = 0.0;
-      for (var s = 0; s < uniforms.slices; s = s + 1) {
-        sum = sum + partial[s * uniforms.size + index];
-      }
-      setOutputAtIndex(index, sum);
-    }
-  }
-`;
-  }
-}
