@@ -14,34 +14,20 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { NUM_CLASSES, DEFAULT_CLASS_NAMES, hasControlChars } from './data/cifar.js';
+import { NUM_CLASSES, DEFAULT_CLASS_NAMES } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { ATOMIC_TEMPORARIES, READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
 import { removeLeftovers } from './lock.js';
-import { BACKEND_CHOICES, settingsProblem } from './backends/table.js';
 import { INPUT_SHAPE } from './model.js';
-import { LIMITS, recipeProblem, savedRecipe, type Limits } from './recipe.js';
+import { MOMENTUM_NAME, WEIGHTS_NAME, migrateState, stateProblem, type SavedState, type TrainState } from './state.js';
 import * as tf from './tf.js';
-import type { TrainState } from './train.js';
 
-const LIMIT_KEYS = Object.keys(LIMITS) as (keyof Limits)[];
 
 export const MODEL_FILE = 'model.json';
 export const STATE_FILE = 'state.json';
 export const METRICS_FILE = 'metrics.jsonl';
 /** Checkpoints before the set-atomic layout used this one name; they still load. */
 const LEGACY_WEIGHTS_FILE = 'weights.bin';
-const WEIGHTS_NAME = /^weights(-[0-9a-f]{16})?\.bin$/;
-const MOMENTUM_NAME = /^momentum-[0-9a-f]{16}\.bin$/;
-
-export interface SavedState extends TrainState {
-  weightsSha256: string;
-  /** The weights file this state belongs to (absent in older checkpoints: weights.bin). */
-  weightsFile?: string;
-  /** The optimiser's momentum buffers (float32, model.trainableWeights order), where the recipe has momentum. */
-  momentumFile?: string;
-  momentumSha256?: string;
-}
 
 /** The steps of a save, in order; `onStep` (tests) runs after each, to show a crash between any two is safe. */
 export type SaveStep = 'weights' | 'momentum' | 'model' | 'metrics' | 'state' | 'cleanup';
@@ -244,74 +230,6 @@ export async function loadModel(dir: string, weightsFile?: string): Promise<{ mo
   }
 }
 
-/** What is wrong with a parsed state.json, naming the field, or null when every field is in range. */
-export function stateProblem(s: unknown): string | null {
-  const isInt = (v: unknown, min: number, max: number) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
-  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (!obj(s)) return 'it is not a JSON object';
-  if (s.version !== 1) return `version must be 1, got ${JSON.stringify(s.version)}`;
-  const recipe = recipeProblem(s.recipe);
-  if (recipe) return recipe;
-  for (const k of LIMIT_KEYS) {
-    if (s[k] !== null && !LIMITS[k].kind.valid(s[k])) return `${k} must be null or ${LIMITS[k].kind.what}, got ${JSON.stringify(s[k])}`;
-  }
-  if (!isInt(s.epoch, 0, 1e6)) return `epoch must be an integer in 0..1000000, got ${JSON.stringify(s.epoch)}`;
-  if (!isInt(s.batch, 0, 1e9)) return `batch must be an integer >= 0, got ${JSON.stringify(s.batch)}`;
-  if (s.partial !== null) {
-    const p = s.partial;
-    // The sums go on in float32 (a lossSum of 1e308 became Infinity, saved as null: issue #20); accuracy is at most 1 a batch.
-    const f32 = (v: unknown) => finite(v) && Number.isFinite(Math.fround(v as number));
-    if (!obj(p) || !f32(p.lossSum) || (p.lossSum as number) < 0 || !f32(p.accSum) || (p.accSum as number) < 0 || (p.accSum as number) > (s.batch as number) || !finite(p.seconds) || (p.seconds as number) < 0) return 'partial must be null or {lossSum, accSum, seconds}: finite float32 sums of the batches done, and seconds';
-  }
-  if ((s.batch as number) > 0 && s.partial === null) return 'partial must be set when batch > 0';
-  if (!Array.isArray(s.history)) return 'history must be an array';
-  if (s.history.length !== s.epoch) return `history has ${s.history.length} epochs where epoch is ${String(s.epoch)}`;
-  for (const [i, m] of s.history.entries()) {
-    if (!obj(m) || m.epoch !== i || !['trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond'].every((k) => finite(m[k])) || (m.lr !== undefined && !finite(m.lr))) return `history[${i}] must be epoch ${i}'s metrics, all numbers`;
-  }
-  // Checkpoints before backend settings saved wasm's thread count as `threads`.
-  if (s.threads !== undefined) {
-    const problem = settingsProblem({ threads: s.threads });
-    if (problem) return problem.replace(/^settings\./, '');
-  }
-  if (s.settings !== undefined) {
-    const problem = settingsProblem(s.settings);
-    if (problem) return problem;
-  }
-  if (s.backend !== undefined) {
-    const b = s.backend;
-    if (!obj(b) || !(BACKEND_CHOICES as readonly unknown[]).includes(b.choice) || typeof b.gpu !== 'boolean') return `backend must be {choice: one of ${BACKEND_CHOICES.join(', ')}, gpu: true or false}`;
-  }
-  if (s.classNames !== undefined) {
-    const c = s.classNames;
-    if (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((n) => typeof n !== 'string' || n.length === 0 || n.length > 64 || hasControlChars(n))) return `classNames must be ${NUM_CLASSES} names without control characters`;
-  }
-  if (s.confusion !== undefined) {
-    const c = s.confusion;
-    if (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((row) => !Array.isArray(row) || row.length !== NUM_CLASSES || row.some((v) => !isInt(v, 0, Number.MAX_SAFE_INTEGER)))) return `confusion must be a ${NUM_CLASSES}x${NUM_CLASSES} matrix of counts`;
-  }
-  if (s.data !== undefined) {
-    const d = s.data;
-    if (!obj(d) || typeof d.dataDir !== 'string' || typeof d.url !== 'string' || !(d.md5 === null || typeof d.md5 === 'string') || typeof d.archiveMd5 !== 'string' || !isInt(d.records, 0, Number.MAX_SAFE_INTEGER)) return 'data must be {dataDir, url, md5, archiveMd5, records}';
-  }
-  if (s.keepBest !== undefined && typeof s.keepBest !== 'boolean') return 'keepBest must be true or false';
-  if (s.best !== undefined && s.best !== null) {
-    const b = s.best;
-    if (!obj(b) || !isInt(b.epoch, 0, (s.epoch as number) - 1) || !finite(b.validAcc) || (b.weightsSha256 !== undefined && !(typeof b.weightsSha256 === 'string' && /^[0-9a-f]{64}$/.test(b.weightsSha256)))) return 'best must be null or {epoch, validAcc, weightsSha256} of an epoch done';
-  }
-  if (s.test !== undefined && (!obj(s.test) || !finite(s.test.loss) || !finite(s.test.acc))) return 'test must be {loss, acc}, numbers';
-  const momentum = (s.recipe as Record<string, unknown>).momentum;
-  if (s.momentumFile !== undefined || s.momentumSha256 !== undefined) {
-    if (typeof s.momentumFile !== 'string' || !MOMENTUM_NAME.test(s.momentumFile) || typeof s.momentumSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.momentumSha256)) return 'momentumFile and momentumSha256 must name momentum-<hash>.bin and its 64 hex digits';
-  } else if (typeof momentum === 'number' && momentum > 0 && ((s.epoch as number) > 0 || (s.batch as number) > 0)) {
-    return 'the recipe has momentum, but no momentumFile holds its buffers';
-  }
-  if (typeof s.weightsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.weightsSha256)) return 'weightsSha256 must be 64 hex digits';
-  if (s.weightsFile !== undefined && (typeof s.weightsFile !== 'string' || !WEIGHTS_NAME.test(s.weightsFile))) return `weightsFile must name weights-<hash>.bin, got ${JSON.stringify(s.weightsFile)}`;
-  return null;
-}
-
 /** Reads and validates state.json alone: cheap, so a bad --resume fails before any download or backend start. */
 export async function readState(dir: string, verb = 'resume from'): Promise<SavedState> {
   const hint = 'pass a directory written by `alexnet train --save DIR`';
@@ -332,10 +250,8 @@ export async function readState(dir: string, verb = 'resume from'): Promise<Save
   }
   const problem = stateProblem(saved);
   if (problem) throw new AlexnetError('CHECKPOINT', `cannot ${verb} ${dir}: ${STATE_FILE}: ${problem}`, 'the checkpoint was modified or damaged; resume from a complete one');
-  const { threads, ...state } = saved as SavedState & { threads?: number };
-  // A recipe saved before a field existed trained with the seed's value of it (no momentum, no augmentation...).
-  state.recipe = savedRecipe(state.recipe) as SavedState['recipe']; // valid: stateProblem checked the filled recipe
-  return threads !== undefined && state.settings === undefined ? { ...state, settings: { threads } } : state;
+  // What older versions saved, as this version's state (src/state.ts): valid, since stateProblem checked it so.
+  return migrateState(saved as Record<string, unknown>);
 }
 
 /** state.json of `dir` validated, or null where there is none (a model exported elsewhere). */

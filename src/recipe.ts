@@ -86,6 +86,8 @@ export interface Field<T> {
   example: string;
   /** The help where only evaluation runs (`eval`), where it differs from the training help. */
   evalHelp?: string;
+  /** Absent from checkpoints of versions before it: those runs trained with its default (src/state.ts migrates them). */
+  added?: true;
 }
 
 /** The value of `text` given to `flag`, or the tool's usage error. */
@@ -121,17 +123,17 @@ export interface Recipe {
 
 /** The recipe's fields, in --help's order. */
 export const RECIPE: { [K in keyof Recipe]: Field<Recipe[K]> } = {
-  preset: { flag: '--recipe', arg: '<name>', help: 'a named recipe: seed (the lesson\'s) or tuned (momentum, weight decay, onecycle, crop and flip); flags override its fields', default: 'seed', kind: choice(PRESETS), example: 'tuned' },
+  preset: { flag: '--recipe', arg: '<name>', help: 'a named recipe: seed (the lesson\'s) or tuned (momentum, weight decay, onecycle, crop and flip); flags override its fields', default: 'seed', kind: choice(PRESETS), example: 'tuned', added: true },
   epochs: { flag: '--epochs', arg: '<n>', help: 'epochs to train (with --resume: the total)', default: 20, kind: int(1, 1_000_000), example: '20' },
   batchSize: { flag: '--batch-size', arg: '<n>', help: 'training batch size', default: 64, kind: int(1, 65536), example: '64' },
   lr: { flag: '--lr', arg: '<x>', help: 'SGD learning rate (a schedule\'s peak)', default: 0.1, kind: positive(), example: '0.1' },
-  momentum: { flag: '--momentum', arg: '<m>', help: 'SGD momentum, as PyTorch\'s (dampening 0)', default: 0, kind: range(0, 1), example: '0.9' },
-  nesterov: { flag: '--nesterov', arg: '', help: 'Nesterov momentum (needs --momentum above 0)', default: false, kind: bool(), example: '' },
-  weightDecay: { flag: '--weight-decay', arg: '<w>', help: 'L2 weight decay, added to the gradient as PyTorch\'s SGD does', default: 0, kind: range(0, 1), example: '5e-4' },
-  schedule: { flag: '--schedule', arg: '<name>', help: 'learning rate per step: constant, step (x0.1 at 50% and 75%), cosine (to 0), or onecycle (up to --lr, then down)', default: 'constant', kind: choice(SCHEDULES), example: 'cosine' },
-  warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1' },
-  augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip' },
-  validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images, or a fraction such as 0.1 (a seeded choice), to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: countOrFraction(), example: '5000' },
+  momentum: { flag: '--momentum', arg: '<m>', help: 'SGD momentum, as PyTorch\'s (dampening 0)', default: 0, kind: range(0, 1), example: '0.9', added: true },
+  nesterov: { flag: '--nesterov', arg: '', help: 'Nesterov momentum (needs --momentum above 0)', default: false, kind: bool(), example: '', added: true },
+  weightDecay: { flag: '--weight-decay', arg: '<w>', help: 'L2 weight decay, added to the gradient as PyTorch\'s SGD does', default: 0, kind: range(0, 1), example: '5e-4', added: true },
+  schedule: { flag: '--schedule', arg: '<name>', help: 'learning rate per step: constant, step (x0.1 at 50% and 75%), cosine (to 0), or onecycle (up to --lr, then down)', default: 'constant', kind: choice(SCHEDULES), example: 'cosine', added: true },
+  warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1', added: true },
+  augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip', added: true },
+  validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images, or a fraction such as 0.1 (a seeded choice), to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: countOrFraction(), example: '5000', added: true },
   evalBatchSize: { flag: '--eval-batch-size', arg: '<n>', help: 'evaluation batch size', default: 128, kind: int(1, 65536), example: '128' },
   seed: { flag: '--seed', arg: '<n>', help: 'seed for initial weights, shuffles, augmentation and the held-out images (reported with --json)', default: undefined, defaultText: 'random', kind: int(0, 2 ** 32 - 1), example: '1' },
   init: { flag: '--init', arg: '<scheme>', help: 'initialisation: pytorch (uniform +-1/sqrt(fan_in)) or glorot (tfjs default)', default: 'pytorch', kind: choice(INIT_CHOICES), example: 'pytorch' },
@@ -169,16 +171,10 @@ export const presetRecipe = (preset: Preset, seed: number): Recipe =>
 /** The seed's recipe with `seed` for the random numbers. */
 export const seedRecipe = (seed: number): Recipe => presetRecipe('seed', seed);
 
-/**
- * The fields a checkpoint from before them lacks, and the value it trained with: the seed's. Every other field must
- * be there.
- */
-const LATER_FIELDS: (keyof Recipe)[] = ['preset', 'momentum', 'nesterov', 'weightDecay', 'schedule', 'warmupEpochs', 'augment', 'validSplit'];
-
-/** A saved recipe with the fields an older version did not save set to the values it trained with. */
+/** A saved recipe with the fields an older version did not save (`added`) set to the values it trained with. */
 export function savedRecipe(r: Partial<Recipe>): Partial<Recipe> {
   const filled: Record<string, unknown> = { ...r };
-  for (const k of LATER_FIELDS) if (!(k in filled)) filled[k] = RECIPE[k].default;
+  for (const k of RECIPE_KEYS) if (RECIPE[k].added && !(k in filled)) filled[k] = RECIPE[k].default;
   return filled;
 }
 
@@ -200,11 +196,5 @@ export function recipeProblem(r: unknown): string | null {
 export function combinationProblem(r: Recipe): string | null {
   if (r.nesterov && r.momentum === 0) return '--nesterov needs --momentum above 0 (as PyTorch\'s SGD)';
   if (r.warmupEpochs >= r.epochs) return `--warmup-epochs ${r.warmupEpochs} leaves no epoch of the schedule (--epochs ${r.epochs})`;
-  return null;
-}
-
-/** The first key whose value in `asked` differs from `saved`, among `keys`; null when they agree. */
-export function firstDifference<T extends object>(asked: T, saved: T, keys: Iterable<keyof T>): keyof T | null {
-  for (const k of keys) if (asked[k] !== saved[k]) return k;
   return null;
 }

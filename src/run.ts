@@ -6,7 +6,8 @@
 
 import * as path from 'node:path';
 import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
-import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny, type SavedState } from './checkpoint.js';
+import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
+import { fixedConflict, startingState, type SavedState } from './state.js';
 import { checkExtracted } from './data/archive.js';
 import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
 import { AlexnetError } from './errors.js';
@@ -15,7 +16,7 @@ import { BEST_DIR, checkBest, checkpointer, claimRunDir, tidyRunDir } from './ru
 import { createModel } from './model.js';
 import { holdOut } from './batches.js';
 import { scheduleProblem } from './schedule.js';
-import { LIMITS, RECIPE, combinationProblem, firstDifference, heldOutCount, seedRecipe, type Limits, type Recipe } from './recipe.js';
+import { RECIPE, combinationProblem, heldOutCount, seedRecipe, type Limits, type Recipe } from './recipe.js';
 import type * as tf from './tf.js';
 import { train, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
 
@@ -147,14 +148,15 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
     try {
       if (runner.note) say(runner.note);
       if (loaded) say(`resuming from ${resumed!.dir} at epoch ${loaded.state.epoch}${loaded.state.batch > 0 ? `, batch ${loaded.state.batch}` : ''}`);
-      const state: TrainState = {
-        ...(loaded?.state ?? { version: 1, ...limits, epoch: 0, batch: 0, partial: null, history: [], best: null }),
-        keepBest: Boolean(loaded?.state.keepBest || opts.keepBest),
+      // Each field as the schema's resume rule says (src/state.ts).
+      const state = startingState(loaded?.state ?? null, {
         recipe,
+        ...limits,
+        keepBest: Boolean(opts.keepBest),
         backend: asked,
         classNames: data.classNames,
         data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
-      };
+      });
       const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
       const critical = hooks.critical ?? ((_what, f) => f());
       const result = await train({
@@ -182,14 +184,12 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
 /** state.json of the run to resume, checked against the flags given with --resume. */
 async function readResumable(opts: TrainRunOptions): Promise<{ dir: string; state: SavedState }> {
   const state = await readState(opts.resume!);
-  // A resumed run takes its recipe and limits from the checkpoint; a flag that says otherwise is an error.
-  const asked = { ...opts.recipe, ...opts.limits };
-  const saved = { ...state.recipe, limitTrain: state.limitTrain, limitTest: state.limitTest };
-  const differs = firstDifference(asked, saved, [...opts.explicit].filter((k): k is keyof Recipe | keyof Limits => k !== 'epochs' && k !== 'backend' && k !== 'gpu'));
+  // A resumed run takes its recipe and limits from the checkpoint (the schema's `fixed` fields); a flag that says
+  // otherwise is an error.
+  const differs = fixedConflict(state, { recipe: opts.recipe, ...opts.limits }, opts.explicit);
   if (differs !== null) {
-    const flag = (RECIPE[differs as keyof Recipe] ?? LIMITS[differs as keyof Limits]).flag;
     const show = (v: unknown) => (v === null ? 'none' : String(v));
-    throw new AlexnetError('USAGE', `${flag} ${show(asked[differs])} differs from the checkpoint's ${show(saved[differs])}`, `drop ${flag} to resume with the saved recipe, or start a new run without --resume`);
+    throw new AlexnetError('USAGE', `${differs.flag} ${show(differs.asked)} differs from the checkpoint's ${show(differs.saved)}`, `drop ${differs.flag} to resume with the saved recipe, or start a new run without --resume`);
   }
   // The rule of a new total (issue #24): a resume gives exactly the numbers of one run. A schedule laid over the
   // run's epochs (step, cosine, onecycle) would be stretched by a new total, so --epochs may change the total only

@@ -10,7 +10,8 @@
 
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { METRICS_FILE, MODEL_FILE, STATE_FILE, checkpointFiles, hasCheckpoint, readCheckpointFiles, readStateIfAny, tidyCheckpoint, writeCheckpoint, type SavedState } from './checkpoint.js';
+import { METRICS_FILE, MODEL_FILE, STATE_FILE, checkpointFiles, hasCheckpoint, readCheckpointFiles, readStateIfAny, tidyCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { SavedState } from './state.js';
 import { AlexnetError } from './errors.js';
 import { diskError, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
 import { acquireLock, lockHolder } from './lock.js';

@@ -6,24 +6,16 @@
 
 import { epochBatches } from './batches.js';
 import { lrAt } from './schedule.js';
-import type { BackendChoice, Runner, Settings } from './backends/index.js';
+import type { Runner } from './backends/index.js';
 import type { Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { confusionMatrix } from './evaluate.js';
-import { RECIPE, type Limits, type Recipe } from './recipe.js';
+import { RECIPE } from './recipe.js';
+import type { EpochMetrics, TestMetrics, TrainState } from './state.js';
 import type * as tf from './tf.js';
 
-export interface EpochMetrics {
-  epoch: number; // from 0, as the seed's log
-  trainLoss: number; // mean over batches of each batch's mean loss, as the seed computes it
-  trainAcc: number;
-  validLoss: number;
-  validAcc: number;
-  seconds: number; // wall time of the epoch's training and evaluation
-  imagesPerSecond: number; // training and evaluation images over `seconds`
-  /** The learning rate of the epoch's last step (absent in checkpoints from before it was recorded). */
-  lr?: number;
-}
+// The state of a run is src/state.ts's schema; the loop's callers name these types here too.
+export type { EpochMetrics, TestMetrics, TrainData, TrainState } from './state.js';
 
 export interface BatchProgress {
   epoch: number;
@@ -44,50 +36,6 @@ export interface EvalProgress {
   batches: number;
   /** What is evaluated: the validation split after each epoch, the test split once after the last. */
   split: 'valid' | 'test';
-}
-
-/** Loss and accuracy on the test split, evaluated once at the end of a run with a held-out validation split. */
-export interface TestMetrics {
-  loss: number;
-  acc: number;
-}
-
-/** Where a run stands; saved with the weights so that `--resume` continues exactly. */
-export interface TrainState extends Limits {
-  version: 1;
-  recipe: Recipe;
-  epoch: number; // the epoch to run next (or in progress when `batch` > 0)
-  batch: number; // batches of `epoch` already done (0 at an epoch boundary)
-  partial: { lossSum: number; accSum: number; seconds: number } | null; // sums of the epoch in progress
-  history: EpochMetrics[];
-  /** Confusion matrix on the validation split after the last finished epoch: [true class][predicted class]. */
-  confusion?: number[][];
-  /** The data's class names (batches.meta.txt), so a saved model can name its predictions. */
-  classNames?: string[];
-  /** The backend settings the results depend on (wasm's threads): a resumed run keeps them, for the same rounding. */
-  settings?: Settings;
-  /** The backend the run was asked for (--backend, --gpu): a resumed run asks for it again, for the same rounding. */
-  backend?: { choice: BackendChoice; gpu: boolean };
-  /** Where the data came from, so that `--resume DIR` alone continues on the same data (issue #14). */
-  data?: TrainData;
-  /** --keep-best: the best epoch so far is kept in DIR/best; a resumed run keeps doing it. */
-  keepBest?: boolean;
-  /**
-   * The epoch with the best validation accuracy so far (the first of equals), or null before any; with a saved
-   * run, the SHA-256 of its weights, which DIR/best must hold (--keep-best: issue #24).
-   */
-  best?: { epoch: number; validAcc: number; weightsSha256?: string } | null;
-  /** The test split's numbers after the last epoch, where a validation split was held out. */
-  test?: TestMetrics;
-}
-
-export interface TrainData {
-  dataDir: string;
-  url: string;
-  md5: string | null; // the MD5 asked for; null: --no-verify
-  archiveMd5: string; // the data's archive, from its manifest ('unknown' for a folder unpacked by hand)
-  records: number; // training and test records in the data dir
-  official: boolean | null; // the official CIFAR-10, or null when it cannot be told
 }
 
 export interface Checkpointer {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BACKEND_OPTIONS, settingsProblem } from '../src/backends/table.js';
 import { buildProgram } from '../src/cli.js';
-import { stateProblem } from '../src/checkpoint.js';
+import { stateProblem } from '../src/state.js';
 import { LIMITS, RECIPE, parseField, presetRecipe, recipeProblem, savedRecipe, seedRecipe } from '../src/recipe.js';
 
 test('each field parses what its kind allows and names the flag otherwise', () => {
