@@ -1,11 +1,12 @@
 // Timing the parts that make an epoch: the SGD step, evaluation, and decoding. Synthetic data of the real
-// shapes; speed only. The command prints; this module only measures.
+// shapes; speed only. The command prints; this module only measures (runBench: one backend, started here).
 
 import { inOrder } from './batches.js';
-import type { ActiveBackend, Settings } from './backends/index.js';
+import type { ActiveBackend, BackendChoice, Settings } from './backends/index.js';
 import { IMAGE_BYTES, RECORD_BYTES, decodeBatch, type Split } from './data/cifar.js';
 import { createModel } from './model.js';
-import { seedRecipe } from './recipe.js';
+import { lessonRecipe } from './recipe.js';
+import { checkBatchSizes, startBackend } from './run.js';
 
 export const EPOCH_TRAIN_IMAGES = 50_000;
 export const EPOCH_TEST_IMAGES = 10_000;
@@ -45,7 +46,7 @@ function syntheticSplit(n: number, salt: number): Split {
 
 /** Times the backend's own step and evaluation, as the training loop runs them (the batch gathered each step). */
 export async function benchTraining(backend: ActiveBackend, opts: BenchOptions): Promise<BenchResult> {
-  const recipe = { ...seedRecipe(0), batchSize: opts.batchSize, evalBatchSize: opts.evalBatchSize };
+  const recipe = { ...lessonRecipe(0), batchSize: opts.batchSize, evalBatchSize: opts.evalBatchSize };
   const model = createModel({ seed: 0 });
   const trainSplit = syntheticSplit(opts.batchSize, 0);
   const evalSplit = syntheticSplit(opts.evalBatchSize, 1);
@@ -59,14 +60,14 @@ export async function benchTraining(backend: ActiveBackend, opts: BenchOptions):
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
       await runner.step(trainSplit, batch, recipe.lr);
-      const host = runner.lastStepHostMs ?? performance.now() - t;
+      const host = runner.probe.lastStepHostMs ?? performance.now() - t;
       await runner.numbers(); // wait for the device: an honest step time
       if (i >= opts.warmup) {
         stepTimes.push(performance.now() - t);
         hostTimes.push(host);
       }
     }
-    dispatches = runner.dispatchesPerStep ?? null;
+    dispatches = runner.probe.dispatchesPerStep ?? null;
     // Evaluation: one batch of evalBatchSize per measurement, run as in training (shared out on wasm).
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       const t = performance.now();
@@ -121,3 +122,36 @@ export function benchDecode(): DecodeResult {
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
+
+/** One backend's bench, as `alexnet bench --json` prints it. */
+export interface BenchRecord extends BenchResult {
+  type: 'bench';
+  backend: string;
+  gpu: boolean;
+  detail: string; // the backend line without `backend: `, and how the runner ran
+  decode: DecodeResult | null; // null with --no-decode
+}
+
+export interface BenchRun extends Omit<BenchOptions, 'warmup'> {
+  backend: BackendChoice;
+  gpu: boolean;
+  quiet: boolean;
+  /** Whether to time the decoding of a full-size split too. */
+  decode: boolean;
+  /** The backend options the command line set (the rest of `settings` are defaults): one for another backend is refused. */
+  asked: Settings;
+}
+
+/** Starts the backend asked for (Dawn's null adapter too: its times are the host's part of a step) and times it. */
+export async function runBench(opts: BenchRun, hooks: { log?: (line: string) => void } = {}): Promise<BenchRecord> {
+  const backend = await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, settings: opts.asked, say: hooks.log ?? (() => {}), computes: false });
+  const model = createModel({ seed: 0 });
+  try {
+    checkBatchSizes(backend, model, [['--batch-size', opts.batchSize], ['--eval-batch-size', opts.evalBatchSize]]);
+  } finally {
+    model.dispose();
+  }
+  const result = await benchTraining(backend, { ...opts, warmup: 3 });
+  const detail = backend.detail + (result.runner ? `, ${result.runner}` : '');
+  return { type: 'bench', backend: backend.name, gpu: backend.gpu, detail, ...result, decode: opts.decode ? benchDecode() : null };
+}

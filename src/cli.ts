@@ -7,8 +7,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { printable } from './text.js';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { errnoCode, errnoWords } from './files.js';
-import { installProcessHandlers, isStdoutClosed } from './commands/common.js';
-import { dataRequest, runDownload, type DataFlags } from './commands/download.js';
+import { installProcessHandlers, isStdoutClosed } from './commands/lifecycle.js';
+import { dataRequest, downloadCommand, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
 import { BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS } from './backends/table.js';
 import { closeBackend } from './backends/lifecycle.js';
@@ -115,7 +115,7 @@ export function buildProgram(): Command {
     .option('--force', 'download and unpack again even if the data is there')
     .option('-q, --quiet', 'no progress or messages on stderr')
     .action(async (flags: DataFlags) => {
-      await runDownload(dataRequest(flags), { quiet: flags.quiet ?? false });
+      await downloadCommand(dataRequest(flags), { quiet: flags.quiet ?? false });
     });
 
   program
@@ -126,8 +126,8 @@ export function buildProgram(): Command {
     .option('--gpu', GPU_HELP)
     .option('-q, --quiet', 'no backend line on stderr')
     .action(async (flags) => {
-      const { runSummary } = await import('./commands/summary.js');
-      await runSummary(flags);
+      const { summaryCommand, summaryOptions } = await import('./commands/summary.js');
+      await summaryCommand(summaryOptions(flags));
     });
 
   withOptions(program.command('train').description('train on CIFAR-10 (the seed\'s recipe, or --recipe tuned and the flags below); one line per epoch on stdout'), [
@@ -145,8 +145,8 @@ export function buildProgram(): Command {
     .option('--overwrite', 'with --save: replace a run already in DIR (its checkpoint, report and best/), which is otherwise refused')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
-      const { runTrain, trainOptions } = await import('./commands/train.js');
-      await runTrain(trainOptions(flags, fromCli(cmd)));
+      const { trainCommand, trainOptions } = await import('./commands/train.js');
+      await trainCommand(trainOptions(flags, fromCli(cmd)));
     });
 
   withOptions(
@@ -162,8 +162,8 @@ export function buildProgram(): Command {
     .option('--out <file>', 'PNG to write, or - for stdout', 'samples.png')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags) => {
-      const { runSamples, samplesOptions } = await import('./commands/samples.js');
-      await runSamples(samplesOptions(flags));
+      const { samplesCommand, samplesOptions } = await import('./commands/samples.js');
+      await samplesCommand(samplesOptions(flags));
     });
 
   withOptions(program.command('eval').description('test loss and accuracy of a saved model, per class, and its confusion matrix').requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`'), [
@@ -177,8 +177,8 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (flags, cmd: Command) => {
-      const { evalOptions, runEval } = await import('./commands/eval.js');
-      await runEval(evalOptions(flags, fromCli(cmd)));
+      const { evalOptions, evalCommand } = await import('./commands/eval.js');
+      await evalCommand(evalOptions(flags, fromCli(cmd)));
     });
 
   program
@@ -192,8 +192,8 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per image')
     .option('-q, --quiet', 'nothing on stderr but errors')
     .action(async (images: string[], flags) => {
-      const { predictOptions, runPredict } = await import('./commands/predict.js');
-      await runPredict(predictOptions(images, flags));
+      const { predictOptions, predictCommand } = await import('./commands/predict.js');
+      await predictCommand(predictOptions(images, flags));
     });
 
   withOptions(program.command('bench').description('time the training step, evaluation and decoding on synthetic data of the real shapes'), [
@@ -208,8 +208,8 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per backend')
     .option('-q, --quiet', 'no backend line on stderr')
     .action(async (flags, cmd: Command) => {
-      const { runBench } = await import('./commands/bench.js');
-      await runBench(flags, fromCli(cmd));
+      const { benchCommand, benchOptions } = await import('./commands/bench.js');
+      await benchCommand(benchOptions(flags, fromCli(cmd)));
     });
 
   program
@@ -218,8 +218,8 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object')
     .option('--require-gpu', `exit with code ${EXIT_CODES.NO_GPU} unless a GPU backend works`)
     .action(async (flags) => {
-      const { runDoctor } = await import('./commands/doctor.js');
-      await runDoctor(flags);
+      const { doctorCommand, doctorOptions } = await import('./commands/doctor.js');
+      await doctorCommand(doctorOptions(flags));
     });
 
   return program;

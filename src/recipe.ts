@@ -169,7 +169,7 @@ export const presetRecipe = (preset: Preset, seed: number): Recipe =>
   ({ ...(Object.fromEntries(RECIPE_KEYS.map((k) => [k, RECIPE[k].default])) as Partial<Recipe>), ...PRESET_FIELDS[preset], preset, seed }) as Recipe;
 
 /** The seed's recipe with `seed` for the random numbers. */
-export const seedRecipe = (seed: number): Recipe => presetRecipe('seed', seed);
+export const lessonRecipe = (seed: number): Recipe => presetRecipe('seed', seed);
 
 /** A saved recipe with the fields an older version did not save (`added`) set to the values it trained with. */
 export function savedRecipe(r: Partial<Recipe>): Partial<Recipe> {

@@ -9,16 +9,19 @@ import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type 
 import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
 import { fixedConflict, startingState, type SavedState } from './state.js';
 import { checkExtracted } from './data/archive.js';
+import { decodeImage, toCifarImage } from './data/image.js';
 import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
+import { READ_CAPS, readRegularFile } from './files.js';
+import { predictTop, type ClassScore } from './predict.js';
 import { BEST_DIR, checkBest, checkpointer, claimRunDir, tidyRunDir } from './rundir.js';
-import { createModel } from './model.js';
+import { createModel, summarize, type ModelSummary } from './model.js';
 import { holdOut } from './batches.js';
 import { scheduleProblem } from './schedule.js';
-import { RECIPE, combinationProblem, heldOutCount, seedRecipe, type Limits, type Recipe } from './recipe.js';
-import type * as tf from './tf.js';
-import { train, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainResult, type TrainState } from './train.js';
+import { RECIPE, combinationProblem, heldOutCount, lessonRecipe, type Limits, type Recipe } from './recipe.js';
+import * as tf from './tf.js';
+import { trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainLoopResult, type TrainState } from './train.js';
 
 /** Where a command reads its data: as asked on its command line, and whether anything was asked there. */
 export interface DataRequest extends DataSource {
@@ -35,7 +38,7 @@ export interface RunHooks extends ObtainHooks {
   critical?: <T>(what: string, write: () => Promise<T>) => Promise<T>;
 }
 
-export interface TrainRunOptions {
+export interface TrainingOptions {
   recipe: Recipe;
   limits: Limits;
   /**
@@ -58,7 +61,7 @@ export interface TrainRunOptions {
   quiet?: boolean;
 }
 
-export interface TrainRunResult extends TrainResult {
+export interface TrainingResult extends TrainLoopResult {
   backend: ActiveBackend;
   /** The backend settings the run used (saved with it). */
   settings: Settings;
@@ -72,7 +75,7 @@ export interface TrainRunResult extends TrainResult {
 }
 
 /** Trains as asked: a new run, or the checkpoint in `opts.resume` continued exactly. */
-export async function trainRun(opts: TrainRunOptions, hooks: RunHooks = {}): Promise<TrainRunResult> {
+export async function runTraining(opts: TrainingOptions, hooks: RunHooks = {}): Promise<TrainingResult> {
   const say = hooks.log ?? (() => {});
   const resumed = opts.resume ? await readResumable(opts) : null;
   const saveDir = opts.save ?? opts.resume;
@@ -102,7 +105,7 @@ export async function trainRun(opts: TrainRunOptions, hooks: RunHooks = {}): Pro
   }
 }
 
-async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: SavedState } | null, saveDir: string | null, hooks: RunHooks): Promise<TrainRunResult> {
+async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: SavedState } | null, saveDir: string | null, hooks: RunHooks): Promise<TrainingResult> {
   const say = hooks.log ?? (() => {});
   // `--resume DIR` alone continues the interrupted run exactly: its recipe, limits, target epochs and data (issue #14).
   const recipe = resumed ? { ...resumed.state.recipe, epochs: opts.explicit.has('epochs') ? opts.recipe.epochs : resumed.state.recipe.epochs } : opts.recipe;
@@ -116,13 +119,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
     choice: saved && !opts.explicit.has('backend') ? saved.choice : opts.backend,
     gpu: saved && !opts.explicit.has('gpu') && !opts.explicit.has('backend') ? saved.gpu : opts.gpu,
   };
-  // A backend's option for another named backend is refused before it starts (it may fail to start for its own reasons).
-  if (asked.choice !== 'auto') optionsProblem(asked.choice, asked.choice, opts.settings);
-  const backend = await initBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet });
-  say(`backend: ${backend.detail}`);
-  checkComputes(backend);
-  const stray = optionsProblem(asked.choice, backend.name, opts.settings);
-  if (stray) say(stray);
+  const backend = await startBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet, settings: opts.settings, say });
   const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
   const model = loaded?.model ?? createModel({ init: recipe.init, seed: recipe.seed });
   try {
@@ -159,7 +156,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
       });
       const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
       const critical = hooks.critical ?? ((_what, f) => f());
-      const result = await train({
+      const result = await trainLoop({
         model,
         runner,
         state,
@@ -182,7 +179,7 @@ async function trainInto(opts: TrainRunOptions, resumed: { dir: string; state: S
 }
 
 /** state.json of the run to resume, checked against the flags given with --resume. */
-async function readResumable(opts: TrainRunOptions): Promise<{ dir: string; state: SavedState }> {
+async function readResumable(opts: TrainingOptions): Promise<{ dir: string; state: SavedState }> {
   const state = await readState(opts.resume!);
   // A resumed run takes its recipe and limits from the checkpoint (the schema's `fixed` fields); a flag that says
   // otherwise is an error.
@@ -226,10 +223,36 @@ function checkSameData(dir: string, saved: TrainState['data'], now: DataInfo): v
   }
 }
 
+export interface StartOptions {
+  gpu: boolean;
+  quiet?: boolean;
+  /** The backend options the command line set (--threads...): one for another named backend is refused. */
+  settings?: Settings;
+  say: (line: string) => void;
+  /** Whether the command needs numbers (train, eval, predict); bench and summary run on Dawn's null adapter too. */
+  computes?: boolean;
+}
+
+/**
+ * The start of every command that runs the network: the backend asked for, its line said, and the checks that it
+ * can do what is asked (a backend's option for another named backend is refused before it starts, since it may
+ * fail to start for its own reasons).
+ */
+export async function startBackend(choice: BackendChoice, opts: StartOptions): Promise<ActiveBackend> {
+  const settings = opts.settings ?? {};
+  if (choice !== 'auto') optionsProblem(choice, choice, settings);
+  const backend = await initBackend(choice, { gpu: opts.gpu, quiet: opts.quiet });
+  opts.say(`backend: ${backend.detail}`);
+  if (opts.computes ?? true) checkComputes(backend);
+  const stray = optionsProblem(choice, backend.name, settings);
+  if (stray) opts.say(stray);
+  return backend;
+}
+
 /** Training, evaluating and predicting need numbers: Dawn's null adapter (ALEXNET_DAWN_FLAGS) computes none. */
-export function checkComputes(backend: ActiveBackend): void {
+function checkComputes(backend: ActiveBackend): void {
   if (!backend.computes) {
-    throw new AlexnetError('USAGE', `${backend.detail.split(' (')[0]} on ${backend.detail.match(/\(([^,;]+)/)?.[1] ?? 'this adapter'} computes nothing: only \`alexnet bench\` runs there (it times the host's part of a step)`, 'unset ALEXNET_DAWN_FLAGS (or drop backend=null from it)');
+    throw new AlexnetError('USAGE', `${backend.name} on ${backend.where} computes nothing: only \`alexnet bench\` runs there (it times the host's part of a step)`, 'unset ALEXNET_DAWN_FLAGS (or drop backend=null from it)');
   }
 }
 
@@ -241,7 +264,7 @@ export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, s
   }
 }
 
-export interface EvalRunOptions {
+export interface EvaluationOptions {
   modelDir: string;
   data: DataRequest;
   /** null: the run's --eval-batch-size (its state.json), else the seed's. */
@@ -258,7 +281,7 @@ export interface EvalRunOptions {
  * Evaluates a saved model. By default it scores what the run validated on (issue #14): its data, its --limit-test,
  * its evaluation batch size and its backend settings, so that its seed-style figures equal the last epoch's Valid Loss and Valid Acc.
  */
-export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Promise<{ report: EvalReport; data: DataInfo }> {
+export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks = {}): Promise<{ report: EvalReport; data: DataInfo }> {
   const say = hooks.log ?? (() => {});
   await checkModelDir(opts.modelDir);
   const state = await readStateIfAny(opts.modelDir); // validated now, before any download; an exported model has none
@@ -271,12 +294,7 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).
-  if (opts.backend !== 'auto') optionsProblem(opts.backend, opts.backend, opts.settings);
-  const backend = await initBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet });
-  say(`backend: ${backend.detail}`);
-  checkComputes(backend);
-  const stray = optionsProblem(opts.backend, backend.name, opts.settings);
-  if (stray) say(stray);
+  const backend = await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, settings: opts.settings, say });
   const { model, epochs } = await loadTrainedModel(opts.modelDir, state);
   try {
     checkBatchSizes(backend, model, [['--batch-size', batchSize]]);
@@ -285,7 +303,7 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
     say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
     // The run's settings too (wasm's threads round differently), so that its figures equal the last epoch's.
     const settings = { ...defaultSettings(), ...state?.settings, ...opts.settings };
-    const runner = await backend.runner({ model, recipe: state?.recipe ?? seedRecipe(0), settings });
+    const runner = await backend.runner({ model, recipe: state?.recipe ?? lessonRecipe(0), settings });
     try {
       // Names from the data being evaluated: they are what the labels mean.
       return { report: await evaluateReport(data.test, batchSize, data.classNames, runner), data: info };
@@ -294,5 +312,48 @@ export async function evalRun(opts: EvalRunOptions, hooks: ObtainHooks = {}): Pr
     }
   } finally {
     model.dispose();
+  }
+}
+
+export interface PredictionOptions {
+  modelDir: string;
+  /** PNG or JPEG files, any size. */
+  images: string[];
+  top: number;
+  backend: BackendChoice;
+  gpu: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * The `top` most probable classes of each image. Every image is read and prepared before the model runs, one at a
+ * time, stopping at the first that fails (all at once, 1,000 files hit EMFILE under `ulimit -n 256`, and twenty
+ * 100-megapixel JPEGs took 1.2 GB and went on decoding after the first error: issue #20).
+ */
+export async function runPrediction(opts: PredictionOptions, hooks: { log?: (line: string) => void } = {}): Promise<ClassScore[][]> {
+  await checkModelDir(opts.modelDir);
+  const images: Uint8Array[] = [];
+  for (const file of opts.images) {
+    const bytes = await readRegularFile(file, READ_CAPS.image, 'IMAGE', file, 'pass paths of PNG or JPEG files');
+    images.push(toCifarImage(decodeImage(bytes, file)));
+  }
+  await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}) });
+  const { model, classNames } = await loadTrainedModel(opts.modelDir);
+  try {
+    return await predictTop(model, images, classNames, opts.top);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The network, layer by layer, built on the backend asked for (its output shape for a zero input included). */
+export async function runSummary(opts: { backend: BackendChoice; gpu: boolean; quiet?: boolean }, hooks: { log?: (line: string) => void } = {}): Promise<ModelSummary> {
+  await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}), computes: false });
+  const model = createModel({ seed: 0 });
+  try {
+    return summarize(model);
+  } finally {
+    model.dispose();
+    tf.disposeVariables();
   }
 }

@@ -28,13 +28,13 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
 export type Objective = (logits: tf.Tensor2D, labels: tf.Tensor1D) => { loss: tf.Scalar; acc: tf.Scalar };
 
 /** The seed's: PyTorch's CrossEntropyLoss and the fraction of first-maximum hits, in TensorFlow.js ops. */
-export const seedObjective: Objective = (logits, labels) => ({ loss: crossEntropy(logits, labels), acc: accuracy(logits, labels) });
+export const lessonObjective: Objective = (logits, labels) => ({ loss: crossEntropy(logits, labels), acc: accuracy(logits, labels) });
 
 /**
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
  * as tensors the caller owns.
  */
-export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = seedObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
+export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = lessonObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
     let acc: tf.Scalar | undefined;
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);

@@ -46,7 +46,7 @@ export interface Checkpointer {
   save(model: tf.LayersModel, state: TrainState, optimizer: Float32Array | null, best: boolean): Promise<void>;
 }
 
-export interface TrainOptions {
+export interface TrainLoopOptions {
   /** The network; the runner trains it and writes its weights back into it before each checkpoint. */
   model: tf.LayersModel;
   runner: Runner;
@@ -65,7 +65,7 @@ export interface TrainOptions {
   signal?: AbortSignal;
 }
 
-export interface TrainResult {
+export interface TrainLoopResult {
   history: EpochMetrics[];
   interrupted: boolean;
   state: TrainState;
@@ -137,7 +137,7 @@ class EpochSums {
   }
 }
 
-export async function train(opts: TrainOptions): Promise<TrainResult> {
+export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult> {
   const { model, runner, state, train: trainSplit, valid: validSplit, test: testSplit } = opts;
   const recipe = state.recipe;
   if (trainSplit.count === 0 || validSplit.count === 0 || testSplit.count === 0) {

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NORMALISE, augmentDraws, epochBatches, epochPermutation, fillBatch, holdOut, inOrder, type Batch } from '../src/batches.js';
 import type { Settings } from '../src/backends/types.js';
-import { switchBackendForTests, type BackendName } from '../src/backends/index.js';
+import type { BackendName } from '../src/backends/index.js';
+import { useBackend } from './helpers.js';
 import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
-import { seedRecipe } from '../src/recipe.js';
+import { lessonRecipe } from '../src/recipe.js';
 
 test('epochPermutation: a permutation, pinned, the same for the same (seed, epoch), another for another epoch or seed', () => {
   // [n, seed, epoch] -> the first eight positions. Pinned: checkpoints resume on this order (and the README's
@@ -142,17 +143,17 @@ describe('every runner builds the host\'s batch, bit for bit', () => {
   ];
   for (const r of runners) {
     test(r.name, async (t) => {
-      const backend = await switchBackendForTests(r.backend).catch((e: Error) => e);
+      const backend = await useBackend(r.backend).catch((e: Error) => e);
       if (backend instanceof Error) {
         // Only webgpu may be missing (no adapter); CI's adapter makes its absence a failure.
         if (r.backend !== 'webgpu' || process.env.ALEXNET_REQUIRE_WEBGPU === '1') throw backend;
         return t.skip(`no adapter: ${backend.message}`);
       }
       const model = createModel({ seed: 1 });
-      const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: { threads: 1, ...r.settings } });
+      const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: { threads: 1, ...r.settings } });
       try {
         for (const b of batches) {
-          const got = await runner.inspectBatch(split, b);
+          const got = await runner.probe.batch(split, b);
           const x = new Float32Array(b.indices.length * 3072);
           const y = new Int32Array(b.indices.length);
           fillBatch(split, b, x, y);

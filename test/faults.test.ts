@@ -10,14 +10,13 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { switchBackendForTests } from '../src/backends/index.js';
 import { loadCheckpoint, loadTrainedModel, saveCheckpoint, type SaveStep } from '../src/checkpoint.js';
 import { decodeImage } from '../src/data/image.js';
 import { createModel } from '../src/model.js';
-import { seedRecipe } from '../src/recipe.js';
+import { lessonRecipe } from '../src/recipe.js';
 import { predictionLine } from '../src/report.js';
 import type { TrainState } from '../src/train.js';
-import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, noTrace, runCli, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, noTrace, runCli, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, useBackend } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 8 }));
 const RECIPE = SMALL_RUN;
@@ -107,11 +106,11 @@ describe('full disks', { skip: canMount }, () => {
 });
 
 describe('a checkpoint is atomic as a set', () => {
-  before(() => switchBackendForTests('cpu'));
+  before(() => useBackend('cpu'));
 
   const state = (epoch: number): TrainState => ({
     version: 1,
-    recipe: { ...seedRecipe(1), epochs: 9, batchSize: 32 },
+    recipe: { ...lessonRecipe(1), epochs: 9, batchSize: 32 },
     limitTrain: null,
     limitTest: null,
     epoch,

@@ -16,16 +16,15 @@ import { createGzip } from 'node:zlib';
 import { before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
 import { cifarEntries, gzipTar, makeTar, md5, type TarEntry } from '../scripts/fixture.js';
-import { switchBackendForTests } from '../src/backends/index.js';
 import { saveCheckpoint, type SaveStep } from '../src/checkpoint.js';
 import { BATCHES_DIR, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES } from '../src/data/cifar.js';
 import { fetchArchive } from '../src/data/download.js';
 import { TarGuard } from '../src/data/tar_guard.js';
 import { acquireLock, currentOwner, startTime } from '../src/lock.js';
 import { createModel } from '../src/model.js';
-import { seedRecipe } from '../src/recipe.js';
+import { lessonRecipe } from '../src/recipe.js';
 import type { TrainState } from '../src/train.js';
-import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, nativeInstalled, noTrace, runCli, runCliUnder, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, withUlimit } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, nativeInstalled, noTrace, runCli, runCliUnder, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, withUlimit, useBackend } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 9 }));
 const RECIPE = SMALL_RUN;
@@ -363,10 +362,10 @@ describe('disks, streams and signals', () => {
   });
 
   test('12. a first save that fails at any step is rolled back entirely', async () => {
-    await switchBackendForTests('cpu');
+    await useBackend('cpu');
     const state: TrainState = {
       version: 1,
-      recipe: { ...seedRecipe(1), epochs: 2, batchSize: 16 },
+      recipe: { ...lessonRecipe(1), epochs: 2, batchSize: 16 },
       limitTrain: null, limitTest: null, epoch: 1, batch: 0, partial: null,
       history: [{ epoch: 0, trainLoss: 1, trainAcc: 0.5, validLoss: 1, validAcc: 0.5, seconds: 1, imagesPerSecond: 1 }],
     };

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import type { Limits, Recipe } from '../src/recipe.js';
-import type { TrainRunOptions } from '../src/run.js';
+import type { TrainingOptions } from '../src/run.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -12,7 +12,10 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { backendEntry } from '../src/backends/table.js';
+import type { ActiveBackend, BackendName } from '../src/backends/types.js';
 import { preflight } from '../src/backends/webgpu/adapter.js';
+import * as tf from '../src/tf.js';
 import { IMAGE_SIZE } from '../src/data/cifar.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -344,7 +347,7 @@ export function trainedModel(archive: Buffer): Promise<{ model: string; data: st
  * The options of an in-process run (src/run.ts) on the archive `served` serves, on wasm with `threads`: what the
  * in-process training tests start from; `over` replaces any of them.
  */
-export function runOptions(served: { dataDir: string; url: string }, base: { recipe: Recipe; limits: Limits; threads: number }, over: Partial<TrainRunOptions> = {}): TrainRunOptions {
+export function runOptions(served: { dataDir: string; url: string }, base: { recipe: Recipe; limits: Limits; threads: number }, over: Partial<TrainingOptions> = {}): TrainingOptions {
   return {
     recipe: base.recipe,
     limits: base.limits,
@@ -357,4 +360,15 @@ export function runOptions(served: { dataDir: string; url: string }, base: { rec
     resume: null,
     ...over,
   };
+}
+
+/**
+ * Starts backend `name` in this test process (a second call switches back to it), as `--backend NAME` does but
+ * without the command's once-only choice: the in-process tests run one backend after another.
+ */
+export async function useBackend(name: BackendName): Promise<ActiveBackend> {
+  tf.env().set('PROD', true);
+  const r = await (await backendEntry(name).load()).start({ gpuOnly: false, auto: false, why: 'for a test' });
+  if (!r.ok) throw new Error(`${name}: ${r.reason}`);
+  return r.backend;
 }

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { switchBackendForTests } from '../src/backends/index.js';
-import { runCli, runOnTerminal, serveArchive, tmpDir } from './helpers.js';
+import { runCli, runOnTerminal, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 }));
 const EPOCH = /Epoch (\d+)\. Train Loss: (\d+\.\d{6}), Train Acc: (\d\.\d{6}), Valid Loss: (\d+\.\d{6}), Valid Acc: (\d\.\d{6}), Time \d\d:\d\d:\d\d/g;
@@ -28,7 +27,7 @@ function jsonAsLines(stdout: string): string[] {
 
 let webgpuWhy: string | null = null;
 try {
-  await switchBackendForTests('webgpu');
+  await useBackend('webgpu');
 } catch (e) {
   webgpuWhy = (e as Error).message;
 }

@@ -4,19 +4,19 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { inOrder } from '../src/batches.js';
-import { switchBackendForTests, type Runner } from '../src/backends/index.js';
+import { type Runner } from '../src/backends/index.js';
 import { stockConv2DBackpropFilter } from '../src/backends/cpu/kernels/Conv2DBackpropFilter.js';
-import { DeviceRunner } from '../src/backends/runner.js';
+import { OpsRunner } from '../src/backends/runner.js';
 import { DataParallel, shardSizes } from '../src/backends/wasm/parallel.js';
 import type { Split } from '../src/data/cifar.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
-import { seedRecipe } from '../src/recipe.js';
-import { AUTO_LINE, relErr, runCli } from './helpers.js';
+import { lessonRecipe } from '../src/recipe.js';
+import { AUTO_LINE, relErr, runCli, useBackend } from './helpers.js';
 import * as tf from '../src/tf.js';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
 async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {
-  await switchBackendForTests(backend);
+  await useBackend(backend);
   return tf.tidy(f as () => tf.TensorContainer) as T;
 }
 
@@ -33,7 +33,7 @@ const syntheticSplit = (n: number, salt: number): Split => ({
 
 
 describe('model', () => {
-  before(() => switchBackendForTests('wasm'));
+  before(() => useBackend('wasm'));
 
   test('the seed\'s table: layer shapes, 576,778 parameters, [1, 10] out', () => {
     const model = createModel({ seed: 1 });
@@ -107,7 +107,7 @@ describe('wasm kernels against the cpu backend', () => {
   }
 
   test('the filter-gradient kernel rejects a stride it does not cover', async () => {
-    await switchBackendForTests('wasm');
+    await useBackend('wasm');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
     const dy = tf.zeros([1, 3, 3, 4]) as tf.Tensor4D;
     assert.throws(() => tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 2, 'valid'), dy)))(tf.zeros([3, 3, 2, 4]) as tf.Tensor4D), /does not support stride 2x2/);
@@ -144,9 +144,9 @@ describe('wasm kernels against the cpu backend', () => {
   test('two runner steps (what training runs): the loss and every updated weight match the cpu backend within 1e-4', async () => {
     const split = syntheticSplit(4, 8);
     const steps = async (backend: 'wasm' | 'cpu') => {
-      const b = await switchBackendForTests(backend);
+      const b = await useBackend(backend);
       const model = createModel({ seed: 11 });
-      const runner = await b.runner({ model, recipe: seedRecipe(11), settings: { threads: 1 } });
+      const runner = await b.runner({ model, recipe: lessonRecipe(11), settings: { threads: 1 } });
       for (let i = 0; i < 2; i++) await runner.step(split, inOrder(0, 4), 0.1);
       const out = { numbers: await runner.numbers(), weights: model.weights.map((w) => w.read().dataSync().slice()) };
       await runner.dispose();
@@ -160,11 +160,11 @@ describe('wasm kernels against the cpu backend', () => {
   });
 
   test('the runners\' steps and evaluation leave tf.memory().numTensors unchanged (one thread and three)', async () => {
-    const backend = await switchBackendForTests('wasm');
+    const backend = await useBackend('wasm');
     const split = syntheticSplit(6, 2);
     for (const threads of [1, 3]) {
       const model = createModel({ seed: 1 });
-      const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: { threads } });
+      const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: { threads } });
       const before = tf.memory().numTensors;
       for (let i = 0; i < 2; i++) await runner.step(split, inOrder(i * 3, 3), 0.1);
       assert.equal((await runner.numbers()).length, 4, 'a loss and an accuracy per step');
@@ -177,12 +177,12 @@ describe('wasm kernels against the cpu backend', () => {
   });
 
   test('data-parallel steps and evaluation (3 threads, uneven shards) match one thread within 1e-5', async () => {
-    await switchBackendForTests('wasm');
+    await useBackend('wasm');
     const split = syntheticSplit(11, 5);
     const one = createModel({ seed: 3 });
     const many = createModel({ seed: 3 });
-    const alone = new DeviceRunner({ model: one, recipe: seedRecipe(1), settings: {} }, { threads: 1 });
-    const dp = await DataParallel.start({ model: many, recipe: seedRecipe(1), settings: {} }, 3);
+    const alone = new OpsRunner({ model: one, recipe: lessonRecipe(1), settings: {} }, { threads: 1 });
+    const dp = await DataParallel.start({ model: many, recipe: lessonRecipe(1), settings: {} }, 3);
     try {
       for (const runner of [alone, dp] as Runner[]) for (let s = 0; s < 2; s++) await runner.step(split, inOrder(s, 7), 0.1); // shards of 3, 2 and 2
       const [a, b] = [await alone.numbers(), await dp.numbers()];
@@ -204,7 +204,7 @@ describe('wasm kernels against the cpu backend', () => {
 
 describe('the cpu backend\'s filter gradient', () => {
   test('is the stock kernel\'s, bit for bit (valid and same padding, strides, odd shapes)', async () => {
-    await switchBackendForTests('cpu');
+    await useBackend('cpu');
     const stock = tf.getKernel('Conv2DBackpropFilter', 'cpu')!; // ours, registered over the stock one...
     const cases = [
       { x: [2, 13, 13, 6], f: [5, 5, 6, 4], strides: 1, pad: 'valid' as const },

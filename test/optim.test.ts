@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
-import { switchBackendForTests } from '../src/backends/index.js';
 import { presetRecipe, type Recipe } from '../src/recipe.js';
 import { lrAt } from '../src/schedule.js';
 import { Sgd } from '../src/step.js';
 import * as tf from '../src/tf.js';
-import { ROOT, relErr } from './helpers.js';
+import { ROOT, relErr, useBackend } from './helpers.js';
 
 interface Reference {
   torch: string;
@@ -29,7 +28,7 @@ interface Reference {
 
 const ref = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'data', 'sgd_reference.json'), 'utf8')) as Reference;
 
-before(() => switchBackendForTests('cpu'));
+before(() => useBackend('cpu'));
 
 test('each schedule gives PyTorch\'s learning rate at every step, warm-up or not', () => {
   assert.equal(ref.recipes.length, 12);

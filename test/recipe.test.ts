@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { BACKEND_OPTIONS, settingsProblem } from '../src/backends/table.js';
 import { buildProgram } from '../src/cli.js';
 import { stateProblem } from '../src/state.js';
-import { LIMITS, RECIPE, parseField, presetRecipe, recipeProblem, savedRecipe, seedRecipe } from '../src/recipe.js';
+import { LIMITS, RECIPE, parseField, presetRecipe, recipeProblem, savedRecipe, lessonRecipe } from '../src/recipe.js';
 
 test('each field parses what its kind allows and names the flag otherwise', () => {
   // [field, text, value or the error's message]
@@ -35,19 +35,19 @@ test('each field parses what its kind allows and names the flag otherwise', () =
 });
 
 test('the seed\'s recipe: 20 epochs, batch 64, plain SGD at lr 0.1, no schedule or augmentation, the test set validates, evaluation batch 128, PyTorch initialisation', () => {
-  assert.deepEqual(seedRecipe(5), {
+  assert.deepEqual(lessonRecipe(5), {
     preset: 'seed', epochs: 20, batchSize: 64, lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0, schedule: 'constant', warmupEpochs: 0,
     augment: 'none', validSplit: 0, evalBatchSize: 128, seed: 5, init: 'pytorch',
   });
-  assert.equal(recipeProblem(seedRecipe(5)), null);
-  assert.deepEqual(presetRecipe('tuned', 5), { ...seedRecipe(5), preset: 'tuned', lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });
+  assert.equal(recipeProblem(lessonRecipe(5)), null);
+  assert.deepEqual(presetRecipe('tuned', 5), { ...lessonRecipe(5), preset: 'tuned', lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });
   assert.equal(recipeProblem(presetRecipe('tuned', 5)), null);
 });
 
 test('a recipe saved before the optimiser options is read as the seed\'s; fields that contradict each other are refused', () => {
   const old = { epochs: 20, batchSize: 64, lr: 0.1, evalBatchSize: 128, seed: 5, init: 'pytorch' as const };
   assert.equal(recipeProblem(old), null);
-  assert.deepEqual(savedRecipe(old), seedRecipe(5));
+  assert.deepEqual(savedRecipe(old), lessonRecipe(5));
   assert.equal(recipeProblem({ ...old, nesterov: true }), '--nesterov needs --momentum above 0 (as PyTorch\'s SGD)');
   assert.equal(recipeProblem({ ...old, warmupEpochs: 20 }), '--warmup-epochs 20 leaves no epoch of the schedule (--epochs 20)');
   assert.equal(recipeProblem({ ...old, augment: 'flip,crop' }), 'recipe.augment must be one of none, flip, crop, crop,flip, got "flip,crop"');
@@ -55,7 +55,7 @@ test('a recipe saved before the optimiser options is read as the seed\'s; fields
 });
 
 test('a saved recipe and saved settings are checked field by field, the error naming the field', () => {
-  const ok = seedRecipe(1);
+  const ok = lessonRecipe(1);
   const cases: [unknown, string][] = [
     [null, 'recipe must be an object'],
     [[], 'recipe must be an object'],

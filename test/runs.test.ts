@@ -10,18 +10,17 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { switchBackendForTests } from '../src/backends/index.js';
 import { loadTrainedModel, readState } from '../src/checkpoint.js';
-import { MAX_TIMING_MS, networkTimingFromEnv } from '../src/commands/common.js';
+import { MAX_TIMING_MS, networkTimingFromEnv } from '../src/commands/parse.js';
 import { decodeImage } from '../src/data/image.js';
 import { retryDelay } from '../src/data/download.js';
 import { makeDirs } from '../src/files.js';
-import { positive, range, seedRecipe, type Recipe } from '../src/recipe.js';
-import { trainRun, type TrainRunOptions } from '../src/run.js';
-import { BIN, SMALL_RUN, archiveFile, noTrace, runCli, runCliUnder, runOptions, serveArchive, tmpDir } from './helpers.js';
+import { positive, range, lessonRecipe, type Recipe } from '../src/recipe.js';
+import { runTraining, type TrainingOptions } from '../src/run.js';
+import { BIN, SMALL_RUN, archiveFile, noTrace, runCli, runCliUnder, runOptions, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 31 }));
-const RECIPE: Recipe = { ...seedRecipe(4), batchSize: 16, epochs: 2 };
+const RECIPE: Recipe = { ...lessonRecipe(4), batchSize: 16, epochs: 2 };
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error:'));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>;
 const noStrace = (() => {
@@ -37,12 +36,12 @@ if (noStrace && process.env.ALEXNET_REQUIRE_FAULT_TOOLS === '1') throw new Error
 describe('runs, in-process', () => {
   let served: Awaited<ReturnType<typeof serveArchive>>;
   before(async () => {
-    await switchBackendForTests('wasm');
+    await useBackend('wasm');
     served = await serveArchive(archive);
   });
   after(() => served.close());
 
-  const options = (over: Partial<TrainRunOptions> = {}) => runOptions(served, { recipe: RECIPE, limits: { limitTrain: 64, limitTest: 32 }, threads: 1 }, over);
+  const options = (over: Partial<TrainingOptions> = {}) => runOptions(served, { recipe: RECIPE, limits: { limitTrain: 64, limitTest: 32 }, threads: 1 }, over);
   /** DIR/best's state.json holds the weights the run's state.json names as its best. */
   const bestIsWhole = (dir: string) => {
     const run = readJson(path.join(dir, 'state.json'));
@@ -54,11 +53,11 @@ describe('runs, in-process', () => {
   test('state.json names its best by hash; a best/ cut short is repaired from the run, a missing one starts anew, another run\'s is refused', async () => {
     const save = path.join(tmpDir(), 'run');
     const notes: string[] = [];
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save, keepBest: true }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save, keepBest: true }));
     bestIsWhole(save);
     // A kill while best/ was written, after the run's own state.json: best/ holds no state.json yet.
     fs.rmSync(path.join(save, 'best', 'state.json'));
-    const r = await trainRun(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']) }), { log: (l) => notes.push(l) });
+    const r = await runTraining(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']) }), { log: (l) => notes.push(l) });
     assert.ok(notes.some((l) => /best was one save behind the run \(a save cut short\): copying the best epoch \(0\) into it again$/.test(l)), notes.join('\n'));
     bestIsWhole(save);
     assert.equal(r.state.epoch, 2);
@@ -66,17 +65,17 @@ describe('runs, in-process', () => {
     // Removed by hand: said, and the best of the epochs from here on is kept.
     fs.rmSync(path.join(save, 'best'), { recursive: true });
     notes.length = 0;
-    await trainRun(options({ resume: save, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']) }), { log: (l) => notes.push(l) });
+    await runTraining(options({ resume: save, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']) }), { log: (l) => notes.push(l) });
     assert.ok(notes.some((l) => l.endsWith(`best is missing: the best of the epochs from here on is kept in ${path.join(save, 'best')}`)), notes.join('\n'));
     bestIsWhole(save);
     assert.equal(readJson(path.join(save, 'state.json')).best.epoch, 2, 'the only epoch since');
 
     // Replaced by another run's checkpoint: refused, naming both.
     const other = path.join(tmpDir(), 'other');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1, seed: 7 }, save: other }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1, seed: 7 }, save: other }));
     fs.rmSync(path.join(save, 'best'), { recursive: true });
     fs.cpSync(other, path.join(save, 'best'), { recursive: true });
-    await assert.rejects(trainRun(options({ resume: save, recipe: { ...RECIPE, epochs: 4 }, explicit: new Set(['epochs']) })), {
+    await assert.rejects(runTraining(options({ resume: save, recipe: { ...RECIPE, epochs: 4 }, explicit: new Set(['epochs']) })), {
       code: 'CHECKPOINT',
       message: new RegExp(`^${path.join(save, 'best')} holds epoch 0 \\(weights [0-9a-f]{16}\\), not the run's best, epoch 2 \\(weights [0-9a-f]{16}\\)$`),
     });
@@ -84,11 +83,11 @@ describe('runs, in-process', () => {
 
   test('best/ as a file or a symbolic link is refused, and nothing is written through the link', async () => {
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save, keepBest: true }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save, keepBest: true }));
     const elsewhere = tmpDir();
     fs.rmSync(path.join(save, 'best'), { recursive: true });
     fs.symlinkSync(elsewhere, path.join(save, 'best'));
-    const resume = () => trainRun(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']) }));
+    const resume = () => runTraining(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']) }));
     await assert.rejects(resume(), { code: 'IO', message: `will not use ${path.join(save, 'best')}: it is a symbolic link, and the best checkpoint is a folder of the run's own` });
     assert.deepEqual(fs.readdirSync(elsewhere), []);
     fs.rmSync(path.join(save, 'best'));
@@ -98,7 +97,7 @@ describe('runs, in-process', () => {
     const fresh = path.join(tmpDir(), 'fresh');
     fs.mkdirSync(fresh);
     fs.symlinkSync(elsewhere, path.join(fresh, 'best'));
-    const run = (overwrite: boolean) => trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save: fresh, keepBest: true, overwrite }));
+    const run = (overwrite: boolean) => runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save: fresh, keepBest: true, overwrite }));
     await assert.rejects(run(false), { code: 'USAGE', message: `${fresh} holds files of a run (best) already` });
     await run(true);
     assert.ok(fs.lstatSync(path.join(fresh, 'best')).isDirectory(), 'a folder of the run\'s own');
@@ -107,22 +106,22 @@ describe('runs, in-process', () => {
 
   test('--keep-best turned on when resuming, and a resume into another --save: the summary\'s best folder exists and is whole', async () => {
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
     const notes: string[] = [];
-    const r = await trainRun(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']), keepBest: true }), { log: (l) => notes.push(l) });
+    const r = await runTraining(options({ resume: save, recipe: RECIPE, explicit: new Set(['epochs']), keepBest: true }), { log: (l) => notes.push(l) });
     assert.ok(notes.includes(`--keep-best: the best of the epochs from here on is kept in ${path.join(save, 'best')}`), notes.join('\n'));
     assert.equal(r.state.best?.epoch, 1);
     bestIsWhole(save);
     const moved = path.join(tmpDir(), 'moved');
-    const m = await trainRun(options({ resume: save, save: moved, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']) }));
+    const m = await runTraining(options({ resume: save, save: moved, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']) }));
     bestIsWhole(moved);
     assert.ok(m.state.keepBest);
   });
 
   test('a new total never stretches a schedule; whatever a new run refuses, a resume refuses; a run stopped inside its last epoch is done', async () => {
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, schedule: 'cosine' }, save }));
-    const resume = (over: Partial<TrainRunOptions>) => trainRun(options({ resume: save, ...over }));
+    await runTraining(options({ recipe: { ...RECIPE, schedule: 'cosine' }, save }));
+    const resume = (over: Partial<TrainingOptions>) => runTraining(options({ resume: save, ...over }));
     await assert.rejects(resume({ recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']) }), {
       code: 'USAGE',
       message: "--epochs 3 would stretch the run's cosine schedule, laid over its 2 epochs, and no single run gives such numbers",
@@ -131,33 +130,33 @@ describe('runs, in-process', () => {
     // Warm-up on a constant rate: a new total is fine, but not one the warm-up fills.
     const warm = path.join(tmpDir(), 'warm');
     const stop = new AbortController();
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 3, warmupEpochs: 1 }, save: warm }), { signal: stop.signal, onBatch: (p) => p.epoch === 1 && p.batch === 2 && stop.abort() });
-    await assert.rejects(trainRun(options({ resume: warm, recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) })), { code: 'USAGE', message: '--warmup-epochs 1 leaves no epoch of the schedule (--epochs 1)' });
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 3, warmupEpochs: 1 }, save: warm }), { signal: stop.signal, onBatch: (p) => p.epoch === 1 && p.batch === 2 && stop.abort() });
+    await assert.rejects(runTraining(options({ resume: warm, recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) })), { code: 'USAGE', message: '--warmup-epochs 1 leaves no epoch of the schedule (--epochs 1)' });
     // Stopped inside epoch 1 (its second): --epochs 1 asks for no more training, and is told so.
     const plain = path.join(tmpDir(), 'plain');
     const stop2 = new AbortController();
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 3 }, save: plain }), { signal: stop2.signal, onBatch: (p) => p.epoch === 1 && p.batch === 2 && stop2.abort() });
-    await assert.rejects(trainRun(options({ resume: plain, recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) })), {
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 3 }, save: plain }), { signal: stop2.signal, onBatch: (p) => p.epoch === 1 && p.batch === 2 && stop2.abort() });
+    await assert.rejects(runTraining(options({ resume: plain, recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) })), {
       code: 'USAGE',
       message: 'the checkpoint has already done 1 epoch and 2 batches, as many as --epochs 1 asks for',
     });
   });
 
   test('onecycle with a rising phase of no steps is refused as such, not reported as a diverged run', async () => {
-    await assert.rejects(trainRun(options({ recipe: { ...RECIPE, batchSize: 64, epochs: 3, schedule: 'onecycle', warmupEpochs: 1 } })), {
+    await assert.rejects(runTraining(options({ recipe: { ...RECIPE, batchSize: 64, epochs: 3, schedule: 'onecycle', warmupEpochs: 1 } })), {
       code: 'USAGE',
       message: '--schedule onecycle over 3 steps (1 batch an epoch) leaves its rising phase no steps',
     });
   });
 
   test('a backend\'s option for another backend is refused; Nesterov without momentum names --no-nesterov', async () => {
-    await assert.rejects(trainRun(options({ settings: { webgpuRunner: 'ops' } })), { code: 'USAGE', message: '--webgpu-runner is an option of the webgpu backend, not of wasm', hint: 'drop --webgpu-runner, or pass --backend webgpu' });
-    await assert.rejects(trainRun(options({ recipe: { ...RECIPE, nesterov: true, momentum: 0 } })), { code: 'USAGE', hint: 'add --momentum 0.9, or turn Nesterov off with --no-nesterov' });
+    await assert.rejects(runTraining(options({ settings: { webgpuRunner: 'ops' } })), { code: 'USAGE', message: '--webgpu-runner is an option of the webgpu backend, not of wasm', hint: 'drop --webgpu-runner, or pass --backend webgpu' });
+    await assert.rejects(runTraining(options({ recipe: { ...RECIPE, nesterov: true, momentum: 0 } })), { code: 'USAGE', hint: 'add --momentum 0.9, or turn Nesterov off with --no-nesterov' });
   });
 
   test('an unknown field in a saved recipe is refused, not carried into the next state.json', async () => {
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
     const state = readJson(path.join(save, 'state.json'));
     state.recipe.dropout = 0.5;
     fs.writeFileSync(path.join(save, 'state.json'), JSON.stringify(state));
@@ -168,7 +167,7 @@ describe('runs, in-process', () => {
     // One step an epoch, so the run saves (and replaces its weights) every ~0.2 s while the reader reads.
     const save = path.join(tmpDir(), 'run');
     let done = false;
-    const writer = trainRun(options({ recipe: { ...RECIPE, epochs: 40 }, limits: { limitTrain: 16, limitTest: 16 }, save, keepBest: true })).finally(() => (done = true));
+    const writer = runTraining(options({ recipe: { ...RECIPE, epochs: 40 }, limits: { limitTrain: 16, limitTest: 16 }, save, keepBest: true })).finally(() => (done = true));
     const seen = new Set<number>();
     let reads = 0;
     while (!fs.existsSync(path.join(save, 'best', 'state.json'))) await new Promise((r) => setTimeout(r, 20));

@@ -8,12 +8,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { switchBackendForTests } from '../src/backends/index.js';
 import { trainOptions } from '../src/commands/train.js';
-import { presetRecipe, seedRecipe, type Recipe } from '../src/recipe.js';
-import { trainRun, type TrainRunOptions } from '../src/run.js';
+import { presetRecipe, lessonRecipe, type Recipe } from '../src/recipe.js';
+import { runTraining, type TrainingOptions } from '../src/run.js';
 import type { EpochMetrics } from '../src/train.js';
-import { runCli, runOptions, serveArchive, tmpDir } from './helpers.js';
+import { runCli, runOptions, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 200, seed: 21 }));
 // The reference's log line, strictly: the pipelines that parse it depend on every character.
@@ -21,7 +20,7 @@ const EPOCH_LINE = /^Epoch (\d+)\. Train Loss: (\d+\.\d{6}), Train Acc: (\d\.\d{
 // Small: a step costs ~100 ms here. 192 images in batches of 16 learn the fixture in 4 epochs; the other tests
 // need no learning, only the same numbers two ways, so 64 images (4 steps an epoch) do. Threads pinned: how a
 // batch is shared out changes float rounding, so the numbers depend on the count.
-const RECIPE: Recipe = { ...seedRecipe(9), batchSize: 16, epochs: 3 };
+const RECIPE: Recipe = { ...lessonRecipe(9), batchSize: 16, epochs: 3 };
 const SMALL = { limitTrain: 64, limitTest: 32 };
 const CLI_RECIPE = ['--batch-size', '16', '--seed', '9', '--threads', '2', '--backend', 'wasm', '--limit-train', '64', '--limit-test', '32'];
 
@@ -30,17 +29,17 @@ const metricsOf = (h: EpochMetrics[]) => h.map((m) => [m.epoch, m.trainLoss, m.t
 describe('a training run, in-process', () => {
   let served: Awaited<ReturnType<typeof serveArchive>>;
   before(async () => {
-    await switchBackendForTests('wasm');
+    await useBackend('wasm');
     served = await serveArchive(archive);
   });
   after(() => served.close());
 
-  const options = (over: Partial<TrainRunOptions> = {}) => runOptions(served, { recipe: RECIPE, limits: SMALL, threads: 2 }, over);
+  const options = (over: Partial<TrainingOptions> = {}) => runOptions(served, { recipe: RECIPE, limits: SMALL, threads: 2 }, over);
 
   test('the loss falls and accuracy is far above chance; the log says which backend and data', async () => {
     const log: string[] = [];
     const epochs: EpochMetrics[] = [];
-    const r = await trainRun(options({ recipe: { ...RECIPE, epochs: 4 }, limits: { limitTrain: 192, limitTest: 100 } }), { log: (l) => log.push(l), onEpochEnd: (m) => epochs.push(m) });
+    const r = await runTraining(options({ recipe: { ...RECIPE, epochs: 4 }, limits: { limitTrain: 192, limitTest: 100 } }), { log: (l) => log.push(l), onEpochEnd: (m) => epochs.push(m) });
     assert.equal(r.interrupted, false);
     assert.deepEqual(r.history, epochs, 'onEpochEnd saw every epoch, in order');
     assert.ok(epochs[3]!.trainLoss < epochs[0]!.trainLoss * 0.7, `train loss ${epochs.map((e) => e.trainLoss)}`);
@@ -52,22 +51,22 @@ describe('a training run, in-process', () => {
   });
 
   test('2 epochs saved, then resumed for 1 more, end with the numbers of one 3-epoch run', async () => {
-    const whole = await trainRun(options());
+    const whole = await runTraining(options());
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 2 }, save }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 2 }, save }));
     const files = fs.readdirSync(save).sort().map((f) => f.replace(/^weights-[0-9a-f]{16}\.bin$/, 'weights-<sha>.bin'));
     assert.deepEqual(files, ['metrics.jsonl', 'model.json', 'report.html', 'state.json', 'weights-<sha>.bin']);
     const state = JSON.parse(fs.readFileSync(path.join(save, 'state.json'), 'utf8')) as { settings: object; epoch: number };
     assert.deepEqual(state.settings, { threads: 2 }, 'the thread count is saved, for the same rounding on resume');
-    const resumed = await trainRun(options({ resume: save, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']), settings: {} }));
+    const resumed = await runTraining(options({ resume: save, recipe: { ...RECIPE, epochs: 3 }, explicit: new Set(['epochs']), settings: {} }));
     assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
   });
 
   test('stopped mid-epoch at a batch boundary: a checkpoint that resumes to the uninterrupted numbers', async () => {
-    const whole = await trainRun(options({ recipe: { ...RECIPE, epochs: 2 } }));
+    const whole = await runTraining(options({ recipe: { ...RECIPE, epochs: 2 } }));
     const save = path.join(tmpDir(), 'run');
     const stop = new AbortController();
-    const cut = await trainRun(options({ recipe: { ...RECIPE, epochs: 2 }, save }), {
+    const cut = await runTraining(options({ recipe: { ...RECIPE, epochs: 2 }, save }), {
       signal: stop.signal,
       onBatch: (p) => {
         if (p.epoch === 1 && p.batch === 2) stop.abort();
@@ -75,19 +74,19 @@ describe('a training run, in-process', () => {
     });
     assert.equal(cut.interrupted, true);
     assert.deepEqual([cut.state.epoch, cut.state.batch], [1, 2]);
-    const resumed = await trainRun(options({ resume: save, recipe: RECIPE, settings: {} }));
+    const resumed = await runTraining(options({ resume: save, recipe: RECIPE, settings: {} }));
     assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
   });
 
   test('every option on (momentum, Nesterov, weight decay, onecycle with warm-up, crop and flip, a held-out split, the best kept): stopped mid-epoch and resumed, the numbers of one run', async () => {
     const all: Recipe = { ...RECIPE, lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', warmupEpochs: 1, augment: 'crop,flip', validSplit: 16 };
     const limits = { limitTrain: 80, limitTest: 32 }; // 64 to train on (4 steps an epoch), 16 to validate on
-    const whole = await trainRun(options({ recipe: all, limits }));
+    const whole = await runTraining(options({ recipe: all, limits }));
     assert.deepEqual([whole.trainImages, whole.validImages, whole.testImages], [64, 16, 32]);
     assert.ok(whole.test && Number.isFinite(whole.test.loss), 'the test split, evaluated once at the end');
     const save = path.join(tmpDir(), 'run');
     const stop = new AbortController();
-    const cut = await trainRun(options({ recipe: all, limits, save, keepBest: true }), {
+    const cut = await runTraining(options({ recipe: all, limits, save, keepBest: true }), {
       signal: stop.signal,
       onBatch: (p) => {
         if (p.epoch === 1 && p.batch === 2) stop.abort();
@@ -96,7 +95,7 @@ describe('a training run, in-process', () => {
     assert.deepEqual([cut.interrupted, cut.test], [true, null]);
     const files = fs.readdirSync(save).sort().map((f) => f.replace(/-[0-9a-f]{16}\.bin$/, '-<sha>.bin'));
     assert.deepEqual(files, ['best', 'metrics.jsonl', 'model.json', 'momentum-<sha>.bin', 'report.html', 'state.json', 'weights-<sha>.bin'], 'the momentum saved with the weights');
-    const resumed = await trainRun(options({ resume: save, recipe: all, limits, settings: {} }));
+    const resumed = await runTraining(options({ resume: save, recipe: all, limits, settings: {} }));
     assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
     assert.deepEqual(resumed.test, whole.test);
     // The best epoch (by validation accuracy, the first of equals) is in DIR/best, a checkpoint of its own.
@@ -113,7 +112,7 @@ describe('a training run, in-process', () => {
     const shifted = await serveArchive(gzipTar(cifarEntries({ trainPerBatch: 40, test: 60, seed: 2, shifted: true })));
     try {
       const acc = async (augment: Recipe['augment']) => {
-        const r = await trainRun(options({
+        const r = await runTraining(options({
           recipe: { ...presetRecipe('tuned', 5), epochs: 4, batchSize: 8, augment },
           limits: { limitTrain: null, limitTest: null },
           data: { dataDir: shifted.dataDir, url: shifted.url, md5: null, force: false, explicit: true },
@@ -129,15 +128,15 @@ describe('a training run, in-process', () => {
 
   test('a resume that contradicts the checkpoint is refused: a recipe flag, other data, an epoch already done', async () => {
     const save = path.join(tmpDir(), 'run');
-    await trainRun(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
-    const resume = (over: Partial<TrainRunOptions>) => trainRun(options({ resume: save, ...over }));
+    await runTraining(options({ recipe: { ...RECIPE, epochs: 1 }, save }));
+    const resume = (over: Partial<TrainingOptions>) => runTraining(options({ resume: save, ...over }));
     await assert.rejects(resume({ recipe: { ...RECIPE, lr: 0.05 }, explicit: new Set(['lr', 'epochs']) }), { code: 'USAGE', message: "--lr 0.05 differs from the checkpoint's 0.1" });
     await assert.rejects(resume({ recipe: { ...RECIPE, epochs: 1 }, explicit: new Set(['epochs']) }), { code: 'USAGE', message: 'the checkpoint has already done 1 epoch' });
     await assert.rejects(resume({ limits: { limitTrain: 100, limitTest: 32 }, explicit: new Set(['limitTrain']) }), { code: 'USAGE', message: "--limit-train 100 differs from the checkpoint's 64" });
   });
 
   test('a diverging learning rate stops with an error naming the epoch and batch', async () => {
-    await assert.rejects(trainRun(options({ recipe: { ...RECIPE, lr: 1000, epochs: 2 } })), (e: Error & { code?: string; hint?: string }) => {
+    await assert.rejects(runTraining(options({ recipe: { ...RECIPE, lr: 1000, epochs: 2 } })), (e: Error & { code?: string; hint?: string }) => {
       assert.equal(e.code, 'DIVERGED');
       assert.match(e.message, /^training diverged: the loss is NaN or infinite at epoch 0, batch \d+$/);
       assert.equal(e.hint, 'lower the learning rate, e.g. --lr 0.1');
@@ -149,11 +148,11 @@ describe('a training run, in-process', () => {
     const explicit = (flags: Record<string, string>) => (k: string) => k in flags;
     const parse = (flags: Record<string, string>) => trainOptions(flags, explicit(flags));
     const o = parse({ epochs: '3', lr: '0.05', seed: '4', threads: '1' });
-    assert.deepEqual(o.recipe, { ...seedRecipe(4), epochs: 3, lr: 0.05 });
+    assert.deepEqual(o.recipe, { ...lessonRecipe(4), epochs: 3, lr: 0.05 });
     assert.deepEqual([...o.explicit].sort(), ['epochs', 'lr', 'seed']);
     // A named recipe sets its fields, flags override them, and only the flags given are explicit.
     const tuned = trainOptions({ recipe: 'tuned', momentum: '0.8', nesterov: false as never, seed: '4' }, (k) => ['recipe', 'momentum', 'nesterov', 'seed'].includes(k));
-    assert.deepEqual(tuned.recipe, { ...seedRecipe(4), preset: 'tuned', lr: 0.02, momentum: 0.8, nesterov: false, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });
+    assert.deepEqual(tuned.recipe, { ...lessonRecipe(4), preset: 'tuned', lr: 0.02, momentum: 0.8, nesterov: false, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });
     assert.deepEqual([...tuned.explicit].sort(), ['momentum', 'nesterov', 'preset', 'seed']);
     assert.deepEqual(o.settings, { threads: 1 });
     assert.ok(Number.isSafeInteger(parse({}).recipe.seed), 'no --seed: a random one');
@@ -196,7 +195,7 @@ describe('alexnet train, as a user runs it', () => {
     const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(Object.keys(objs[0]!), ['type', 'epoch', 'trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond', 'lr']);
     assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'recipe', 'trainImages', 'validImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'bestEpoch', 'test', 'bestSavedTo', 'seconds', 'savedTo']);
-    assert.deepEqual(objs[1]!.recipe, { ...seedRecipe(9), epochs: 1, batchSize: 16 }, 'the full recipe');
+    assert.deepEqual(objs[1]!.recipe, { ...lessonRecipe(9), epochs: 1, batchSize: 16 }, 'the full recipe');
     assert.deepEqual([objs[1]!.type, objs[1]!.backend, objs[1]!.threads, objs[1]!.seed, objs[1]!.trainImages, objs[1]!.savedTo], ['summary', 'wasm', 2, 9, 64, null]);
   });
 

@@ -7,22 +7,21 @@ import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { switchBackendForTests } from '../src/backends/index.js';
-import { evalOptions, runEval } from '../src/commands/eval.js';
-import { predictOptions, runPredict } from '../src/commands/predict.js';
-import { runSamples, samplesOptions } from '../src/commands/samples.js';
+import { evalOptions, evalCommand } from '../src/commands/eval.js';
+import { predictOptions, predictCommand } from '../src/commands/predict.js';
+import { samplesCommand, samplesOptions } from '../src/commands/samples.js';
 import { IMAGE_BYTES, NUM_CLASSES, decodeBatch, type Split } from '../src/data/cifar.js';
-import { seedRecipe } from '../src/recipe.js';
-import { trainRun } from '../src/run.js';
+import { lessonRecipe } from '../src/recipe.js';
+import { runTraining } from '../src/run.js';
 import { sampleLayout } from '../src/samples.js';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { captureConsole, listFiles, runCli, tileMismatch, tmpDir, upscale } from './helpers.js';
+import { captureConsole, listFiles, runCli, tileMismatch, tmpDir, upscale, useBackend } from './helpers.js';
 
 const entries = cifarEntries({ trainPerBatch: 100, test: 200 }); // the README example's archive
 // The README fixture example's recipe: every test image right from epoch 2 (valid accuracy 1.000000 at epochs 2
 // and 3). Threads pinned: the shares of a batch change float rounding, so the trajectory depends on the count.
 const EPOCHS = 4;
-const RECIPE = { ...seedRecipe(5), batchSize: 32, epochs: EPOCHS };
+const RECIPE = { ...lessonRecipe(5), batchSize: 32, epochs: EPOCHS };
 
 /** Decoded records of one member of the fixture, for comparing pixels. */
 function fixtureSplit(member: string): Split {
@@ -60,8 +59,8 @@ describe('using a trained model', () => {
 
   before(async () => {
     fs.writeFileSync(archive, gzipTar(entries));
-    await switchBackendForTests('wasm');
-    const r = await trainRun({
+    await useBackend('wasm');
+    const r = await runTraining({
       recipe: RECIPE,
       limits: { limitTrain: null, limitTest: null },
       explicit: new Set(),
@@ -195,8 +194,8 @@ describe('using a trained model', () => {
     writePng(image, recordRgba(test200, 0, 1));
 
     // Each case run in-process as the command runs it: [command, args, error code, message].
-    const evalWith = (m: string) => runEval(evalOptions({ model: m, dataDir, url: archive, verify: false }), captureConsole().con);
-    const predictWith = (m: string, files: string[], flags: Record<string, string> = {}) => runPredict(predictOptions(files, { model: m, ...flags }), captureConsole().con);
+    const evalWith = (m: string) => evalCommand(evalOptions({ model: m, dataDir, url: archive, verify: false }), captureConsole().con);
+    const predictWith = (m: string, files: string[], flags: Record<string, string> = {}) => predictCommand(predictOptions(files, { model: m, ...flags }), captureConsole().con);
     const cases: [string, () => Promise<unknown>, string, RegExp][] = [
       ['eval, no dir', () => evalWith(path.join(scratch, 'none')), 'CHECKPOINT', /^no model in .*none: the directory does not exist$/],
       ['predict, no dir', () => predictWith(path.join(scratch, 'none'), [image]), 'CHECKPOINT', /^no model in .*none: the directory does not exist$/],
@@ -207,8 +206,8 @@ describe('using a trained model', () => {
       ['predict, a damaged PNG', () => predictWith(model, [truncated]), 'IMAGE', /^cannot read .*cut\.png: the PNG data is damaged \(.+\)$/],
       ['predict, no file', () => predictWith(model, [path.join(scratch, 'missing.jpg')]), 'IMAGE', /^cannot read .*missing\.jpg: no such file$/],
       ['predict --top 11', () => predictWith(model, [image], { top: '11' }), 'USAGE', /^--top must be an integer in 1\.\.10, got "11"$/],
-      ['samples --count 0', async () => runSamples(samplesOptions({ count: '0', dataDir, url: archive, verify: false })), 'USAGE', /^--count must be an integer in 1\.\.10000, got "0"$/],
-      ['samples --out in no folder', async () => runSamples(samplesOptions({ out: path.join(scratch, 'no-such-dir', 'x.png'), dataDir, url: archive, verify: false, quiet: true }), captureConsole().con), 'IO', /^cannot write .*x\.png: no such file or directory$/],
+      ['samples --count 0', async () => samplesCommand(samplesOptions({ count: '0', dataDir, url: archive, verify: false })), 'USAGE', /^--count must be an integer in 1\.\.10000, got "0"$/],
+      ['samples --out in no folder', async () => samplesCommand(samplesOptions({ out: path.join(scratch, 'no-such-dir', 'x.png'), dataDir, url: archive, verify: false, quiet: true }), captureConsole().con), 'IO', /^cannot write .*x\.png: no such file or directory$/],
     ];
     for (const [what, run, code, re] of cases) {
       await assert.rejects(async () => run(), (e: Error & { code?: string; hint?: string }) => {

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
 import { NORMALISE, epochBatches, inOrder } from '../src/batches.js';
-import { switchBackendForTests, type ActiveBackend } from '../src/backends/index.js';
+import type { ActiveBackend } from '../src/backends/index.js';
 import { TILE_M, planSplitK } from '../src/backends/webgpu/wgsl/splitk.js';
 import { start } from '../src/backends/webgpu/index.js';
 import { compilePlan, type Plan } from '../src/backends/webgpu/compiled/plan.js';
@@ -22,15 +22,15 @@ import type { CompiledRunner } from '../src/backends/webgpu/compiled/runner.js';
 import { fusedObjective } from '../src/backends/webgpu/ops/runner.js';
 import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
-import { seedRecipe } from '../src/recipe.js';
-import { lossAndGrads, seedObjective } from '../src/step.js';
+import { lessonRecipe } from '../src/recipe.js';
+import { lossAndGrads, lessonObjective } from '../src/step.js';
 import * as tf from '../src/tf.js';
-import { relErr, runCli, serveArchive, tmpDir } from './helpers.js';
+import { relErr, runCli, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 let webgpu: ActiveBackend | null = null;
 let why = '';
 try {
-  webgpu = await switchBackendForTests('webgpu');
+  webgpu = await useBackend('webgpu');
 } catch (e) {
   why = (e as Error).message;
 }
@@ -48,7 +48,7 @@ const randomArray = (n: number, seed: number) => {
 
 /** Runs `f` on `backend` and reads every tensor it returns, asynchronously (WebGPU cannot read synchronously). */
 async function on(backend: 'webgpu' | 'cpu', f: () => Record<string, tf.Tensor>): Promise<Record<string, Float32Array>> {
-  await switchBackendForTests(backend);
+  await useBackend(backend);
   const out = tf.tidy(f);
   const read: Record<string, Float32Array> = {};
   for (const [k, t] of Object.entries(out)) read[k] = (await t.data()) as Float32Array;
@@ -108,7 +108,7 @@ describe('webgpu kernels against the cpu backend', { skip }, () => {
   }
 
   test('the filter gradient runs our split-K programs, not the stock kernel', async () => {
-    await switchBackendForTests('webgpu');
+    await useBackend('webgpu');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;
     const g = tf.grad((f) => tf.sum(tf.conv2d(x, f as tf.Tensor4D, 1, 'valid')))(tf.zeros([3, 3, 2, 4]) as tf.Tensor4D);
     await g.data();
@@ -163,14 +163,14 @@ test('auto and --gpu take a hardware adapter and never a software one', { skip }
 });
 
 describe('webgpu training step', { skip }, () => {
-  after(() => switchBackendForTests('webgpu'));
+  after(() => useBackend('webgpu'));
 
   test('the op-by-op runner: two steps (gathered on the GPU, a one-dispatch update per weight) match the cpu backend', async () => {
     const split: Split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
     const steps = async (name: 'webgpu' | 'cpu') => {
-      const backend = await switchBackendForTests(name);
+      const backend = await useBackend(name);
       const model = createModel({ seed: 12 });
-      const runner = await backend.runner({ model, recipe: seedRecipe(12), settings: { webgpuRunner: 'ops' } });
+      const runner = await backend.runner({ model, recipe: lessonRecipe(12), settings: { webgpuRunner: 'ops' } });
       for (let i = 0; i < 2; i++) await runner.step(split, inOrder(0, 4), 0.1);
       const numbers = await runner.numbers();
       await runner.sync();
@@ -183,7 +183,7 @@ describe('webgpu training step', { skip }, () => {
     const cpu = await steps('cpu');
     assert.ok(relErr(gpu.numbers, cpu.numbers) <= 1e-5, `losses and accuracies ${gpu.numbers} vs ${cpu.numbers}`);
     gpu.weights.forEach((w, i) => assert.ok(relErr(w, cpu.weights[i]!) <= 1e-4, `weight ${i}: relative error ${relErr(w, cpu.weights[i]!)}`));
-    await switchBackendForTests('webgpu');
+    await useBackend('webgpu');
     const programs = Object.keys((tf.backend() as unknown as { pipelineCache: object }).pipelineCache);
     for (const p of ['alexnetSgdUpdate', 'alexnetGatherNormalise']) assert.ok(programs.some((k) => k.startsWith(p)), `${p} ran`);
   });
@@ -193,8 +193,8 @@ describe('webgpu training step', { skip }, () => {
     const base = randomArray(n * 10, 21);
     const logitsV = Float32Array.from(base, (v, i) => (i < 10 ? 80 * v : i < 20 ? (i % 10 < 3 ? 2 : 1) : 4 * v)); // row 0 large, row 1 a 3-way tie
     const labels = Int32Array.from([3, 1, 0, 9, 4, 4, 7, 2, 5]);
-    const run = async (name: 'webgpu' | 'cpu', objective: typeof seedObjective) => {
-      await switchBackendForTests(name);
+    const run = async (name: 'webgpu' | 'cpu', objective: typeof lessonObjective) => {
+      await useBackend(name);
       const logits = tf.tensor2d(logitsV, [n, 10]);
       const y = tf.tensor1d(labels, 'int32');
       const dy = tf.grad((l) => objective(l as tf.Tensor2D, y).loss)(logits);
@@ -204,17 +204,17 @@ describe('webgpu training step', { skip }, () => {
       return out;
     };
     const gpu = await run('webgpu', fusedObjective);
-    const cpu = await run('cpu', seedObjective);
+    const cpu = await run('cpu', lessonObjective);
     assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5 * Math.max(1, cpu.loss), `loss ${gpu.loss} vs ${cpu.loss}`);
     assert.equal(gpu.acc, cpu.acc, 'accuracy: the first maximum, as tf.argMax');
     assert.ok(relErr(gpu.dy, cpu.dy) <= 1e-5, `d loss / d logits: relative error ${relErr(gpu.dy, cpu.dy)}`);
   });
 
   test('the runner\'s steps and evaluation leave tf.memory().numTensors unchanged', async () => {
-    const backend = await switchBackendForTests('webgpu');
+    const backend = await useBackend('webgpu');
     const model = createModel({ seed: 1 });
     const split: Split = { images: Uint8Array.from({ length: 6 * 3072 }, (_, i) => (i * 31) & 0xff), labels: Uint8Array.from([0, 1, 2, 3, 4, 5]), count: 6 };
-    const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: {} });
+    const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: {} });
     await runner.step(split, inOrder(0, 3), 0.1); // the first step uploads the split
     await runner.numbers();
     const before = tf.memory().numTensors;
@@ -229,10 +229,10 @@ describe('webgpu training step', { skip }, () => {
   });
 
   test('a GPU validation error becomes the tool\'s error, not stale numbers', async () => {
-    const backend = await switchBackendForTests('webgpu');
+    const backend = await useBackend('webgpu');
     const model = createModel({ seed: 1 });
     const split = { images: new Uint8Array(2 * 3072), labels: Uint8Array.from([0, 1]), count: 2 };
-    const runner = await backend.runner({ model, recipe: seedRecipe(1), settings: {} });
+    const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: {} });
     const device = (tf.backend() as unknown as { device: { createBuffer(d: object): unknown; queue: { onSubmittedWorkDone(): Promise<void> } } }).device;
     device.createBuffer({ size: 4, usage: 0 }); // invalid: a buffer needs a usage
     await device.queue.onSubmittedWorkDone();
@@ -251,7 +251,7 @@ describe('webgpu training step', { skip }, () => {
 describe('the compiled step (issue #18)', { skip }, () => {
   // 8 images whose pixels hash their position, and a batch of 4 of them.
   const split: Split = { images: Uint8Array.from({ length: 8 * 3072 }, (_, i) => (i * 37 + (i >> 7)) & 0xff), labels: Uint8Array.from([3, 1, 4, 1, 5, 9, 2, 6]), count: 8 };
-  const recipe = { ...seedRecipe(12), batchSize: 4, evalBatchSize: 8 };
+  const recipe = { ...lessonRecipe(12), batchSize: 4, evalBatchSize: 8 };
 
   test('the plan is read from the model\'s own layers, weights where model.trainableWeights has them', () => {
     const model = createModel({ seed: 1 });
@@ -272,7 +272,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
   });
 
   test('one step: the loss and every weight gradient within 1e-4 of the cpu backend\'s; 23 dispatches', async () => {
-    await switchBackendForTests('cpu');
+    await useBackend('cpu');
     const model = createModel({ seed: 12 });
     const x = tf.tensor4d(Float32Array.from(split.images.subarray(0, 4 * 3072), (v) => NORMALISE[v]!), [4, 32, 32, 3]);
     const y = tf.tensor1d(Int32Array.from(split.labels.subarray(0, 4)), 'int32');
@@ -280,15 +280,15 @@ describe('the compiled step (issue #18)', { skip }, () => {
     const wantLoss = (await want.loss.data())[0]!;
     const wantGrads = await Promise.all(model.trainableWeights.map(async (w) => (await want.grads[(w.read() as tf.Variable).name]!.data()) as Float32Array));
     tf.dispose([x, y, want.loss, want.acc, ...Object.values(want.grads)]);
-    const backend = await switchBackendForTests('webgpu');
+    const backend = await useBackend('webgpu');
     const runner = (await backend.runner({ model, recipe, settings: { webgpuRunner: 'compiled' } })) as CompiledRunner;
     try {
       assert.equal(runner.label, 'compiled');
       await runner.step(split, inOrder(0, 4), 0.1);
       const [loss] = await runner.numbers();
       assert.ok(Math.abs(loss! - wantLoss) <= 1e-4 * Math.max(1, wantLoss), `loss ${loss} vs ${wantLoss}`);
-      (await runner.gradients()).forEach((g, i) => assert.ok(relErr(g, wantGrads[i]!) <= 1e-4, `${model.trainableWeights[i]!.name}: relative error ${relErr(g, wantGrads[i]!)}`));
-      assert.equal(runner.dispatchesPerStep, 23);
+      (await runner.probe.gradients!()).forEach((g, i) => assert.ok(relErr(g, wantGrads[i]!) <= 1e-4, `${model.trainableWeights[i]!.name}: relative error ${relErr(g, wantGrads[i]!)}`));
+      assert.equal(runner.probe.dispatchesPerStep, 23);
     } finally {
       await runner.dispose();
       model.dispose();
@@ -297,7 +297,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
 
   test('20 steps (batches of 2 and 1, the shorter last batch of an epoch of 3): losses within 1e-3 of the cpu backend\'s', async () => {
     const steps = async (name: 'webgpu' | 'cpu') => {
-      const backend = await switchBackendForTests(name);
+      const backend = await useBackend(name);
       const model = createModel({ seed: 12 });
       const runner = await backend.runner({ model, recipe: { ...recipe, batchSize: 2 }, settings: { webgpuRunner: 'compiled' } });
       for (let s = 0; s < 20; s++) await runner.step(split, s % 2 === 0 ? inOrder(0, 2) : inOrder(2, 1), 0.05);
@@ -315,7 +315,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
     const tuned = { ...recipe, momentum: 0.9, nesterov: true, weightDecay: 5e-4, augment: 'crop,flip' as const };
     const batches = epochBatches(8, 4, 12, 0, tuned.augment);
     const run = async (name: 'webgpu' | 'cpu', webgpuRunner: string, from: { steps: number[]; state?: Float32Array; weights?: Float32Array[] }) => {
-      const backend = await switchBackendForTests(name);
+      const backend = await useBackend(name);
       const model = createModel({ seed: 12 });
       from.weights?.forEach((w, i) => (model.trainableWeights[i]!.read() as tf.Variable).assign(tf.tensor(w, model.trainableWeights[i]!.shape as number[])));
       const runner = await backend.runner({ model, recipe: tuned, settings: { webgpuRunner }, optimizerState: from.state ?? null });
@@ -341,7 +341,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
   });
 
   test('evaluation equals the op-by-op runner\'s within 1e-5 (batches of 3: the last one shorter); bitwise the same run to run', async () => {
-    const backend = await switchBackendForTests('webgpu');
+    const backend = await useBackend('webgpu');
     const run = async (webgpuRunner: string) => {
       const model = createModel({ seed: 12 });
       const runner = await backend.runner({ model, recipe, settings: { webgpuRunner } });
@@ -362,7 +362,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
   });
 
   test('a model with a layer the compiler does not know runs op by op, and says why', async () => {
-    const backend = await switchBackendForTests('webgpu');
+    const backend = await useBackend('webgpu');
     const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [32, 32, 3] }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 10 })] });
     assert.deepEqual(compilePlan(model), { reason: 'layer dropout_Dropout1 is a Dropout (the compiler knows Conv2D, MaxPooling2D, Flatten and Dense)' });
     const runner = await backend.runner({ model, recipe, settings: {} });

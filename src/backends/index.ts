@@ -5,7 +5,7 @@ import { AlexnetError } from '../errors.js';
 import * as tf from '../tf.js';
 import { setCloser } from './lifecycle.js';
 import { AUTO_ORDER, BACKENDS, backendEntry, type BackendChoice } from './table.js';
-import type { ActiveBackend, BackendName, NotStarted } from './types.js';
+import type { ActiveBackend, NotStarted } from './types.js';
 
 export { closeBackend } from './lifecycle.js';
 export { BACKENDS, BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS, defaultSettings, optionsProblem, parseBackendChoice, settingsProblem, type BackendChoice } from './table.js';
@@ -49,14 +49,6 @@ async function pick(choice: BackendChoice, gpu: boolean, quiet: boolean): Promis
   }
   // The last round's hint: the CPU fallback's, the one that says what to change on any machine.
   throw new AlexnetError('BACKEND', `no backend starts here: ${reasons()}`, notes.at(-1)?.hint ?? 'run `alexnet doctor`');
-}
-
-/** For tests: start `name` in this process (a second call switches back to it), bypassing the once-only choice. */
-export async function switchBackendForTests(name: BackendName): Promise<ActiveBackend> {
-  tf.env().set('PROD', true);
-  const r = await (await backendEntry(name).load()).start({ gpuOnly: false, auto: false, why: 'for a test' });
-  if (!r.ok) throw new Error(`${name}: ${r.reason}`);
-  return r.backend;
 }
 
 /** Each backend's module, in table order (for `doctor`). */

@@ -6,11 +6,11 @@
 
 import { BatchBuffers, inOrder, type Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
-import { Sgd, batchTensors, lossAndGrads, seedObjective, sgdOptions, type Objective } from '../step.js';
+import { Sgd, batchTensors, lossAndGrads, lessonObjective, sgdOptions, type Objective } from '../step.js';
 import * as tf from '../tf.js';
-import type { EvalResult, Runner, RunnerOptions, Settings } from './types.js';
+import type { EvalResult, Runner, RunnerOptions, RunnerProbe, Settings } from './types.js';
 
-export class DeviceRunner implements Runner {
+export class OpsRunner implements Runner {
   readonly note: string | null = null;
   /** `1 thread` where the settings say so (wasm on one thread), else nothing to say. */
   readonly label: string | null;
@@ -28,7 +28,7 @@ export class DeviceRunner implements Runner {
   constructor(
     opts: RunnerOptions,
     readonly settings: Settings = {},
-    protected readonly objective: Objective = seedObjective,
+    protected readonly objective: Objective = lessonObjective,
   ) {
     this.model = opts.model;
     this.sgd = new Sgd(opts.model, sgdOptions(opts.recipe), opts.optimizerState);
@@ -95,7 +95,12 @@ export class DeviceRunner implements Runner {
   /** The model's own variables are trained: nothing to write back. */
   async sync(): Promise<void> {}
 
-  async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
+  /** What bench and the tests look into: the batch as this runner builds it (a subclass adds what it counts). */
+  get probe(): RunnerProbe {
+    return { batch: (split, batch) => this.readBatch(split, batch) };
+  }
+
+  protected async readBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
     const { x, y } = this.batch(split, batch);
     const out = { x: (await x.data()) as Float32Array, y: (await y.data()) as Int32Array };
     tf.dispose([x, y]);

@@ -29,6 +29,21 @@ export interface RunnerOptions {
   optimizerState?: Float32Array | null;
 }
 
+/**
+ * The seam through which `bench` and the tests look into a runner, apart from what a run asks of it: the batch it
+ * builds, and what it counts or keeps where it has them.
+ */
+export interface RunnerProbe {
+  /** The batch as the runner builds it for a step, read back: the tests hold it to the host's. */
+  batch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }>;
+  /** The dispatches of the last step, where the runner counts them (webgpu), for `bench`. */
+  readonly dispatchesPerStep?: number;
+  /** The last step's host time where part of step() waits for the device (webgpu compiled), for `bench`. */
+  readonly lastStepHostMs?: number;
+  /** The last step's gradients by trainable weight, where the runner keeps them apart (webgpu compiled). */
+  gradients?(): Promise<Float32Array[]>;
+}
+
 /** How one backend runs the recipe: the model and the optimiser are bound once; steps take only data. */
 export interface Runner {
   /** The settings this runner's results depend on (wasm: threads change the rounding), saved with the run. */
@@ -51,12 +66,8 @@ export interface Runner {
   sync(): Promise<void>;
   /** The momentum buffers, in model.trainableWeights order, for the checkpoint; null where the recipe has no momentum. */
   optimizerState(): Promise<Float32Array | null>;
-  /** The dispatches of the last step, where the runner counts them (webgpu), for `bench`. */
-  readonly dispatchesPerStep?: number;
-  /** The last step's host time where part of step() waits for the device (webgpu compiled), for `bench`. */
-  readonly lastStepHostMs?: number;
-  /** The batch as this runner builds it for a step, read back: for the tests that hold it to the host's. */
-  inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }>;
+  /** What `bench` and the tests look into (the seam beside how a run uses a runner). */
+  readonly probe: RunnerProbe;
   dispose(): Promise<void>;
 }
 
@@ -69,6 +80,8 @@ export interface ActiveBackend {
   gpu: boolean;
   /** False on an adapter that runs nothing (Dawn's null adapter): only `bench` may use it, for host cost. */
   computes: boolean;
+  /** Where the work runs, for messages: `CPU`, a GPU's name, or an adapter's (`Null backend adapter`). */
+  where: string;
   /** What runs and why, e.g. `wasm (CPU; no GPU backend: ...)`; the stderr line is `backend: ` + detail. */
   detail: string;
   /** Largest batch (training or evaluation) of `model` the backend can hold; larger ones are refused before any work. */

@@ -3,7 +3,9 @@ import { defaultDataDir, ensureDataDefaults, obtainData, type DataInfo, type Dat
 import { parseSource } from '../data/download.js';
 import { AlexnetError } from '../errors.js';
 import type { DataRequest } from '../run.js';
-import { downloadProgress, interruptSignal, logger, networkTimingFromEnv, parseMd5, parsePath, processConsole, type Console } from './common.js';
+import { interruptSignal } from './lifecycle.js';
+import { downloadProgress, logger, processConsole, type Console } from './output.js';
+import { networkTimingFromEnv, parseMd5, parsePath } from './parse.js';
 
 /** Flags of every command that reads CIFAR-10 (and downloads it first when it is missing). */
 export interface DataFlags {
@@ -55,7 +57,7 @@ export function downloadHooks(con: Console, quiet: boolean, signal?: AbortSignal
 }
 
 /** Downloads (or finds) the data, with progress and messages on stderr, and stops for Ctrl-C. */
-export async function runDownload(source: DataSource, opts: { quiet: boolean }, con: Console = processConsole): Promise<DataInfo> {
+export async function downloadCommand(source: DataSource, opts: { quiet: boolean }, con: Console = processConsole): Promise<DataInfo> {
   const interrupt = interruptSignal();
   const hooks = downloadHooks(con, opts.quiet, interrupt.signal);
   try {

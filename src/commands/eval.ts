@@ -4,11 +4,13 @@ import { parseBackendChoice } from '../backends/index.js';
 import type { EvalReport } from '../evaluate.js';
 import { LIMITS, RECIPE, parseField } from '../recipe.js';
 import { evalJson, evalText } from '../report.js';
-import { evalRun, type EvalRunOptions } from '../run.js';
-import { explicitSettings, interruptSignal, parsePath, processConsole, type Console } from './common.js';
+import { runEvaluation, type EvaluationOptions } from '../run.js';
+import { interruptSignal } from './lifecycle.js';
+import { processConsole, type Console } from './output.js';
+import { explicitSettings, parsePath } from './parse.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
-export interface EvalCommandOptions extends EvalRunOptions {
+export interface EvalCommandOptions extends EvaluationOptions {
   json: boolean;
   quiet: boolean;
 }
@@ -28,11 +30,11 @@ export function evalOptions(flags: DataFlags & Record<string, unknown>, isExplic
   };
 }
 
-export async function runEval(opts: EvalCommandOptions, con: Console = processConsole): Promise<EvalReport> {
+export async function evalCommand(opts: EvalCommandOptions, con: Console = processConsole): Promise<EvalReport> {
   const interrupt = interruptSignal();
   const hooks = downloadHooks(con, opts.quiet, interrupt.signal);
   try {
-    const { report, data } = await evalRun(opts, hooks);
+    const { report, data } = await runEvaluation(opts, hooks);
     con.out((opts.json ? evalJson(report, data) : evalText(report)) + '\n');
     return report;
   } finally {

@@ -4,8 +4,9 @@ import { loadCifar } from '../data/dataset.js';
 import { AlexnetError } from '../errors.js';
 import { renderSamples, sampleLayout } from '../samples.js';
 import type { DataSource } from '../data/dataset.js';
-import { logger, parseIntFlag, parsePath, processConsole, type Console } from './common.js';
-import { dataRequest, runDownload, type DataFlags } from './download.js';
+import { logger, processConsole, type Console } from './output.js';
+import { parseIntFlag, parsePath } from './parse.js';
+import { dataRequest, downloadCommand, type DataFlags } from './download.js';
 
 export interface SamplesFlags extends DataFlags {
   split?: string;
@@ -43,12 +44,12 @@ export function samplesOptions(flags: SamplesFlags): SamplesOptions {
 export const MAX_SAMPLE_PIXELS = 100e6;
 
 /** Writes the PNG (atomically, or to stdout) and prints its path on stdout. */
-export async function runSamples(opts: SamplesOptions, con: Console = processConsole): Promise<void> {
+export async function samplesCommand(opts: SamplesOptions, con: Console = processConsole): Promise<void> {
   const say = logger(con, opts.quiet);
   if (opts.out === '-' && process.stdout.isTTY) {
     throw new AlexnetError('USAGE', 'refusing to write PNG bytes to a terminal', 'pipe the output (`--out - | display`) or pass --out FILE.png');
   }
-  await runDownload(opts.data, { quiet: opts.quiet }, con);
+  await downloadCommand(opts.data, { quiet: opts.quiet }, con);
   // Grouping by class needs the whole split to find each class's first images; a plain grid only the first N.
   const limit = opts.byClass ? undefined : opts.count;
   const data = await loadCifar(opts.data.dataDir, opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit });

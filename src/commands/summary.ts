@@ -1,8 +1,10 @@
-import { initBackend, parseBackendChoice } from '../backends/index.js';
-import { createModel, summarize, type ModelSummary } from '../model.js';
+// `alexnet summary`: the network as a table or JSON, built on the backend asked for (its line on stderr).
+
+import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
+import type { ModelSummary } from '../model.js';
 import { summaryText } from '../report.js';
-import * as tf from '../tf.js';
-import { logger, processConsole, type Console } from './common.js';
+import { runSummary } from '../run.js';
+import { logger, processConsole, type Console } from './output.js';
 
 export interface SummaryFlags {
   json?: boolean;
@@ -11,13 +13,19 @@ export interface SummaryFlags {
   quiet?: boolean;
 }
 
-export async function runSummary(flags: SummaryFlags, con: Console = processConsole): Promise<ModelSummary> {
-  const backend = await initBackend(parseBackendChoice(flags.backend ?? 'auto'), { gpu: flags.gpu, quiet: flags.quiet });
-  logger(con, Boolean(flags.quiet))(`backend: ${backend.detail}`);
-  const model = createModel({ seed: 0 });
-  const summary = summarize(model);
-  model.dispose();
-  tf.disposeVariables();
-  con.out((flags.json ? JSON.stringify({ type: 'network', ...summary }) : summaryText(summary)) + '\n');
+export interface SummaryOptions {
+  json: boolean;
+  backend: BackendChoice;
+  gpu: boolean;
+  quiet: boolean;
+}
+
+export function summaryOptions(flags: SummaryFlags): SummaryOptions {
+  return { json: Boolean(flags.json), backend: parseBackendChoice(flags.backend ?? 'auto'), gpu: Boolean(flags.gpu), quiet: Boolean(flags.quiet) };
+}
+
+export async function summaryCommand(opts: SummaryOptions, con: Console = processConsole): Promise<ModelSummary> {
+  const summary = await runSummary(opts, { log: logger(con, opts.quiet) });
+  con.out((opts.json ? JSON.stringify({ type: 'network', ...summary }) : summaryText(summary)) + '\n');
   return summary;
 }

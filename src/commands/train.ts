@@ -8,13 +8,15 @@ import { AlexnetError } from '../errors.js';
 import * as path from 'node:path';
 import { LIMITS, PRESET_FIELDS, RECIPE, type Limits, type Preset, type Recipe } from '../recipe.js';
 import { epochJson, epochLine, hhmmss, lrText, round6, testJson, testLine } from '../report.js';
-import { trainRun, type TrainRunOptions, type TrainRunResult } from '../run.js';
+import { runTraining, type TrainingOptions, type TrainingResult } from '../run.js';
 import { BEST_DIR } from '../rundir.js';
 import type { BatchProgress, EvalProgress } from '../train.js';
-import { critical, explicitSettings, interruptSignal, isStdoutClosed, logger, parseFields, parsePath, processConsole, type Console } from './common.js';
+import { critical, interruptSignal, isStdoutClosed } from './lifecycle.js';
+import { logger, processConsole, type Console } from './output.js';
+import { explicitSettings, parseFields, parsePath } from './parse.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
-export interface TrainCommandOptions extends TrainRunOptions {
+export interface TrainCommandOptions extends TrainingOptions {
   json: boolean;
   quiet: boolean;
 }
@@ -44,13 +46,13 @@ export function trainOptions(flags: DataFlags & Record<string, unknown>, isExpli
   };
 }
 
-export async function runTrain(opts: TrainCommandOptions, con: Console = processConsole): Promise<TrainRunResult> {
+export async function trainCommand(opts: TrainCommandOptions, con: Console = processConsole): Promise<TrainingResult> {
   const interrupt = interruptSignal();
   const download = downloadHooks(con, opts.quiet, interrupt.signal);
   const bar = opts.quiet || !con.errIsTTY ? null : progressBar();
   const t0 = performance.now();
   try {
-    const result = await trainRun(opts, {
+    const result = await runTraining(opts, {
       ...download,
       log: (line) => {
         bar?.stop();
@@ -86,7 +88,7 @@ export async function runTrain(opts: TrainCommandOptions, con: Console = process
 }
 
 /** --json's last line: the run as a whole. */
-function summaryJson(r: TrainRunResult, seconds: number): string {
+function summaryJson(r: TrainingResult, seconds: number): string {
   const last = r.history[r.history.length - 1];
   const recipe = r.state.recipe;
   return JSON.stringify({

@@ -6,7 +6,7 @@
 // would drop a bare `import '@tensorflow/tfjs-backend-cpu'`, and with it the backend's registration.
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import * as tf from '../../tf.js';
-import { DeviceRunner } from '../runner.js';
+import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { registerCpuKernels } from './kernels/Conv2DBackpropFilter.js';
 
@@ -21,9 +21,10 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: PACKAGE,
     gpu: false,
     computes: true,
+    where: 'CPU',
     detail: `cpu (pure JavaScript, very slow; ${req.why ?? 'asked for with --backend cpu'}; tfjs-backend-cpu ${version_cpu})`,
     maxBatch: () => 65536,
-    runner: async (opts) => new DeviceRunner(opts),
+    runner: async (opts) => new OpsRunner(opts),
     close: async () => {},
   };
   return { ok: true, backend };

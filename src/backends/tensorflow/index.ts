@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as tf from '../../tf.js';
-import { DeviceRunner } from '../runner.js';
+import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { findLibraries, ldconfig } from '../libraries.js';
 import { CUDA_LIBS, NAPI_BUILDS, diagnose, nvidiaDriver } from './doctor.js';
@@ -111,9 +111,10 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: usable.flavour,
     gpu,
     computes: true,
+    where: gpu ? (gpuName() ?? 'a CUDA GPU') : 'CPU',
     detail: `tensorflow (${device}; ${usable.flavour}${req.auto && req.why ? `; ${req.why}` : ''})`,
     maxBatch: () => 65536,
-    runner: async (opts) => new DeviceRunner(opts),
+    runner: async (opts) => new OpsRunner(opts),
     close: async () => {},
   };
   return { ok: true, backend };

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../tf.js';
-import { DeviceRunner } from '../runner.js';
+import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { registerWasmKernels } from './kernels/register_all_kernels.js';
 import { DataParallel } from './parallel.js';
@@ -49,11 +49,12 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: PACKAGE,
     gpu: false,
     computes: true,
+    where: 'CPU',
     detail: `wasm (CPU; ${req.why ?? 'asked for with --backend wasm'})`,
     maxBatch: () => MAX_BATCH,
     runner: async (opts) => {
       const threads = Number(opts.settings.threads ?? THREADS.default);
-      return threads > 1 ? DataParallel.start(opts, threads) : new DeviceRunner(opts, { threads: 1 });
+      return threads > 1 ? DataParallel.start(opts, threads) : new OpsRunner(opts, { threads: 1 });
     },
     close: async () => {},
   };

@@ -18,7 +18,7 @@ import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
 import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } from '../../step.js';
 import * as tf from '../../tf.js';
-import type { EvalResult, Runner, RunnerOptions } from '../types.js';
+import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
 
 /** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
 export type WorkerRequest =
@@ -177,10 +177,12 @@ export class DataParallel implements Runner {
   }
 
   /** The batch is built on the host, then cut into the shards that the threads take. */
-  async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
-    const { x, y, n } = this.buffers.fill(split, batch);
-    return { x: x.slice(0, n * IMAGE_BYTES), y: y.slice(0, n) };
-  }
+  readonly probe: RunnerProbe = {
+    batch: async (split: Split, batch: Batch) => {
+      const { x, y, n } = this.buffers.fill(split, batch);
+      return { x: x.slice(0, n * IMAGE_BYTES), y: y.slice(0, n) };
+    },
+  };
 
   /**
    * Cuts the first `n` images of `x` (normalised, NHWC) and labels `y` into shards, workers first so they

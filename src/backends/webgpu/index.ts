@@ -111,6 +111,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
     package: `webgpu ${version} + ${TFJS_PACKAGE}`,
     gpu: !adapter.software,
     computes: !adapter.runsNothing,
+    where: adapter.name,
     detail: adapter.runsNothing ? `webgpu (${adapter.name}; webgpu ${version})` : `webgpu (${adapter.name}, ${NATIVE_API}${driver}${adapter.software ? ', a software adapter: slow' : ''}; webgpu ${version})`,
     // Each of a batch's tensors lives in one buffer: the largest one per image (conv1's output, 200,704 bytes
     // for this network) decides how many images fit.

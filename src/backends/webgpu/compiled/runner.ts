@@ -20,7 +20,7 @@ import { BatchBuffers, NORMALISE, inOrder, type Batch } from '../../../batches.j
 import { IMAGE_BYTES, type Split } from '../../../data/cifar.js';
 import * as tf from '../../../tf.js';
 import { concatFloats, sgdOptions, type SgdOptions } from '../../../step.js';
-import type { EvalResult, Runner, RunnerOptions } from '../../types.js';
+import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../../types.js';
 import { throwIfGpuError } from '../errors.js';
 import { gatherWords, residentWords } from '../wgsl/gather.js';
 import { buildGraph, convGeometries, type Source } from './graph.js';
@@ -64,7 +64,7 @@ interface Item {
 interface Graph {
   batch: number;
   items: Item[];
-  /** The input batch x, for the host path (a split that does not fit a buffer) and inspectBatch. */
+  /** The input batch x, for the host path (a split that does not fit a buffer) and the probe's batch. */
   x: GPUBuffer;
   /** Per convolution: positions a chunk of its filter gradient sums (the full batch's split-K plan). */
   chunks: number[];
@@ -143,13 +143,18 @@ export class CompiledRunner implements Runner {
     return runner;
   }
 
-  /** Dispatches in one training step, for `bench`. */
-  get dispatchesPerStep(): number {
-    return this.trainGraph(this.batchSizes.train).items.length;
-  }
-
   /** The last step's host time: from the call to its submit, without the waits for the GPU (for `bench`). */
-  lastStepHostMs = 0;
+  private lastStepHostMs = 0;
+
+  /** What bench and the tests look into: dispatches a step, its host time, the batch, the last step's gradients. */
+  get probe(): RunnerProbe {
+    return {
+      batch: (split, batch) => this.readBatch(split, batch),
+      dispatchesPerStep: this.trainGraph(this.batchSizes.train).items.length,
+      lastStepHostMs: this.lastStepHostMs,
+      gradients: () => this.gradients(),
+    };
+  }
 
   async step(split: Split, batch: Batch, lr: number): Promise<void> {
     throwIfGpuError();
@@ -253,8 +258,8 @@ export class CompiledRunner implements Runner {
     return state;
   }
 
-  /** The last step's gradients, by trainable weight (for the tests that hold them to the cpu backend's). */
-  async gradients(): Promise<Float32Array[]> {
+  /** The last step's gradients, by trainable weight (the tests hold them to the cpu backend's). */
+  private async gradients(): Promise<Float32Array[]> {
     const flat = await this.readFlat(this.grads);
     return this.plan.weights.map((w) => flat.slice(w.offset, w.offset + w.size));
   }
@@ -270,7 +275,7 @@ export class CompiledRunner implements Runner {
     return flat;
   }
 
-  async inspectBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
+  private async readBatch(split: Split, batch: Batch): Promise<{ x: Float32Array; y: Int32Array }> {
     const n = batch.indices.length;
     const graph = this.trainGraph(n);
     const resident = this.residentOf(split);

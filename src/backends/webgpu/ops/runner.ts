@@ -1,5 +1,5 @@
 // The webgpu backend's op-by-op runner (--webgpu-runner ops, and a model the compiler does not know): the step
-// through tfjs-backend-webgpu, as the device runner takes it, with the splits kept on the GPU (each batch gathered
+// through tfjs-backend-webgpu, as the tfjs op-by-op runner (../../runner.ts) takes it, with the splits kept on the GPU (each batch gathered
 // and normalised there, augmented as the batch says), the loss, accuracy and loss gradient in three programs of
 // ours, a one-dispatch SGD update per weight (momentum and weight decay in tfjs ops), and a check for GPU errors
 // after every step and evaluation.
@@ -10,8 +10,8 @@ import type { Split } from '../../../data/cifar.js';
 import { INPUT_SHAPE } from '../../../model.js';
 import { isPlainSgd, sgdOptions, type Objective } from '../../../step.js';
 import * as tf from '../../../tf.js';
-import { DeviceRunner } from '../../runner.js';
-import type { RunnerOptions } from '../../types.js';
+import { OpsRunner } from '../../runner.js';
+import type { RunnerOptions, RunnerProbe } from '../../types.js';
 import { throwIfGpuError } from '../errors.js';
 import { gatherWords, residentWords } from '../wgsl/gather.js';
 import { CrossEntropyGradProgram, MeanRowsProgram } from './cross_entropy_webgpu.js';
@@ -41,12 +41,12 @@ export const fusedObjective: Objective = (logits, labels) => {
   return { loss: loss(logits) as tf.Scalar, acc };
 };
 
-export class WebGpuOpsRunner extends DeviceRunner {
+export class WebGpuOpsRunner extends OpsRunner {
   override readonly label = 'ops';
   private readonly resident = new Map<Split, { pixels: tf.Tensor1D; labels: tf.Tensor1D } | null>();
   private table: tf.Tensor1D | null = null;
-  /** Programs the last step ran (for `bench`): counted by wrapping the backend's runWebGPUProgram during it. */
-  dispatchesPerStep = 0;
+  /** Programs the last step ran (for `bench`): the backend's runWebGPUProgram, wrapped once to count its calls. */
+  private dispatches = { count: 0, lastStep: 0, restore: () => {} };
 
   private readonly plain: boolean;
 
@@ -57,6 +57,18 @@ export class WebGpuOpsRunner extends DeviceRunner {
   ) {
     super(opts, { webgpuRunner: 'ops' }, fusedObjective);
     this.plain = isPlainSgd(sgdOptions(opts.recipe));
+    const backend = webgpu();
+    const run = backend.runWebGPUProgram;
+    const counter = this.dispatches;
+    backend.runWebGPUProgram = (...args) => {
+      counter.count++;
+      return run.apply(backend, args);
+    };
+    counter.restore = () => (backend.runWebGPUProgram = run);
+  }
+
+  override get probe(): RunnerProbe {
+    return { ...super.probe, dispatchesPerStep: this.dispatches.lastStep };
   }
 
   /** The split on the GPU as bytes, uploaded on first use; null where it does not fit one buffer (then the host path). */
@@ -83,7 +95,7 @@ export class WebGpuOpsRunner extends DeviceRunner {
 
   /**
    * One dispatch per weight: w + (-lr) * g, as tfjs's SGD rounds it (./sgd_update_webgpu.ts); with momentum or weight
-   * decay, the device runner's update in tfjs ops (this runner is the fallback; the compiled one fuses it).
+   * decay, the op-by-op runner's update in tfjs ops (this runner is the fallback; the compiled one fuses it).
    */
   protected override update(grads: tf.NamedTensorMap, lr: number): void {
     if (!this.plain) return super.update(grads, lr);
@@ -100,19 +112,9 @@ export class WebGpuOpsRunner extends DeviceRunner {
 
   override async step(split: Split, batch: Batch, lr: number): Promise<void> {
     throwIfGpuError();
-    const backend = webgpu();
-    const run = backend.runWebGPUProgram;
-    let count = 0;
-    backend.runWebGPUProgram = (...args) => {
-      count++;
-      return run.apply(backend, args);
-    };
-    try {
-      await super.step(split, batch, lr);
-    } finally {
-      backend.runWebGPUProgram = run;
-    }
-    this.dispatchesPerStep = count;
+    const before = this.dispatches.count;
+    await super.step(split, batch, lr);
+    this.dispatches.lastStep = this.dispatches.count - before;
   }
 
   override async numbers(): Promise<Float32Array> {
@@ -129,6 +131,7 @@ export class WebGpuOpsRunner extends DeviceRunner {
 
   override async dispose(): Promise<void> {
     await super.dispose();
+    this.dispatches.restore();
     for (const r of this.resident.values()) if (r) tf.dispose([r.pixels, r.labels]);
     this.resident.clear();
     this.table?.dispose();
