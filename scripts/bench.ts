@@ -5,12 +5,15 @@
 // step time at batch 64. The webgpu host floor: both webgpu runners on Dawn's null adapter (host time alone).
 // GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU: scripts/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
 // backend's implied epoch at batch 64 and 512. When a peer cannot run, its table says why and still reports ours.
+// Then the CPU's scaling: the wasm step and the PyTorch step at 1, 2, 4, ... threads up to the core count, in the
+// same run, so that the default thread count can follow a measurement on each machine.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MAX_THREADS } from '../src/backends/wasm/threads.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PEERS = path.join(ROOT, 'scripts', 'peers');
@@ -60,6 +63,24 @@ const rows = [
 process.stdout.write(`${new Date().toISOString().slice(0, 10)}, ${os.cpus()[0]?.model ?? 'cpu'} (${os.availableParallelism()} cores), ${STEPS} timed steps\n`);
 process.stdout.write(rows.join('\n') + '\n');
 process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode?.msMedian} ms\n`);
+
+// The scaling over cores: wasm's step and PyTorch's at 1, 2, 4, ... threads up to the core count (and the count
+// itself), in the same run. Above --threads' cap, wasm's row says so: the cap waits for such a table.
+const counts = [...new Set([...Array.from({ length: 16 }, (_, i) => 2 ** i).filter((n) => n < os.availableParallelism()), os.availableParallelism()])];
+const peerScaling = python(PEER, ['--threads', counts.join(','), '--batch', '64', '--steps', STEPS]);
+const peerAt = (n: number) => (peerScaling.ok ? (peerScaling.lines.map((l) => JSON.parse(l) as Peer).find((p) => p.threads === n) ?? null) : null);
+const scalingRows = counts.map((n) => {
+  let mine: Ours | string;
+  try {
+    mine = n <= MAX_THREADS ? alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'])[0]! : `n/a (--threads is at most ${MAX_THREADS})`;
+  } catch (e) {
+    mine = (e as Error).message;
+  }
+  const peerRow = peerAt(n);
+  const ratio = typeof mine !== 'string' && peerRow ? `${(mine.stepMsMedian / peerRow.stepMsMedian).toFixed(2)}x` : '';
+  return `| ${n} | ${typeof mine === 'string' ? mine : mine.stepMsMedian} | ${peerRow ? peerRow.stepMsMedian : peerScaling.ok ? 'n/a' : peerScaling.why} | ${ratio} |`;
+});
+process.stdout.write(['', `scaling over cores (batch 64; ${os.availableParallelism()} cores): the step at each thread count`, '| threads | alexnet wasm ms | PyTorch CPU ms | ratio |', '| ---: | ---: | ---: | ---: |', ...scalingRows].join('\n') + '\n');
 
 // The webgpu host floor: each runner on Dawn's null adapter, which accepts every call and runs nothing, so a step's
 // time there is what the host spends on it: the least a step can take on any GPU (issue #18).
