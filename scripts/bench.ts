@@ -22,7 +22,7 @@ const GPU_PEER = process.env.ALEXNET_GPU_PEER_SCRIPT ?? path.join(PEERS, 'torch_
 const STEPS = process.env.BENCH_STEPS ?? '20';
 const THREADS = String(os.availableParallelism());
 
-interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; stepMsMedian: number; hostMsMedian: number; dispatchesPerStep: number | null; runner: string | null; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } | null }
+interface Ours { backend: string; gpu: boolean; detail: string; batchSize: number; threads: number; stepMsMedian: number; hostMsMedian: number; dispatchesPerStep: number | null; runner: string | null; trainImagesPerSecond: number; evalImagesPerSecond: number; epochSeconds: number; decode: { msMedian: number } | null }
 interface Peer { peer: string; torch: string; threads: number; stepMsMedian: number }
 interface GpuPeerEpoch { loop: string; batch: number; epoch: number; seconds: number; device: string; torch: string }
 
@@ -51,9 +51,13 @@ function python(script: string, args: string[], cuda = false): { ok: true; lines
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+// The thread counts of the scaling table below: 1, 2, 4, ... up to the core count, and the count itself. The peer
+// runs once at each; the first table compares with it at the core count.
+const counts = [...new Set([...Array.from({ length: 16 }, (_, i) => 2 ** i).filter((n) => n < os.availableParallelism()), os.availableParallelism()])];
 const ours = alexnetBench(['--backend', 'all']);
-const peerRun = python(PEER, ['--threads', THREADS, '--batch', '64', '--steps', STEPS]);
-const peer: Peer | string = peerRun.ok ? (JSON.parse(peerRun.lines.pop()!) as Peer) : peerRun.why;
+const peerRun = python(PEER, ['--threads', counts.join(','), '--batch', '64', '--steps', STEPS]);
+const peerAt = (n: number) => (peerRun.ok ? (peerRun.lines.map((l) => JSON.parse(l) as Peer).find((p) => p.threads === n) ?? null) : null);
+const peer: Peer | string = peerRun.ok ? (peerAt(Number(THREADS)) ?? 'the peer printed no row at the core count') : peerRun.why;
 const rows = [
   '| runner | step ms (batch 64, median) | train img/s | eval img/s | implied epoch s | ratio to PyTorch CPU |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -65,20 +69,19 @@ process.stdout.write(rows.join('\n') + '\n');
 process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode?.msMedian} ms\n`);
 
 // The scaling over cores: wasm's step and PyTorch's at 1, 2, 4, ... threads up to the core count (and the count
-// itself), in the same run. Above --threads' cap, wasm's row says so: the cap waits for such a table.
-const counts = [...new Set([...Array.from({ length: 16 }, (_, i) => 2 ** i).filter((n) => n < os.availableParallelism()), os.availableParallelism()])];
-const peerScaling = python(PEER, ['--threads', counts.join(','), '--batch', '64', '--steps', STEPS]);
-const peerAt = (n: number) => (peerScaling.ok ? (peerScaling.lines.map((l) => JSON.parse(l) as Peer).find((p) => p.threads === n) ?? null) : null);
+// itself), in the same run: the wasm rows above where their count is one of these, a bench of its own otherwise.
+// Above --threads' cap, wasm's row says so: the cap waits for such a table.
 const scalingRows = counts.map((n) => {
   let mine: Ours | string;
   try {
-    mine = n <= MAX_THREADS ? alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'])[0]! : `n/a (--threads is at most ${MAX_THREADS})`;
+    const measured = ours.find((o) => o.backend === 'wasm' && o.threads === n);
+    mine = measured ?? (n <= MAX_THREADS ? alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'])[0]! : `n/a (--threads is at most ${MAX_THREADS})`);
   } catch (e) {
     mine = (e as Error).message;
   }
   const peerRow = peerAt(n);
   const ratio = typeof mine !== 'string' && peerRow ? `${(mine.stepMsMedian / peerRow.stepMsMedian).toFixed(2)}x` : '';
-  return `| ${n} | ${typeof mine === 'string' ? mine : mine.stepMsMedian} | ${peerRow ? peerRow.stepMsMedian : peerScaling.ok ? 'n/a' : peerScaling.why} | ${ratio} |`;
+  return `| ${n} | ${typeof mine === 'string' ? mine : mine.stepMsMedian} | ${peerRow ? peerRow.stepMsMedian : peerRun.ok ? 'n/a' : peerRun.why} | ${ratio} |`;
 });
 process.stdout.write(['', `scaling over cores (batch 64; ${os.availableParallelism()} cores): the step at each thread count`, '| threads | alexnet wasm ms | PyTorch CPU ms | ratio |', '| ---: | ---: | ---: | ---: |', ...scalingRows].join('\n') + '\n');
 

@@ -163,13 +163,13 @@ export async function readCheckpointFiles(dir: string): Promise<{ files: Checkpo
   const weights = new Uint8Array(await readRegularFile(path.join(dir, file), READ_CAPS.weights, 'CHECKPOINT', `${file} in ${dir}`, hint));
   checkWeights(dir, saved, weights, 'copy');
   const { json } = await readModelJson(dir);
-  const weightsFile = hashed('weights', weights).file; // a legacy weights.bin gets its hashed name
+  // Named by the hash state.json recorded (and checkWeights held them to): a legacy weights.bin gets its hashed name.
+  const weightsFile = `weights-${saved.weightsSha256.slice(0, 16)}.bin`;
   json.weightsManifest = [{ ...json.weightsManifest[0]!, paths: [`./${weightsFile}`] }];
   const momentum = saved.momentumFile ? await readMomentum(dir, saved, weights.length) : null;
-  const momentumBytes = momentum && new Uint8Array(momentum.buffer);
   const { weightsSha256: _s, weightsFile: _f, momentumFile: _m, momentumSha256: _ms, ...state } = saved;
   return {
-    files: { weights, weightsFile, weightsSha256: saved.weightsSha256, momentum: momentumBytes && { bytes: momentumBytes, ...hashed('momentum', momentumBytes) }, modelJson: JSON.stringify(json) },
+    files: { weights, weightsFile, weightsSha256: saved.weightsSha256, momentum: momentum && { bytes: new Uint8Array(momentum.buffer), file: saved.momentumFile!, sha: saved.momentumSha256! }, modelJson: JSON.stringify(json) },
     state,
   };
 }

@@ -11,18 +11,19 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { METRICS_FILE, MODEL_FILE, STATE_FILE, checkpointFiles, hasCheckpoint, readCheckpointFiles, readStateIfAny, tidyCheckpoint, writeCheckpoint } from './checkpoint.js';
-import type { SavedState } from './state.js';
+import { MOMENTUM_NAME, WEIGHTS_NAME, type SavedState } from './state.js';
 import { AlexnetError } from './errors.js';
-import { diskError, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
+import { ATOMIC_TEMPORARIES, diskError, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
+import { REPORT_FILE, renderReport } from './report-html.js';
 import { acquireLock, lockHolder } from './lock.js';
 import type { Checkpointer } from './train.js';
 
 /** The best epoch's checkpoint (--keep-best), inside the run's folder. */
 export const BEST_DIR = 'best';
 const LOCK_FILE = '.alexnet-train.lock';
-/** What a run writes into its folder, besides the weights and momentum files (report.html: src/report-html.ts). */
-const RUN_FILES = [STATE_FILE, MODEL_FILE, METRICS_FILE, 'report.html'];
-const RUN_BINARIES = /^(weights(-[0-9a-f]{16})?|momentum-[0-9a-f]{16})\.bin$/;
+/** What a run writes into its folder: these, and its weights and momentum files. */
+const RUN_FILES = [STATE_FILE, MODEL_FILE, METRICS_FILE, REPORT_FILE];
+const isRunFile = (name: string) => RUN_FILES.includes(name) || WEIGHTS_NAME.test(name) || MOMENTUM_NAME.test(name);
 
 export interface ClaimOptions {
   /** Whether the run continues the one in this folder (--resume DIR, saving there); else a new run starts in it. */
@@ -77,16 +78,15 @@ async function refuseBestOfAnother(dir: string): Promise<void> {
 async function refuseOrClear(dir: string, opts: ClaimOptions): Promise<void> {
   const state = await readStateIfAny(dir).catch(() => null);
   const names = await fsp.readdir(dir);
-  const found = names.filter((n) => RUN_FILES.includes(n) || RUN_BINARIES.test(n) || n === BEST_DIR);
+  // state.json first: from then on the folder holds no run, whatever else a kill leaves.
+  const found = names.filter((n) => isRunFile(n) || n === BEST_DIR).sort((a, b) => Number(b === STATE_FILE) - Number(a === STATE_FILE));
   if (found.length === 0) return;
   if (!opts.overwrite) {
     const what = state ? `a run of ${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''} (of ${state.recipe.epochs})` : `files of a run (${found.slice(0, 3).join(', ')})`;
     throw new AlexnetError('USAGE', `${dir} holds ${what} already`, `continue it with \`alexnet train --resume ${dir}\`, or pass --overwrite to replace it (its best/ too)`);
   }
   opts.say(`--overwrite: removing the run in ${dir}${found.includes(BEST_DIR) ? ' and its best/' : ''}`);
-  // state.json first: from then on the folder holds no run, whatever else a kill leaves.
-  for (const name of [STATE_FILE, ...found.filter((n) => n !== STATE_FILE)]) {
-    if (!found.includes(name)) continue;
+  for (const name of found) {
     const p = path.join(dir, name);
     // A best/ that is a link goes as a link: what it points to is not the run's.
     const link = (await fsp.lstat(p)).isSymbolicLink();
@@ -98,7 +98,7 @@ async function refuseOrClear(dir: string, opts: ClaimOptions): Promise<void> {
 /** Removes a best/ folder: the run's files in it, then the folder where nothing else is left. */
 async function removeBest(best: string): Promise<void> {
   await fsp.rm(path.join(best, STATE_FILE), { force: true });
-  for (const n of await fsp.readdir(best)) if (RUN_FILES.includes(n) || RUN_BINARIES.test(n) || /\.tmp-\d+-[0-9a-f]{12}$/.test(n)) await fsp.rm(path.join(best, n), { force: true });
+  for (const n of await fsp.readdir(best)) if (isRunFile(n) || ATOMIC_TEMPORARIES.test(n)) await fsp.rm(path.join(best, n), { force: true });
   await fsp.rmdir(best).catch(() => {});
 }
 
@@ -173,12 +173,11 @@ export function checkpointer(dir: string, backend: string): Checkpointer {
           if ((await checkBestIsFolder(dir, 'write')) === 'none') await fsp.mkdir(bestDir);
           await writeCheckpoint(bestDir, files, state);
         }
-        const { renderReport, REPORT_FILE } = await import('./report-html.js');
         await writeFileAtomic(path.join(dir, REPORT_FILE), await renderReport(state, { generated: new Date(), backend }));
       } catch (e) {
+        if (e instanceof AlexnetError) throw e;
         // Said after the failure: a save that failed after its state.json still left a whole checkpoint (issue #24).
         const hint = (await hasCheckpoint(dir)) ? `; the last checkpoint in ${dir} is whole: continue with \`alexnet train --resume ${dir}\`` : ', then run the command again (nothing was saved yet)';
-        if (e instanceof AlexnetError) throw e;
         throw diskError(e, `saving the checkpoint in ${dir}`, hint) ?? e;
       }
     },

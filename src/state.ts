@@ -53,7 +53,7 @@ export type ResumeRule = 'position' | 'fixed' | 'asked' | 'merged' | 'either' | 
 export interface StateField<T, Optional extends boolean = boolean> {
   /** What is wrong with a saved value (`s`: the whole state, for the rules between fields), or null. */
   problem(v: unknown, s: Record<string, unknown>): string | null;
-  /** Whether it may be absent: a field a run may not have, or one older checkpoints lack (see `before`). */
+  /** Whether it may be absent: a field a run may not have, or one older checkpoints lack (see `migrate`). */
   optional: Optional;
   /** A saved value from an older version as this version's (sub-fields it lacked set to what they stood for). */
   migrate?: (v: unknown) => unknown;

@@ -43,6 +43,9 @@ const MB = 1024 * 1024;
 /** A transfer shorter than this prints no progress lines where stderr is not a terminal. */
 const QUIET_TRANSFER_MS = 1000;
 
+/** A progress bar on stderr, redrawn at most 10 times a second and cleared when done: each bar the tool shows. */
+export const stderrBar = (format: string): SingleBar => new SingleBar({ stream: process.stderr, format, hideCursor: true, clearOnComplete: true, fps: 10 });
+
 /**
  * Download progress: a cli-progress bar on a terminal; otherwise a plain line every ~10%, but only once the
  * transfer has taken a second (a local 2 MB archive printed ten lines in a blink: issue #25); nothing when quiet.
@@ -51,13 +54,7 @@ const QUIET_TRANSFER_MS = 1000;
 export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p: Progress) => void; stop: () => void } {
   if (quiet) return { onProgress: () => {}, stop: () => {} };
   if (con.errIsTTY) {
-    const bar = new SingleBar({
-      stream: process.stderr,
-      format: 'download [{bar}] {percentage}% | {got}/{all} MB | {rate} MB/s | ETA {eta_formatted}',
-      hideCursor: true,
-      clearOnComplete: true,
-      fps: 10,
-    });
+    const bar = stderrBar('download [{bar}] {percentage}% | {got}/{all} MB | {rate} MB/s | ETA {eta_formatted}');
     let started = false;
     const t0 = Date.now();
     let first = 0;

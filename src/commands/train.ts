@@ -2,7 +2,7 @@
 // line (or JSON object) per epoch on stdout, the progress bar and the log on stderr, a summary with --json.
 
 import { randomInt } from 'node:crypto';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { parseBackendChoice } from '../backends/index.js';
 import { AlexnetError } from '../errors.js';
 import * as path from 'node:path';
@@ -12,7 +12,7 @@ import { runTraining, type TrainingOptions, type TrainingResult } from '../run.j
 import { BEST_DIR } from '../rundir.js';
 import type { BatchProgress, EvalProgress } from '../train.js';
 import { critical, interruptSignal, isStdoutClosed } from './lifecycle.js';
-import { logger, processConsole, type Console } from './output.js';
+import { logger, processConsole, type Console, stderrBar } from './output.js';
 import { explicitSettings, parseFields, parsePath } from './parse.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
 
@@ -138,13 +138,7 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; onEval: (p: EvalP
         t0 = now;
         startImages = p.images;
         startBatch = p.batch;
-        bar = new SingleBar({
-          stream: process.stderr,
-          format: `epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | lr {lr} | ETA {remaining}`,
-          hideCursor: true,
-          clearOnComplete: true,
-          fps: 10,
-        });
+        bar = stderrBar(`epoch ${p.epoch} [{bar}] {value}/{total} batches | {ips} img/s | loss {loss} | lr {lr} | ETA {remaining}`);
         bar.start(p.batches, p.batch, { ips: '-', loss: '-', lr: lrText(p.lr), remaining: '-' });
       }
       if (now - lastDrawn >= 100) {
@@ -164,13 +158,7 @@ function progressBar(): { onBatch: (p: BatchProgress) => void; onEval: (p: EvalP
         stage = `${p.epoch}-${p.split}`;
         epoch = -1; // the next epoch's batches start a bar of their own
         t0 = now;
-        bar = new SingleBar({
-          stream: process.stderr,
-          format: `epoch ${p.epoch} ${p.split === 'valid' ? 'eval' : 'test'} [{bar}] {value}/{total} batches | ETA {remaining}`,
-          hideCursor: true,
-          clearOnComplete: true,
-          fps: 10,
-        });
+        bar = stderrBar(`epoch ${p.epoch} ${p.split === 'valid' ? 'eval' : 'test'} [{bar}] {value}/{total} batches | ETA {remaining}`);
         bar.start(p.batches, 0, { remaining: '-' });
       }
       if (now - lastDrawn >= 100 || p.batch === p.batches) {
