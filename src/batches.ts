@@ -79,6 +79,8 @@ export const inOrder = (start: number, n: number): Batch => ({ indices: Uint32Ar
  * GPU's f32 division may be 2.5 ULP off; a lookup is not), and ~0.3 ms a batch of 64 on the host.
  */
 export const NORMALISE = Float32Array.from({ length: 256 }, (_, v) => v / 127.5 - 1);
+/** NORMALISE in words, for what an exported model takes (src/export.ts). */
+export const NORMALISE_WORDS = '(pixel / 255 - 0.5) / 0.5 per RGB channel';
 
 /**
  * Fills `out` with the batch's normalised images (NHWC) and `labelsOut` with their labels. An augmented image is

@@ -1,13 +1,14 @@
 // The command layer: wires commands and flags, and is the one place that prints errors and sets the exit
 // code (handleError). Each command converts its flag strings once and calls a typed function.
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { delimiter as pathDelimiter, join as pathJoin } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { printable } from './text.js';
 import { EXIT_CODES, isAlexnetError } from './errors.js';
 import { errnoCode, errnoWords } from './files.js';
 import { installProcessHandlers, isStdoutClosed } from './commands/lifecycle.js';
+import { packageVersion } from './commands/output.js';
 import { dataRequest, downloadCommand, type DataFlags } from './commands/download.js';
 import { OFFICIAL_URL } from './data/download.js';
 import { BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS } from './backends/table.js';
@@ -63,11 +64,6 @@ export function handleError(e: unknown): number {
   process.stderr.write(`error: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
   process.stderr.write('hint: please report this at the project issue tracker with the command you ran\n');
   return 1;
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (default: $ALEXNET_DATA_DIR, $XDG_CACHE_HOME/alexnet or ~/.cache/alexnet)');
@@ -194,6 +190,22 @@ export function buildProgram(): Command {
     .action(async (images: string[], flags) => {
       const { predictOptions, predictCommand } = await import('./commands/predict.js');
       await predictCommand(predictOptions(images, flags));
+    });
+
+  program
+    .command('export')
+    .description('write a trained model for use elsewhere: ONNX (ONNX Runtime, opset 13) or a TensorFlow.js folder for the browser')
+    .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`')
+    .addOption(new Option('--format <name>', 'onnx: one .onnx file; tfjs: a folder with model.json for tf.loadLayersModel').choices(['onnx', 'tfjs']).default('onnx'))
+    .requiredOption('--out <path>', 'the .onnx file, or the folder for --format tfjs')
+    .option('--overwrite', 'replace an earlier export at --out, which is otherwise refused')
+    .addOption(backendOption())
+    .option('--gpu', GPU_HELP)
+    .option('--json', 'one JSON object')
+    .option('-q, --quiet', 'nothing on stderr but errors')
+    .action(async (flags) => {
+      const { exportCommand, exportOptions } = await import('./commands/export.js');
+      await exportCommand(exportOptions(flags));
     });
 
   withOptions(program.command('bench').description('time the training step, evaluation and decoding on synthetic data of the real shapes'), [

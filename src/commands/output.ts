@@ -1,6 +1,7 @@
 // What a command prints: results on stdout, everything else on stderr (STYLE.md), the log, and download progress.
 // Only the command layer uses these; the core reports through callbacks.
 
+import { readFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Progress } from '../data/download.js';
 import { AlexnetError } from '../errors.js';
@@ -91,4 +92,9 @@ export function downloadProgress(con: Console, quiet: boolean): { onProgress: (p
     },
     stop: () => {},
   };
+}
+
+/** This tool's version, from package.json (`--version`, and the producer an export names). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

@@ -1,0 +1,230 @@
+// `alexnet export` (issue #27), checked by the clients users deploy to: ONNX Runtime (onnxruntime-node) gives the
+// probabilities `alexnet predict --json` gives, ONNX's own checker passes where Debian's python3-onnx is installed,
+// and the TensorFlow.js folder loads through tf.loadLayersModel over HTTP, as a browser loads it.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { PNG } from 'pngjs';
+import { NORMALISE } from '../src/batches.js';
+import { loadTrainedModel } from '../src/checkpoint.js';
+import { IMAGE_BYTES, IMAGE_SIZE, decodeBatch, type Split } from '../src/data/cifar.js';
+import { decodeImage, toCifarImage } from '../src/data/image.js';
+import { decodeOnnx, kernelToOihw, onnxModel, readLayers } from '../src/onnx.js';
+import * as tf from '../src/tf.js';
+import { cifarEntries, gzipTar } from '../scripts/fixture.js';
+import { listFiles, noTrace, runCli, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
+
+const entries = cifarEntries({ trainPerBatch: 20, test: 40 });
+const archive = gzipTar(entries);
+
+/** `images` (32x32x3 HWC bytes each) as the ONNX model's input: normalised as training does, NCHW. */
+function nchw(images: Uint8Array[]): ort.Tensor {
+  const plane = IMAGE_SIZE * IMAGE_SIZE;
+  const x = new Float32Array(images.length * IMAGE_BYTES);
+  images.forEach((img, n) => {
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) x[n * IMAGE_BYTES + c * plane + p] = NORMALISE[img[p * 3 + c]!]!;
+  });
+  return new ort.Tensor('float32', x, [images.length, 3, IMAGE_SIZE, IMAGE_SIZE]);
+}
+
+const softmax = (row: number[]) => {
+  const m = Math.max(...row);
+  const e = row.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+};
+
+/** The first python3 with Debian's python3-onnx (PATH's, else /usr/bin's), or null. */
+const onnxPython = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import onnx']).status === 0) ?? null;
+
+describe('export', () => {
+  let model: string;
+  let testSplit: Split;
+  before(async () => {
+    ({ model } = await trainedModel(archive));
+    const bytes = entries.find((e) => e.path.endsWith('test_batch.bin'))!.data!;
+    testSplit = decodeBatch(bytes, 'test_batch.bin');
+  });
+
+  test('--format onnx: ONNX Runtime gives the probabilities of `predict --json` within 1e-5, and the class names ride along', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'model.onnx');
+    const r = await runCli(['export', '--model', model, '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^ONNX model written to ${out.replace(/[.]/g, '\\.')} \\([\\d,]+ bytes, 10 classes, trained 1 epoch\\); input: float32 \\[N, 3, 32, 32\\] \\(NCHW, RGB\\), each value \\(pixel / 255 - 0\\.5\\) / 0\\.5 per RGB channel; ONNX opset 13\\n$`));
+    assert.deepEqual(listFiles(dir), ['model.onnx'], 'nothing else written');
+
+    // Images of other sizes, as a user has them: predict resizes them; the same 32x32 goes to ONNX Runtime.
+    const files = [0, 1, 2, 3].map((i) => {
+      const file = path.join(dir, `image${i}.png`);
+      const img = upscale(testSplit.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), 2 + i); // 64 to 160 pixels a side
+      const png = new PNG({ width: img.width, height: img.height });
+      png.data = img.data;
+      fs.writeFileSync(file, PNG.sync.write(png));
+      return file;
+    });
+    const p = await runCli(['predict', '--model', model, '--top', '10', '--json', '-q', ...files]);
+    assert.equal(p.code, 0, p.stderr);
+    const predicted = p.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { top: { index: number; probability: number }[] }).top);
+
+    const session = await ort.InferenceSession.create(out);
+    assert.deepEqual([session.inputNames, session.outputNames], [['images'], ['logits']]);
+    const images = files.map((f) => toCifarImage(decodeImage(fs.readFileSync(f), f)));
+    const { logits } = await session.run({ images: nchw(images) });
+    assert.deepEqual(logits!.dims, [files.length, 10]);
+    const data = Array.from(logits!.data as Float32Array);
+    let worst = 0;
+    predicted.forEach((top, n) => {
+      const probs = softmax(data.slice(n * 10, (n + 1) * 10));
+      assert.equal(top.length, 10);
+      for (const { index, probability } of top) worst = Math.max(worst, Math.abs(probs[index]! - probability));
+    });
+    assert.ok(worst < 1e-5, `largest difference ${worst}`);
+
+    const decoded = decodeOnnx(fs.readFileSync(out));
+    const meta = Object.fromEntries(decoded.metadataProps.map((m) => [m.key, m.value]));
+    assert.deepEqual(JSON.parse(meta.classNames!), ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+    assert.match(meta.input!, /NCHW/);
+    assert.equal(Number(decoded.opsetImport[0]!.version), 13);
+  });
+
+  test('ONNX\'s own checker passes (Debian\'s python3-onnx)', (t) => {
+    if (onnxPython === null) {
+      if (process.env.ALEXNET_REQUIRE_ONNX_CHECKER) assert.fail('ALEXNET_REQUIRE_ONNX_CHECKER is set, but no python3 imports onnx (apt-get install -y python3-onnx)');
+      t.skip('no python3 with the onnx module here (apt-get install -y python3-onnx)');
+      return;
+    }
+    const dir = tmpDir();
+    const out = path.join(dir, 'model.onnx');
+    return runCli(['export', '--model', model, '--out', out, '-q']).then((r) => {
+      assert.equal(r.code, 0, r.stderr);
+      const c = spawnSync(onnxPython, ['-c', 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print("ok")', out], { encoding: 'utf8' });
+      assert.equal(c.stdout.trim(), 'ok', c.stderr);
+    });
+  });
+
+  test('--format tfjs: a folder tf.loadLayersModel loads over HTTP, as a browser does, with the same outputs and the class names', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'web');
+    const r = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', out, '--json', '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { type: string; format: string; out: string; classNames: string[]; input: string };
+    assert.deepEqual([j.type, j.format, j.out, j.classNames.length], ['export', 'tfjs', out, 10]);
+    const names = listFiles(dir);
+    assert.equal(names.length, 2, names.join());
+    assert.match(names.join(), /^web\/model\.json,web\/weights-[0-9a-f]{16}\.bin$/);
+
+    const server = await serve((req, res) => {
+      const file = path.join(out, path.basename(new URL(req.url!, 'http://x').pathname));
+      if (!fs.existsSync(file)) return void res.writeHead(404).end();
+      res.writeHead(200).end(fs.readFileSync(file));
+    });
+    await useBackend('cpu');
+    const x = tf.randomUniform([3, 32, 32, 3], -1, 1, 'float32', 7);
+    try {
+      const loaded = await tf.loadLayersModel(server.url.replace(/[^/]+$/, 'model.json'));
+      const meta = loaded.getUserDefinedMetadata() as { classNames: string[]; input: string };
+      assert.equal(meta.classNames[9], 'truck');
+      assert.match(meta.input, /NHWC/);
+      const fromRun = (await loadTrainedModel(model)).model;
+      const [a, b] = [loaded, fromRun].map((m) => Array.from(tf.tidy(() => m.predict(x) as tf.Tensor).dataSync()));
+      assert.deepEqual(a, b, 'the run\'s weights, exactly');
+      loaded.dispose();
+      fromRun.dispose();
+    } finally {
+      x.dispose();
+      await server.close();
+    }
+  });
+
+  test('an existing --out is refused without --overwrite and replaced whole with it; a checkpoint folder is never written into', async () => {
+    const dir = tmpDir();
+    const out = path.join(dir, 'model.onnx');
+    fs.writeFileSync(out, 'mine');
+    const r = await runCli(['export', '--model', model, '--out', out, '-q']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: --out .*model\.onnx exists\nhint: pass another --out, or `.*alexnet export \.\.\. --overwrite` replaces it\n$/);
+    assert.equal(fs.readFileSync(out, 'utf8'), 'mine');
+    const o = await runCli(['export', '--model', model, '--out', out, '--overwrite', '-q']);
+    assert.equal(o.code, 0, o.stderr);
+    assert.ok(fs.statSync(out).size > 2_000_000);
+    assert.deepEqual(listFiles(dir), ['model.onnx']);
+
+    const before = listFiles(model);
+    const c = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', model, '--overwrite', '-q']);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /^error: --out .* holds other files than an export's \(.*\)\nhint: pass a new or empty folder as --out/);
+    assert.deepEqual(listFiles(model), before);
+
+    const web = path.join(dir, 'web');
+    assert.equal((await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '-q'])).code, 0);
+    const again = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '-q']);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /holds an earlier export/);
+    assert.equal((await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q'])).code, 0);
+    assert.equal(listFiles(dir).length, 3, listFiles(dir).join());
+  });
+
+  test('bad input: one error line and a hint, a non-zero exit, nothing written', async () => {
+    const dir = tmpDir();
+    const cases: [string[], number, RegExp][] = [
+      [['--model', path.join(dir, 'none'), '--out', path.join(dir, 'm.onnx')], 1, /^error: no model in .*none: the directory does not exist$/m],
+      [['--model', model], 2, /^error: required option '--out <path>' not specified$/m],
+      [['--model', model, '--out', path.join(dir, 'm.onnx'), '--format', 'pt'], 2, /^error: option '--format <name>' argument 'pt' is invalid/m],
+      [['--model', model, '--out', dir], 2, /^error: --out .* is a directory$/m],
+      [['--model', model, '--out', ''], 2, /^error: --out needs a path, got an empty one$/m],
+    ];
+    for (const [args, code, re] of cases) {
+      const r = await runCli(['export', ...args, '-q']);
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.match(r.stderr, /^hint: /m);
+      noTrace(r.stderr);
+    }
+    assert.deepEqual(listFiles(dir), []);
+  });
+});
+
+describe('the ONNX converter', () => {
+  test('kernelToOihw moves [kh, kw, in, out] to [out, in, kh, kw]', () => {
+    const shape: [number, number, number, number] = [2, 3, 4, 5];
+    const k = Float32Array.from({ length: 120 }, (_, i) => i);
+    const o = kernelToOihw(k, shape);
+    for (const [y, x, i, c] of [[0, 0, 0, 0], [1, 2, 3, 4], [1, 0, 2, 3], [0, 2, 1, 0]] as const) {
+      assert.equal(o[((c * 4 + i) * 2 + y) * 3 + x], k[((y * 3 + x) * 4 + i) * 5 + c], `${[y, x, i, c]}`);
+    }
+  });
+
+  test('layouts beyond the lesson\'s (same padding, strides, tanh, no bias) run in ONNX Runtime as in TensorFlow.js', async () => {
+    await useBackend('cpu');
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', useBias: false, kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 1 }) }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' }));
+    m.add(tf.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
+    const bytes = onnxModel(readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test' });
+    const session = await ort.InferenceSession.create(bytes);
+    const images = [0, 1].map((i) => Uint8Array.from({ length: IMAGE_BYTES }, (_, p) => (p * 7 + i * 31) % 256));
+    const { logits } = await session.run({ images: nchw(images) });
+    const x = tf.tensor4d(Float32Array.from(images.flatMap((img) => Array.from(img, (v) => NORMALISE[v]!))), [2, 32, 32, 3]);
+    const want = (m.predict(x) as tf.Tensor).dataSync();
+    const got = logits!.data as Float32Array;
+    want.forEach((v, i) => assert.ok(Math.abs(v - got[i]!) < 1e-5, `${i}: ${v} vs ${got[i]}`));
+    tf.dispose(x);
+    m.dispose();
+  });
+
+  test('a layer with no ONNX form here is refused by name', async () => {
+    await useBackend('cpu');
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3 }));
+    m.add(tf.layers.batchNormalization({ name: 'bn' }));
+    assert.throws(() => readLayers(m, '/tmp/m'), /cannot export the model in \/tmp\/m: layer bn \(BatchNormalization\) has no ONNX form in this tool/);
+    m.dispose();
+  });
+});
