@@ -8,10 +8,13 @@
 // md5=$(node dist/scripts/fixture.js fx.tar.gz --json | node -p 'JSON.parse(require("fs").readFileSync(0)).md5')
 
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
 import {
-  BATCHES_DIR, DEFAULT_CLASS_NAMES, IMAGE_SIZE, LABEL_BYTES, NUM_CLASSES, PLANE_BYTES, RECORD_BYTES,
+  BATCHES_DIR, CIFAR100_FORMAT, DEFAULT_CLASS_NAMES, IMAGE_SIZE, LABEL_BYTES, NUM_CLASSES, PLANE_BYTES, RECORD_BYTES,
   TEST_FILE, TRAIN_FILES, META_FILE,
 } from '../src/data/cifar.js';
 import { mulberry32 } from '../src/random.js';
@@ -22,28 +25,116 @@ const PALETTE: [number, number, number][] = [
   [145, 30, 180], [70, 240, 240], [240, 50, 230], [128, 128, 0], [0, 0, 128],
 ];
 
+/**
+ * Class `label`'s pattern with noise, as planar R, G, B into `out` at `at`: its colour (one of ten), stripes across or
+ * down, and a stripe width; classes 10 and up (CIFAR-100, image folders) turn the stripes and change their width.
+ */
+export function drawClass(label: number, rand: () => number, out: Uint8Array, at: number): void {
+  const colour = PALETTE[label % NUM_CLASSES]!;
+  const tens = Math.floor(label / NUM_CLASSES);
+  const period = 2 + ((label + tens) % 5); // stripes whose width depends on the class
+  const across = (label % NUM_CLASSES < 5) !== (tens % 2 === 1);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < IMAGE_SIZE; y++) {
+      for (let x = 0; x < IMAGE_SIZE; x++) {
+        const stripe = Math.floor((across ? x : y) / period) % 2 === 0 ? 1 : 0.55;
+        const noise = (rand() - 0.5) * 60;
+        const v = colour[c]! * stripe + noise;
+        out[at + c * PLANE_BYTES + y * IMAGE_SIZE + x] = Math.max(0, Math.min(255, Math.round(v)));
+      }
+    }
+  }
+}
+
 /** `count` records in the CIFAR layout: label byte, then planar R, G, B. Label i % 10 for record i. */
 export function makeRecords(count: number, seed: number, labelOf = (i: number) => i % NUM_CLASSES): Buffer {
   const rand = mulberry32(seed);
   const out = Buffer.alloc(count * RECORD_BYTES);
   for (let i = 0; i < count; i++) {
     const label = labelOf(i);
-    const base = i * RECORD_BYTES;
-    out[base] = label;
-    const colour = PALETTE[label % NUM_CLASSES]!;
-    const period = 2 + (label % 5); // stripes whose width depends on the class
-    for (let c = 0; c < 3; c++) {
-      for (let y = 0; y < IMAGE_SIZE; y++) {
-        for (let x = 0; x < IMAGE_SIZE; x++) {
-          const stripe = Math.floor((label < 5 ? x : y) / period) % 2 === 0 ? 1 : 0.55;
-          const noise = (rand() - 0.5) * 60;
-          const v = colour[c]! * stripe + noise;
-          out[base + LABEL_BYTES + c * PLANE_BYTES + y * IMAGE_SIZE + x] = Math.max(0, Math.min(255, Math.round(v)));
-        }
-      }
-    }
+    out[i * RECORD_BYTES] = label;
+    drawClass(label, rand, out, i * RECORD_BYTES + LABEL_BYTES);
   }
   return out;
+}
+
+/** CIFAR-100's 20 superclasses, as its coarse_label_names.txt names them. */
+export const CIFAR100_COARSE = [
+  'aquatic_mammals', 'fish', 'flowers', 'food_containers', 'fruit_and_vegetables', 'household_electrical_devices',
+  'household_furniture', 'insects', 'large_carnivores', 'large_man-made_outdoor_things', 'large_natural_outdoor_scenes',
+  'large_omnivores_and_herbivores', 'medium_mammals', 'non-insect_invertebrates', 'people', 'reptiles', 'small_mammals',
+  'trees', 'vehicles_1', 'vehicles_2',
+];
+
+/**
+ * `count` records in CIFAR-100's layout: coarse label byte, fine label byte, planar R, G, B. Fine label i % 100 for
+ * record i, its superclass fine / 5 (five fine classes a superclass, as in CIFAR-100).
+ */
+export function makeCifar100Records(count: number, seed: number): Buffer {
+  const rand = mulberry32(seed);
+  const size = 2 + IMAGE_SIZE * IMAGE_SIZE * 3;
+  const out = Buffer.alloc(count * size);
+  for (let i = 0; i < count; i++) {
+    const fine = i % 100;
+    out[i * size] = Math.floor(fine / 5);
+    out[i * size + 1] = fine;
+    drawClass(fine, rand, out, i * size + 2);
+  }
+  return out;
+}
+
+/** The members of a CIFAR-100-layout archive (cifar-100-binary/): `train` and `test` records, and the class names. */
+export function cifar100Entries(opts: { train?: number; test?: number; seed?: number } = {}): TarEntry[] {
+  const seed = opts.seed ?? 1;
+  const fine = Array.from({ length: 100 }, (_, f) => `${CIFAR100_COARSE[Math.floor(f / 5)]!.split(/[_-]/)[0]}_${f % 5}`);
+  return [
+    { path: `${CIFAR100_FORMAT.dir}/`, type: '5' },
+    { path: `${CIFAR100_FORMAT.dir}/train.bin`, data: makeCifar100Records(opts.train ?? 500, seed) },
+    { path: `${CIFAR100_FORMAT.dir}/test.bin`, data: makeCifar100Records(opts.test ?? 200, seed + 100) },
+    { path: `${CIFAR100_FORMAT.dir}/coarse_label_names.txt`, data: Buffer.from(CIFAR100_COARSE.join('\n') + '\n\n') },
+    { path: `${CIFAR100_FORMAT.dir}/fine_label_names.txt`, data: Buffer.from(fine.join('\n') + '\n\n') },
+  ];
+}
+
+/**
+ * A folder of images for `--images`: `classes` class folders, `perClass` images each (and `test` each in
+ * DIR/train and DIR/test when `test` > 0), each class's pattern drawn at 32x32 and enlarged to another size per
+ * image (32 to 96 pixels a side, some not square), PNG and JPEG in turn.
+ */
+export function writeImageFolder(dir: string, opts: { classes?: string[]; perClass?: number; test?: number; seed?: number } = {}): string[] {
+  const classes = opts.classes ?? ['cat', 'dog', 'ship'];
+  const rand = mulberry32(opts.seed ?? 7);
+  const planar = new Uint8Array(3 * PLANE_BYTES);
+  const written: string[] = [];
+  const splits: [string, number][] = opts.test ? [['train', opts.perClass ?? 12], ['test', opts.test]] : [['', opts.perClass ?? 12]];
+  for (const [split, n] of splits) {
+    classes.forEach((name, label) => {
+      const folder = path.join(dir, split, name);
+      mkdirSync(folder, { recursive: true });
+      for (let i = 0; i < n; i++) {
+        drawClass(label, rand, planar, 0);
+        const w = 32 + 16 * (i % 5);
+        const h = i % 3 === 0 ? w : 32 + 16 * ((i + 2) % 5);
+        const rgba = Buffer.alloc(w * h * 4);
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) {
+            const p = Math.floor((y * IMAGE_SIZE) / h) * IMAGE_SIZE + Math.floor((x * IMAGE_SIZE) / w);
+            rgba.set([planar[p]!, planar[PLANE_BYTES + p]!, planar[2 * PLANE_BYTES + p]!, 255], (y * w + x) * 4);
+          }
+        }
+        const file = path.join(folder, `${name}_${i}.${i % 2 === 0 ? 'png' : 'jpg'}`);
+        if (i % 2 === 0) {
+          const png = new PNG({ width: w, height: h });
+          png.data = rgba;
+          writeFileSync(file, PNG.sync.write(png));
+        } else {
+          writeFileSync(file, jpeg.encode({ data: rgba, width: w, height: h }, 95).data);
+        }
+        written.push(file);
+      }
+    });
+  }
+  return written;
 }
 
 /** The side of a class's glyph in the shifted fixture. */
@@ -150,7 +241,9 @@ export const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 function main(argv: string[]): void {
   const out = argv[0];
   if (!out || out.startsWith('-')) {
-    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--shifted] [--json]\n');
+    process.stderr.write('usage: node dist/scripts/fixture.js OUT.tar.gz [--train-per-batch N] [--test N] [--seed S] [--shifted] [--json]\n' +
+      '       node dist/scripts/fixture.js OUT.tar.gz --cifar100 [--train N] [--test N] [--seed S] [--json]\n' +
+      '       node dist/scripts/fixture.js OUT_DIR --images [--classes a,b,c] [--per-class N] [--test N] [--seed S]\n');
     process.exitCode = 2;
     return;
   }
@@ -158,7 +251,15 @@ function main(argv: string[]): void {
     const i = argv.indexOf(name);
     return i >= 0 ? Number(argv[i + 1]) : undefined;
   };
-  const archive = gzipTar(cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed'), shifted: argv.includes('--shifted') }));
+  if (argv.includes('--images')) {
+    const i = argv.indexOf('--classes');
+    const files = writeImageFolder(out, { classes: i >= 0 ? argv[i + 1]!.split(',') : undefined, perClass: flag('--per-class'), test: flag('--test'), seed: flag('--seed') });
+    process.stdout.write(`${out} ${files.length} images\n`);
+    return;
+  }
+  const archive = gzipTar(argv.includes('--cifar100')
+    ? cifar100Entries({ train: flag('--train'), test: flag('--test'), seed: flag('--seed') })
+    : cifarEntries({ trainPerBatch: flag('--train-per-batch'), test: flag('--test'), seed: flag('--seed'), shifted: argv.includes('--shifted') }));
   writeFileSync(out, archive);
   const sum = md5(archive);
   process.stdout.write(argv.includes('--json') ? JSON.stringify({ path: out, bytes: archive.length, md5: sum }) + '\n' : `${out} ${archive.length} bytes md5 ${sum}\n`);

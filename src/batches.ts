@@ -128,7 +128,7 @@ export function holdOut(split: Split, held: number, seed: number): { train: Spli
     const idx: number[] = [];
     for (let i = 0; i < split.count; i++) if (isHeld[i] === which) idx.push(i);
     const images = new Uint8Array(idx.length * IMAGE_BYTES);
-    const labels = new Uint8Array(idx.length);
+    const labels = new Uint16Array(idx.length);
     idx.forEach((from, to) => {
       images.set(split.images.subarray(from * IMAGE_BYTES, (from + 1) * IMAGE_BYTES), to * IMAGE_BYTES);
       labels[to] = split.labels[from]!;

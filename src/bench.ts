@@ -39,7 +39,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function syntheticSplit(n: number, salt: number): Split {
   return {
     images: Uint8Array.from({ length: n * IMAGE_BYTES }, (_, i) => (i * 97 + salt) & 0xff),
-    labels: Uint8Array.from({ length: n }, (_, i) => i % 10),
+    labels: Uint16Array.from({ length: n }, (_, i) => i % 10),
     count: n,
   };
 }
@@ -113,7 +113,7 @@ export function benchDecode(): DecodeResult {
   const times: number[] = [];
   for (let run = 0; run < 3; run++) {
     const t = performance.now();
-    const split = { images: new Uint8Array(6 * perFile * IMAGE_BYTES), labels: new Uint8Array(6 * perFile), count: 6 * perFile };
+    const split = { images: new Uint8Array(6 * perFile * IMAGE_BYTES), labels: new Uint16Array(6 * perFile), count: 6 * perFile };
     files.forEach((b, f) => decodeBatch(b, `synthetic_${f}.bin`, split, f * perFile));
     times.push(performance.now() - t);
   }

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { NUM_CLASSES, DEFAULT_CLASS_NAMES } from './data/cifar.js';
+import { DEFAULT_CLASS_NAMES, MAX_CLASSES, MIN_CLASSES, NUM_CLASSES } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
 import { ATOMIC_TEMPORARIES, READ_CAPS, readRegularFile, writeFileAtomic } from './files.js';
 import { removeLeftovers } from './lock.js';
@@ -364,12 +364,14 @@ async function loadWhole(dir: string, state: SavedState | null): Promise<Trained
     const input = model.inputs[0]?.shape ?? [];
     const output = model.outputs[0]?.shape ?? [];
     const want = (shape: (number | null)[]) => `[${shape.map((d) => d ?? 'N').join(', ')}]`;
-    if (model.inputs.length !== 1 || want(input) !== want([null, ...INPUT_SHAPE]) || model.outputs.length !== 1 || want(output) !== want([null, NUM_CLASSES])) {
-      throw ckptError(dir, `it maps ${want(input)} to ${want(output)}, not ${want([null, ...INPUT_SHAPE])} images to ${want([null, NUM_CLASSES])} logits`);
+    // The run's classes where state.json names them (CIFAR-100's 100, an image folder's), else any count in range.
+    const classes = state?.classNames?.length ?? (output.length === 2 && output[1]! >= MIN_CLASSES && output[1]! <= MAX_CLASSES ? output[1]! : NUM_CLASSES);
+    if (model.inputs.length !== 1 || want(input) !== want([null, ...INPUT_SHAPE]) || model.outputs.length !== 1 || want(output) !== want([null, classes])) {
+      throw ckptError(dir, `it maps ${want(input)} to ${want(output)}, not ${want([null, ...INPUT_SHAPE])} images to ${want([null, classes])} logits`);
     }
+    return { model, classNames: state?.classNames ?? (classes === NUM_CLASSES ? DEFAULT_CLASS_NAMES : Array.from({ length: classes }, (_, i) => `class ${i}`)), epochs: state?.epoch ?? null };
   } catch (e) {
     model.dispose();
     throw e;
   }
-  return { model, classNames: state?.classNames ?? DEFAULT_CLASS_NAMES, epochs: state?.epoch ?? null };
 }

@@ -67,10 +67,14 @@ export function handleError(e: unknown): number {
 }
 
 const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (default: $ALEXNET_DATA_DIR, $XDG_CACHE_HOME/alexnet or ~/.cache/alexnet)');
-const urlOption = () => new Option('--url <url>', `archive URL: http(s)://, file:// or a path (default: ${OFFICIAL_URL})`);
+const urlOption = () => new Option('--url <url>', `archive URL: http(s)://, file:// or a path (default: the data set's official one, for CIFAR-10 ${OFFICIAL_URL})`);
 const md5Option = () => new Option('--md5 <hex>', 'expected MD5 of the archive (default: the official archive\'s)');
-/** Where the data is, and where to get it if it is missing: every command that reads CIFAR-10 takes these. */
+/** Where the data is, and where to get it if it is missing: every command that reads a data set takes these. */
 const dataOptions = (verifyHelp = 'skip the MD5 check of a download') => [
+  new Option('--dataset <name>', 'the data set (default: cifar10)').choices(['cifar10', 'cifar100']),
+  new Option('--labels <kind>', 'CIFAR-100\'s labels: fine, 100 classes (the default), or coarse, 20 superclasses').choices(['fine', 'coarse']),
+  new Option('--images <dir>', 'your own images instead: DIR/<class>/*.png|jpg, or DIR/train/<class>/... and DIR/test/<class>/...'),
+  new Option('--skip-bad-images', 'with --images: leave out files that are not readable PNG or JPEG images (counted), instead of stopping'),
   dataDirOption(),
   urlOption(),
   md5Option(),
@@ -105,7 +109,7 @@ export function buildProgram(): Command {
   withOptions(
     program
       .command('download')
-      .description('download, verify and unpack the CIFAR-10 binary batches'),
+      .description('download, verify and unpack the CIFAR-10 (or --dataset cifar100) binary batches'),
     dataOptions('skip the MD5 check'),
   )
     .option('--force', 'download and unpack again even if the data is there')
@@ -118,6 +122,7 @@ export function buildProgram(): Command {
     .command('summary')
     .description('print the network: each layer, its output shape and parameters, and the output of a zero input')
     .option('--json', 'one JSON object instead of the table')
+    .option('--classes <n>', 'the head\'s classes: 10 (CIFAR-10), 100 (CIFAR-100), 20 (its coarse labels), an image folder\'s', '10')
     .addOption(backendOption())
     .option('--gpu', GPU_HELP)
     .option('-q, --quiet', 'no backend line on stderr')
@@ -126,7 +131,7 @@ export function buildProgram(): Command {
       await summaryCommand(summaryOptions(flags));
     });
 
-  withOptions(program.command('train').description('train on CIFAR-10 (the seed\'s recipe, or --recipe tuned and the flags below); one line per epoch on stdout'), [
+  withOptions(program.command('train').description('train on CIFAR-10 (or CIFAR-100, or your own images with --images) with the seed\'s recipe, or --recipe tuned and the flags below; one line per epoch on stdout'), [
     ...dataOptions(),
     ...Object.values(RECIPE).flatMap((f) => (f.arg === '' ? switchOptions(f) : [fieldOption(f)])),
     backendOption(),

@@ -2,10 +2,10 @@
 // backend's runner computes the loss, accuracy and predictions (src/backends/); this module only counts.
 
 import type { Runner } from './backends/index.js';
-import { NUM_CLASSES, type Split } from './data/cifar.js';
+import type { Split } from './data/cifar.js';
 
 /** counts[t][p]: how many records of true class t were predicted as p. */
-export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes = NUM_CLASSES): number[][] {
+export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
   if (labels.length !== predictions.length) throw new RangeError(`${labels.length} labels but ${predictions.length} predictions`);
   const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   for (let i = 0; i < labels.length; i++) counts[labels[i]!]![predictions[i]!]!++;
@@ -37,7 +37,7 @@ export interface EvalReport {
 /** Everything `alexnet eval` reports for a model on a split, evaluated by the backend's runner. */
 export async function evaluateReport(split: Split, batchSize: number, classNames: string[], runner: Runner): Promise<EvalReport> {
   const r = await runner.evaluate(split, batchSize);
-  const confusion = confusionMatrix(split.labels, r.predictions);
+  const confusion = confusionMatrix(split.labels, r.predictions, classNames.length);
   const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c }));
   return {
     loss: r.loss,

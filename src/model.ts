@@ -15,6 +15,8 @@ export interface ModelOptions {
    */
   init?: Init;
   seed?: number; // makes the initial weights reproducible; each layer derives its own from it
+  /** The head's width: the data's classes (default CIFAR-10's 10). */
+  classes?: number;
 }
 
 export const INPUT_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, CHANNELS]; // [32, 32, 3]
@@ -43,7 +45,7 @@ export function createModel(opts: ModelOptions = {}): tf.Sequential {
   model.add(tf.layers.flatten({ name: 'flatten' })); // [1024]
   model.add(tf.layers.dense({ name: 'fc1', units: 384, activation: 'relu', ...initFor(1024) })); // [384]
   model.add(tf.layers.dense({ name: 'fc2', units: 192, activation: 'relu', ...initFor(384) })); // [192]
-  model.add(tf.layers.dense({ name: 'fc3', units: NUM_CLASSES, ...initFor(192) })); // [10] logits
+  model.add(tf.layers.dense({ name: 'fc3', units: opts.classes ?? NUM_CLASSES, ...initFor(192) })); // [10] logits (CIFAR-10)
   return model;
 }
 

@@ -14,7 +14,7 @@ export interface ClassScore {
 
 /** The `top` most probable classes for each 32x32x3 HWC image, in batches of `batchSize`. */
 export async function predictTop(model: tf.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<ClassScore[][]> {
-  const split: Split = { images: new Uint8Array(images.length * IMAGE_BYTES), labels: new Uint8Array(images.length), count: images.length };
+  const split: Split = { images: new Uint8Array(images.length * IMAGE_BYTES), labels: new Uint16Array(images.length), count: images.length };
   images.forEach((img, i) => split.images.set(img, i * IMAGE_BYTES));
   const buffers = new BatchBuffers();
   const results: ClassScore[][] = [];

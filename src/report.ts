@@ -5,7 +5,7 @@
 import type { ModelSummary } from './model.js';
 import type { ClassScore } from './predict.js';
 import { printable } from './data/cifar.js';
-import type { DataInfo } from './data/dataset.js';
+import { dataRecord, type DataInfo } from './data/dataset.js';
 import type { EvalReport } from './evaluate.js';
 import type { EpochMetrics, TestMetrics } from './train.js';
 
@@ -57,6 +57,9 @@ export function summaryText(s: ModelSummary): string {
   ].join('\n');
 }
 
+/** The most classes whose confusion matrix `eval` prints as a table (CIFAR-100's 20 superclasses fit a terminal). */
+const MAX_MATRIX_CLASSES = 20;
+
 /** `alexnet eval`'s terminal output: totals, per-class accuracy, and the confusion matrix as a table. */
 export function evalText(report: EvalReport): string {
   // Class names come from files (batches.meta.txt, state.json): printed without control characters.
@@ -70,9 +73,13 @@ export function evalText(report: EvalReport): string {
     '',
     `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy`,
     ...r.perClass.map((c) => `${c.name.padEnd(nameW)}  ${`${c.correct} / ${c.count}`.padStart(13)}  ${Number.isNaN(c.accuracy) ? '       -' : c.accuracy.toFixed(4).padStart(8)}`),
-    '',
-    'confusion matrix (rows: true class, columns: predicted class)',
   ];
+  // CIFAR-100's 100 columns would not fit a terminal: the matrix is in --json and the run's report.html.
+  if (r.classNames.length > MAX_MATRIX_CLASSES) {
+    lines.push('', `confusion matrix: ${r.classNames.length} x ${r.classNames.length}, in \`--json\` (and the run's report.html); shown as a table up to ${MAX_MATRIX_CLASSES} classes`);
+    return lines.join('\n');
+  }
+  lines.push('', 'confusion matrix (rows: true class, columns: predicted class)');
   // Column heads are the names cut to the column width; the rows carry the full names.
   const colW = Math.max(5, ...r.confusion.flat().map((v) => String(v).length));
   lines.push(`${''.padEnd(nameW)} ${r.classNames.map((c) => c.slice(0, colW).padStart(colW)).join(' ')}`);
@@ -81,7 +88,7 @@ export function evalText(report: EvalReport): string {
 }
 
 export function evalJson(r: EvalReport, data?: DataInfo): string {
-  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : round6(c.accuracy) })), data });
+  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : round6(c.accuracy) })), data: data && dataRecord(data) });
 }
 
 /** JSON numbers as the text lines print them, without float32 noise (0.1600000001490116 -> 0.16). */

@@ -7,10 +7,12 @@
 import * as path from 'node:path';
 import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
 import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
-import { fixedConflict, startingState, type SavedState } from './state.js';
+import { fixedConflict, startingState, type SavedState, type TrainData } from './state.js';
 import { checkExtracted } from './data/archive.js';
 import { decodeImage, toCifarImage } from './data/image.js';
-import { loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
+import { ARCHIVES, datasetOf, loadCifar, obtainData, type DataInfo, type DataSource, type ObtainHooks } from './data/dataset.js';
+import type { RecordFormat } from './data/cifar.js';
+import { folderFormat, recordsDirOf } from './data/folder.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
 import { READ_CAPS, readRegularFile } from './files.js';
@@ -121,18 +123,35 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
   };
   const backend = await startBackend(asked.choice, { gpu: asked.gpu, quiet: opts.quiet, settings: opts.settings, say });
   const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
-  const model = loaded?.model ?? createModel({ init: recipe.init, seed: recipe.seed });
+  let model = loaded?.model ?? null;
   try {
-    checkBatchSizes(backend, model, [[RECIPE.batchSize.flag, recipe.batchSize], [RECIPE.evalBatchSize.flag, recipe.evalBatchSize]]);
+    // Before any data work: what a backend holds depends on the largest layer (conv1), not on the head, so a
+    // network of the lesson's shape tells.
+    const probe = model ?? createModel({ init: recipe.init, seed: recipe.seed });
+    try {
+      checkBatchSizes(backend, probe, [[RECIPE.batchSize.flag, recipe.batchSize], [RECIPE.evalBatchSize.flag, recipe.evalBatchSize]]);
+    } finally {
+      if (probe !== model) probe.dispose();
+    }
     const info = await obtainData(source, hooks);
     if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
-    const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined });
+    const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined, labeling: info.labeling });
+    if (resumed?.state.classNames && resumed.state.classNames.join('\n') !== data.classNames.join('\n')) {
+      throw new AlexnetError('USAGE', `the data in ${info.dir} has other classes than ${resumed.dir} was trained on (${data.classNames.length} where the run had ${resumed.state.classNames.length})`, `resume with the run's data (drop --data-dir, --dataset, --labels and --images), or start a new run`);
+    }
+    // The head has a unit a class: CIFAR-10's 10, CIFAR-100's 100 (or 20 coarse), an image folder's.
+    model ??= createModel({ init: recipe.init, seed: recipe.seed, classes: data.classNames.length });
     // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
     const held = heldOutCount(recipe.validSplit, data.train.count);
     if (held >= data.train.count) {
       throw new AlexnetError('USAGE', `--valid-split ${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
     }
+    // An image folder without test/ has no test split: the held-out images validate, and nothing is tested at the end.
+    if (data.test.count === 0 && held === 0 && (limits.limitTest ?? 1) > 0) {
+      throw new AlexnetError('USAGE', `--images ${source.images?.dir ?? info.source}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
+    }
     const { train: trainSplit, valid: validSplit } = held > 0 ? holdOut(data.train, held, recipe.seed) : { train: data.train, valid: data.test };
+    const testSplit = data.test.count === 0 ? validSplit : data.test;
     const batches = Math.ceil(trainSplit.count / recipe.batchSize);
     const schedule = scheduleProblem(recipe, batches);
     if (schedule) throw new AlexnetError('USAGE', schedule, recipe.warmupEpochs > 0 ? 'pass another --warmup-epochs, more --epochs, or a smaller --batch-size' : 'pass more --epochs or a smaller --batch-size');
@@ -152,7 +171,7 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
         keepBest: Boolean(opts.keepBest),
         backend: asked,
         classNames: data.classNames,
-        data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official },
+        data: { dataDir: source.dataDir, url: source.url, md5: source.md5, archiveMd5: info.archiveMd5, records: info.records, official: info.official, ...datasetFields(source) },
       });
       const writer = saveDir ? checkpointer(saveDir, backend.detail) : undefined;
       const critical = hooks.critical ?? ((_what, f) => f());
@@ -162,7 +181,7 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
         state,
         train: trainSplit,
         valid: validSplit,
-        test: data.test,
+        test: testSplit,
         checkpointer: writer && { save: (m, s, o, best) => critical(`the checkpoint in ${saveDir}${best && s.keepBest ? ' and its best/' : ''}`, () => writer.save(m, s, o, best)) },
         signal: hooks.signal,
         onBatch: hooks.onBatch,
@@ -174,8 +193,28 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
       await runner.dispose();
     }
   } finally {
-    model.dispose();
+    model?.dispose();
   }
+}
+
+/** What state.json records of a data set other than CIFAR-10 (nothing for CIFAR-10: its state.json stays as it was). */
+function datasetFields(s: DataSource): Partial<TrainData> {
+  const dataset = datasetOf(s);
+  if (dataset === 'cifar10') return {};
+  if (dataset === 'cifar100') return { dataset, labels: s.labels ?? 'fine' };
+  return { dataset, images: s.images!.dir, skipBadImages: s.images!.skipBad };
+}
+
+/** The format of the records a saved run's data is kept as, in its data dir. */
+function recordedFormat(saved: TrainData): RecordFormat {
+  if (saved.dataset === 'images') return folderFormat(recordsDirOf(saved.images!));
+  return ARCHIVES[saved.dataset ?? 'cifar10'].spec.format;
+}
+
+/** The data source a saved run's state.json records. */
+function savedSource(saved: TrainData): Pick<DataSource, 'dataset' | 'labels' | 'images'> {
+  if (saved.dataset === 'images') return { dataset: undefined, labels: undefined, images: { dir: saved.images!, skipBad: saved.skipBadImages ?? false } };
+  return { dataset: saved.dataset ?? 'cifar10', labels: saved.labels, images: null };
 }
 
 /** state.json of the run to resume, checked against the flags given with --resume. */
@@ -209,9 +248,9 @@ async function readResumable(opts: TrainingOptions): Promise<{ dir: string; stat
  * Where a command on a saved run reads its data (issue #14): the run's own data dir, URL and MD5 (state.json),
  * unless the user said otherwise on the command line.
  */
-export function dataSource(asked: DataRequest, saved: { dataDir: string; url: string; md5: string | null } | undefined): DataSource {
+export function dataSource(asked: DataRequest, saved: TrainData | undefined): DataSource {
   const { explicit: _, ...source } = asked;
-  return saved && !asked.explicit ? { ...source, dataDir: saved.dataDir, url: saved.url, md5: saved.md5 } : source;
+  return saved && !asked.explicit ? { ...source, dataDir: saved.dataDir, url: saved.url, md5: saved.md5, ...savedSource(saved) } : source;
 }
 
 /** A resumed run must see the data it was trained on: another archive or record count is refused (issue #13). */
@@ -288,7 +327,7 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
   // A checkpoint may come from elsewhere: its recorded data is used only where it is already on this machine, and
   // its URL is never fetched nor its data dir written (it fetched the recorded URL and locked and unpacked in the
   // recorded folder: issue #20). Otherwise the data the user asks for, or the defaults.
-  const recorded = state?.data && !opts.data.explicit && (await checkExtracted(state.data.dataDir)) ? state.data : undefined;
+  const recorded = state?.data && !opts.data.explicit && (await checkExtracted(state.data.dataDir, recordedFormat(state.data))) ? state.data : undefined;
   if (state?.data && !opts.data.explicit && !recorded) say(`the run's data (${state.data.dataDir}) is not on this machine; using ${opts.data.dataDir}`);
   const source = dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
@@ -299,14 +338,21 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
   try {
     checkBatchSizes(backend, model, [['--batch-size', batchSize]]);
     const info = await obtainData(source, hooks);
-    const data = await loadCifar(source.dataDir, { limitTrain: 0, limitTest: limitTest ?? undefined });
-    say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${data.test.count} test images`);
+    const classes = model.outputs[0]!.shape[1]!;
+    if (info.labeling.classes !== classes) {
+      throw new AlexnetError('USAGE', `the model in ${opts.modelDir} has ${classes} classes; the data (${info.labeling.format.title}${source.dataset === 'cifar100' ? `, ${source.labels ?? 'fine'} labels` : ''}) has ${info.labeling.classes}`, classes === 100 ? 'evaluate it on its data: --dataset cifar100' : classes === 20 ? 'evaluate it on its data: --dataset cifar100 --labels coarse' : 'evaluate it on the data it was trained on (--dataset, --labels or --images)');
+    }
+    // An image folder without test/: the run's held-out validation images, chosen as training chose them.
+    const heldOut = info.labeling.format.emptyTest && state !== null && state.recipe.validSplit > 0;
+    const data = await loadCifar(source.dataDir, { limitTrain: heldOut ? (state.limitTrain ?? undefined) : 0, limitTest: limitTest ?? undefined, labeling: info.labeling });
+    const split = heldOut && data.test.count === 0 ? holdOut(data.train, heldOutCount(state.recipe.validSplit, data.train.count), state.recipe.seed).valid : data.test;
+    say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${split.count} ${split === data.test ? 'test' : 'held-out validation (the folder has no test/)'} images`);
     // The run's settings too (wasm's threads round differently), so that its figures equal the last epoch's.
     const settings = { ...defaultSettings(), ...state?.settings, ...opts.settings };
     const runner = await backend.runner({ model, recipe: state?.recipe ?? lessonRecipe(0), settings });
     try {
       // Names from the data being evaluated: they are what the labels mean.
-      return { report: await evaluateReport(data.test, batchSize, data.classNames, runner), data: info };
+      return { report: await evaluateReport(split, batchSize, data.classNames, runner), data: info };
     } finally {
       await runner.dispose();
     }
@@ -340,6 +386,7 @@ export async function runPrediction(opts: PredictionOptions, hooks: { log?: (lin
   await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}) });
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
   try {
+    if (opts.top > classNames.length) throw new AlexnetError('USAGE', `--top ${opts.top} is more than the model's ${classNames.length} classes`, `e.g. --top ${Math.min(3, classNames.length)}, or --top ${classNames.length} for all`);
     return await predictTop(model, images, classNames, opts.top);
   } finally {
     model.dispose();
@@ -347,9 +394,9 @@ export async function runPrediction(opts: PredictionOptions, hooks: { log?: (lin
 }
 
 /** The network, layer by layer, built on the backend asked for (its output shape for a zero input included). */
-export async function runSummary(opts: { backend: BackendChoice; gpu: boolean; quiet?: boolean }, hooks: { log?: (line: string) => void } = {}): Promise<ModelSummary> {
+export async function runSummary(opts: { backend: BackendChoice; gpu: boolean; quiet?: boolean; classes?: number }, hooks: { log?: (line: string) => void } = {}): Promise<ModelSummary> {
   await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}), computes: false });
-  const model = createModel({ seed: 0 });
+  const model = createModel({ seed: 0, classes: opts.classes });
   try {
     return summarize(model);
   } finally {

@@ -3,7 +3,7 @@
 // nearest neighbour (`scale` x `scale` blocks of its exact pixels) and named by its class. Pure: split in,
 // RGBA pixels out; the command encodes the PNG.
 
-import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE, NUM_CLASSES, type Split } from './data/cifar.js';
+import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE, type Split } from './data/cifar.js';
 import { GLYPH_HEIGHT, drawText, textWidth } from './font.js';
 
 export const COLUMNS = 10; // images per row when not grouped by class
@@ -65,20 +65,21 @@ export function sampleLayout(labels: ArrayLike<number>, classNames: string[], op
     return { width: pad + cols * (cellW + pad), height: pad + rows * (cellH + pad), tiles, labels: names, fontScale };
   }
 
-  const perClass = Math.ceil(opts.count / NUM_CLASSES);
+  const classes = classNames.length;
+  const perClass = Math.ceil(opts.count / classes);
   const left = pad + longest + pad;
-  const taken = new Array<number>(NUM_CLASSES).fill(0);
+  const taken = new Array<number>(classes).fill(0);
   for (let r = 0; r < labels.length; r++) {
     const k = labels[r]!;
     if (taken[k]! >= perClass) continue;
     tiles.push({ record: r, x: left + taken[k]! * (img + pad), y: pad + k * (img + pad) });
     taken[k]!++;
   }
-  for (let k = 0; k < NUM_CLASSES; k++) {
+  for (let k = 0; k < classes; k++) {
     const text = classNames[k] ?? String(k);
     names.push({ text, x: pad + longest - textWidth(text, fontScale), y: pad + k * (img + pad) + Math.floor((img - textH) / 2) });
   }
-  return { width: left + perClass * (img + pad), height: pad + NUM_CLASSES * (img + pad), tiles, labels: names, fontScale };
+  return { width: left + perClass * (img + pad), height: pad + classes * (img + pad), tiles, labels: names, fontScale };
 }
 
 /** Paints the layout: white background, each record's pixels enlarged, names in black. */

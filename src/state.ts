@@ -6,7 +6,7 @@
 
 import { BACKEND_CHOICES, settingsProblem, type BackendChoice } from './backends/table.js';
 import type { Settings } from './backends/types.js';
-import { NUM_CLASSES, hasControlChars } from './data/cifar.js';
+import { MAX_CLASSES, MIN_CLASSES, NUM_CLASSES, hasControlChars } from './data/cifar.js';
 import { LIMITS, RECIPE, RECIPE_KEYS, recipeProblem, savedRecipe, type Recipe } from './recipe.js';
 
 export interface EpochMetrics {
@@ -33,7 +33,22 @@ export interface TrainData {
   md5: string | null; // the MD5 asked for; null: --no-verify
   archiveMd5: string; // the data's archive, from its manifest ('unknown' for a folder unpacked by hand)
   records: number; // training and test records in the data dir
-  official: boolean | null; // the official CIFAR-10, or null when it cannot be told
+  official: boolean | null; // the official archive, or null when it cannot be told
+  /** The data set, where it is not CIFAR-10 (absent: CIFAR-10, as every checkpoint before issue #27). */
+  dataset?: 'cifar100' | 'images';
+  /** CIFAR-100's labels. */
+  labels?: 'fine' | 'coarse';
+  /** The image folder (--images) and whether unreadable files were left out (--skip-bad-images). */
+  images?: string;
+  skipBadImages?: boolean;
+}
+
+/** What is wrong with the data set fields of `data`, or null. */
+function datasetProblem(d: Record<string, unknown>): string | null {
+  if (d.dataset === undefined) return d.labels === undefined && d.images === undefined && d.skipBadImages === undefined ? null : 'data.labels and data.images need data.dataset';
+  if (d.dataset === 'cifar100') return (d.labels === 'fine' || d.labels === 'coarse') && d.images === undefined ? null : 'data.labels must be fine or coarse for cifar100';
+  if (d.dataset === 'images') return typeof d.images === 'string' && d.images.length > 0 && typeof d.skipBadImages === 'boolean' && d.labels === undefined ? null : 'data.images must name the image folder, with data.skipBadImages';
+  return `data.dataset must be cifar100 or images (absent: cifar10), got ${JSON.stringify(d.dataset)}`;
 }
 
 /**
@@ -119,19 +134,22 @@ export const RUN_STATE = {
   }),
   /** The data's class names (batches.meta.txt), so a saved model can name its predictions. */
   classNames: field<string[], true>({
-    problem: (c) => (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((n) => typeof n !== 'string' || n.length === 0 || n.length > 64 || hasControlChars(n)) ? `classNames must be ${NUM_CLASSES} names without control characters` : null),
+    problem: (c) => (!Array.isArray(c) || c.length < MIN_CLASSES || c.length > MAX_CLASSES || c.some((n) => typeof n !== 'string' || n.length === 0 || n.length > 64 || hasControlChars(n)) ? `classNames must be ${MIN_CLASSES} to ${MAX_CLASSES} names without control characters` : null),
     optional: true,
     resume: 'derived',
   }),
   /** Confusion matrix on the validation split after the last finished epoch: [true class][predicted class]. */
   confusion: field<number[][], true>({
-    problem: (c) => (!Array.isArray(c) || c.length !== NUM_CLASSES || c.some((row) => !Array.isArray(row) || row.length !== NUM_CLASSES || row.some((v) => !isInt(v, 0, Number.MAX_SAFE_INTEGER))) ? `confusion must be a ${NUM_CLASSES}x${NUM_CLASSES} matrix of counts` : null),
+    problem: (c, s) => {
+      const k = Array.isArray(s.classNames) ? s.classNames.length : NUM_CLASSES; // checkpoints without classNames: CIFAR-10
+      return !Array.isArray(c) || c.length !== k || c.some((row) => !Array.isArray(row) || row.length !== k || row.some((v) => !isInt(v, 0, Number.MAX_SAFE_INTEGER))) ? `confusion must be a ${k}x${k} matrix of counts, one row and column a class` : null;
+    },
     optional: true,
     resume: 'position',
   }),
   /** Where the data came from, so that `--resume DIR` alone continues on the same data (issue #14). */
   data: field<TrainData, true>({
-    problem: (d) => (!obj(d) || typeof d.dataDir !== 'string' || typeof d.url !== 'string' || !(d.md5 === null || typeof d.md5 === 'string') || typeof d.archiveMd5 !== 'string' || !isInt(d.records, 0, Number.MAX_SAFE_INTEGER) || !(d.official === null || typeof d.official === 'boolean') ? 'data must be {dataDir, url, md5, archiveMd5, records, official}' : null),
+    problem: (d) => (!obj(d) || typeof d.dataDir !== 'string' || typeof d.url !== 'string' || !(d.md5 === null || typeof d.md5 === 'string') || typeof d.archiveMd5 !== 'string' || !isInt(d.records, 0, Number.MAX_SAFE_INTEGER) || !(d.official === null || typeof d.official === 'boolean') ? 'data must be {dataDir, url, md5, archiveMd5, records, official}' : datasetProblem(d)),
     optional: true,
     // Checkpoints from before `official` was recorded could not tell.
     migrate: (d) => (obj(d) && d.official === undefined ? { ...d, official: null } : d),

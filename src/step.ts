@@ -3,7 +3,7 @@
 // src/backends/wasm/parallel.ts); prediction uses the tensors of a batch.
 
 import * as tf from './tf.js';
-import { IMAGE_BYTES, NUM_CLASSES } from './data/cifar.js';
+import { IMAGE_BYTES } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
 import type { Recipe } from './recipe.js';
 
@@ -17,7 +17,7 @@ export function batchTensors(x: Float32Array, y: Int32Array, n: number): { x: tf
 
 /** Mean softmax cross-entropy over the batch, as PyTorch's CrossEntropyLoss. */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits) as tf.Scalar;
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits) as tf.Scalar;
 }
 
 export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {

@@ -201,7 +201,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
       lr: lrAt(recipe, batches, epoch * batches + batches - 1),
     };
     state.history.push(metrics);
-    state.confusion = confusionMatrix(validSplit.labels, valid.predictions);
+    state.confusion = confusionMatrix(validSplit.labels, valid.predictions, model.outputs[0]!.shape[1]!);
     state.epoch = epoch + 1;
     state.batch = 0;
     state.partial = null;

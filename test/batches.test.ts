@@ -51,7 +51,7 @@ test('NORMALISE is the seed\'s (x/255 - 0.5)/0.5 in float32, for every pixel val
 });
 
 test('fillBatch: each image normalised in place of its index, with its label', () => {
-  const split: Split = { images: Uint8Array.from({ length: 3 * 3072 }, (_, i) => Math.floor(i / 3072) * 100 + ((i % 3072) % 7)), labels: Uint8Array.from([4, 5, 6]), count: 3 };
+  const split: Split = { images: Uint8Array.from({ length: 3 * 3072 }, (_, i) => Math.floor(i / 3072) * 100 + ((i % 3072) % 7)), labels: Uint16Array.from([4, 5, 6]), count: 3 };
   const x = new Float32Array(2 * 3072);
   const y = new Int32Array(2);
   fillBatch(split, { indices: Uint32Array.from([2, 0]) }, x, y);
@@ -86,7 +86,7 @@ test('fillBatch augments: a flip mirrors each row, a crop shifts the image with 
   // One image whose pixel (y, x, c) is y * 7 + x + c, so each pixel is told apart by where it came from.
   const images = new Uint8Array(3072);
   for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) images[(y * 32 + x) * 3 + c] = y * 7 + x + c;
-  const split: Split = { images, labels: Uint8Array.from([3]), count: 1 };
+  const split: Split = { images, labels: Uint16Array.from([3]), count: 1 };
   const at = (out: Float32Array, y: number, x: number, c: number) => out[(y * 32 + x) * 3 + c];
   const src = (y: number, x: number, c: number) => NORMALISE[y * 7 + x + c];
   const fill = (draws: number[]) => {
@@ -113,7 +113,7 @@ test('fillBatch augments: a flip mirrors each row, a crop shifts the image with 
 });
 
 test('holdOut: a seeded choice of N images validates, the rest train, both in file order, none lost or repeated', () => {
-  const split: Split = { images: Uint8Array.from({ length: 10 * 3072 }, (_, i) => Math.floor(i / 3072)), labels: Uint8Array.from({ length: 10 }, (_, i) => i), count: 10 };
+  const split: Split = { images: Uint8Array.from({ length: 10 * 3072 }, (_, i) => Math.floor(i / 3072)), labels: Uint16Array.from({ length: 10 }, (_, i) => i), count: 10 };
   const { train, valid } = holdOut(split, 3, 4);
   assert.deepEqual([train.count, valid.count], [7, 3]);
   assert.deepEqual([...train.labels, ...valid.labels].sort((a, b) => a - b), [...split.labels]);
@@ -125,7 +125,7 @@ test('holdOut: a seeded choice of N images validates, the rest train, both in fi
 
 describe('every runner builds the host\'s batch, bit for bit', () => {
   // 7 images (7 x 3,072 bytes: an odd number of rows), a batch that repeats one and leaves others out.
-  const split: Split = { images: Uint8Array.from({ length: 7 * 3072 }, (_, i) => (i * 7 + (i >> 11)) & 0xff), labels: Uint8Array.from({ length: 7 }, (_, i) => (i * 3) % 10), count: 7 };
+  const split: Split = { images: Uint8Array.from({ length: 7 * 3072 }, (_, i) => (i * 7 + (i >> 11)) & 0xff), labels: Uint16Array.from({ length: 7 }, (_, i) => (i * 3) % 10), count: 7 };
   // Augmented ones too: every flip and crop extreme, and an epoch's own draws.
   const batches: Batch[] = [
     { indices: Uint32Array.from([6, 0, 3, 3, 5]) },

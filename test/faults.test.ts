@@ -246,7 +246,7 @@ describe('tampered state.json', () => {
       ['lr "abc"', (s) => ({ ...s, recipe: { ...s.recipe, lr: 'abc' } }), /state\.json: recipe\.lr must be a positive number, got "abc"/],
       ['epoch -5', (s) => ({ ...s, epoch: -5 }), /state\.json: epoch must be an integer in 0\.\.1000000, got -5/],
       ['batch 1e6', (s) => ({ ...s, batch: 1e6, partial: { lossSum: 0, accSum: 0, seconds: 0 } }), /state\.json: batch 1000000 is past the epoch's \d+ batches/],
-      ['an escape in a class name', (s) => ({ ...s, classNames: ['\u001b[2J', ...s.classNames.slice(1)] }), /state\.json: classNames must be 10 names without control characters/],
+      ['an escape in a class name', (s) => ({ ...s, classNames: ['\u001b[2J', ...s.classNames.slice(1)] }), /state\.json: classNames must be 2 to 1000 names without control characters/],
     ];
     for (const [what, change, re] of cases) {
       const dir = path.join(tmpDir(), 'run');

@@ -108,7 +108,7 @@ test('confusionMatrix and perClassAccuracy', () => {
     assert.deepEqual(m, c.want);
     assert.deepEqual(perClassAccuracy(m).map((p) => p.accuracy), c.acc);
   }
-  assert.throws(() => confusionMatrix([0], [0, 1]), RangeError);
+  assert.throws(() => confusionMatrix([0], [0, 1], 10), RangeError);
 });
 
 test('font: every glyph is 5x7; unknown characters draw as ?', () => {
@@ -156,7 +156,7 @@ test('renderSamples: each tile holds its record exactly, as scale x scale blocks
   const count = 12;
   const images = new Uint8Array(count * IMAGE_BYTES);
   for (let r = 0; r < count; r++) images.set(pattern(r), r * IMAGE_BYTES);
-  const split = { images, labels: Uint8Array.from({ length: count }, (_, i) => i % 10), count };
+  const split = { images, labels: Uint16Array.from({ length: count }, (_, i) => i % 10), count };
   const scale = 3;
   const layout = sampleLayout(split.labels, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], { count, byClass: false, scale });
   const out = renderSamples(split, layout, scale);

@@ -27,7 +27,7 @@ function randomArray(n: number, seed: number): Float32Array {
 /** `n` images whose pixels hash their position, labels cycling through the classes. */
 const syntheticSplit = (n: number, salt: number): Split => ({
   images: Uint8Array.from({ length: n * 3072 }, (_, i) => (i * 131 + salt * 17 + (i >> 9)) & 0xff),
-  labels: Uint8Array.from({ length: n }, (_, i) => (i * 7 + salt) % 10),
+  labels: Uint16Array.from({ length: n }, (_, i) => (i * 7 + salt) % 10),
   count: n,
 });
 

@@ -27,7 +27,7 @@ const RECIPE = { ...lessonRecipe(5), batchSize: 32, epochs: EPOCHS };
 function fixtureSplit(member: string): Split {
   const bytes = entries.find((e) => e.path.endsWith(member))!.data!;
   const count = bytes.length / (IMAGE_BYTES + 1);
-  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count), count };
+  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint16Array(count), count };
   decodeBatch(bytes, member, split, 0);
   return split;
 }
@@ -205,7 +205,8 @@ describe('using a trained model', () => {
       ['predict, not an image', () => predictWith(model, [image, text]), 'IMAGE', /^cannot read .*notes\.png: not a PNG or JPEG file$/],
       ['predict, a damaged PNG', () => predictWith(model, [truncated]), 'IMAGE', /^cannot read .*cut\.png: the PNG data is damaged \(.+\)$/],
       ['predict, no file', () => predictWith(model, [path.join(scratch, 'missing.jpg')]), 'IMAGE', /^cannot read .*missing\.jpg: no such file$/],
-      ['predict --top 11', () => predictWith(model, [image], { top: '11' }), 'USAGE', /^--top must be an integer in 1\.\.10, got "11"$/],
+      ['predict --top 11', () => predictWith(model, [image], { top: '11' }), 'USAGE', /^--top 11 is more than the model's 10 classes$/],
+      ['predict --top 1001', () => predictWith(model, [image], { top: '1001' }), 'USAGE', /^--top must be an integer in 1\.\.1000, got "1001"$/],
       ['samples --count 0', async () => samplesCommand(samplesOptions({ count: '0', dataDir, url: archive, verify: false })), 'USAGE', /^--count must be an integer in 1\.\.10000, got "0"$/],
       ['samples --out in no folder', async () => samplesCommand(samplesOptions({ out: path.join(scratch, 'no-such-dir', 'x.png'), dataDir, url: archive, verify: false, quiet: true }), captureConsole().con), 'IO', /^cannot write .*x\.png: no such file or directory$/],
     ];
@@ -218,7 +219,7 @@ describe('using a trained model', () => {
       });
     }
     // As a user sees them: one error line and one hint line on stderr, nothing on stdout, the exit code.
-    for (const [args, code, re] of [[['predict', '--model', model, text], 1, /^error: cannot read .*notes\.png: not a PNG or JPEG file$/], [['predict', '--model', model, '--top', '11', image], 2, /^error: --top must be an integer in 1\.\.10, got "11"$/]] as const) {
+    for (const [args, code, re] of [[['predict', '--model', model, text], 1, /^error: cannot read .*notes\.png: not a PNG or JPEG file$/], [['predict', '--model', model, '--top', '11', image], 2, /^error: --top 11 is more than the model's 10 classes$/]] as const) {
       const r = await runCli([...args]);
       assert.equal(r.code, code, r.stderr);
       assert.equal(r.stdout, '');

@@ -166,7 +166,7 @@ describe('webgpu training step', { skip }, () => {
   after(() => useBackend('webgpu'));
 
   test('the op-by-op runner: two steps (gathered on the GPU, a one-dispatch update per weight) match the cpu backend', async () => {
-    const split: Split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint8Array.from([3, 1, 4, 1]), count: 4 };
+    const split: Split = { images: Uint8Array.from({ length: 4 * 3072 }, (_, i) => (i * 37) & 0xff), labels: Uint16Array.from([3, 1, 4, 1]), count: 4 };
     const steps = async (name: 'webgpu' | 'cpu') => {
       const backend = await useBackend(name);
       const model = createModel({ seed: 12 });
@@ -213,7 +213,7 @@ describe('webgpu training step', { skip }, () => {
   test('the runner\'s steps and evaluation leave tf.memory().numTensors unchanged', async () => {
     const backend = await useBackend('webgpu');
     const model = createModel({ seed: 1 });
-    const split: Split = { images: Uint8Array.from({ length: 6 * 3072 }, (_, i) => (i * 31) & 0xff), labels: Uint8Array.from([0, 1, 2, 3, 4, 5]), count: 6 };
+    const split: Split = { images: Uint8Array.from({ length: 6 * 3072 }, (_, i) => (i * 31) & 0xff), labels: Uint16Array.from([0, 1, 2, 3, 4, 5]), count: 6 };
     const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: {} });
     await runner.step(split, inOrder(0, 3), 0.1); // the first step uploads the split
     await runner.numbers();
@@ -231,7 +231,7 @@ describe('webgpu training step', { skip }, () => {
   test('a GPU validation error becomes the tool\'s error, not stale numbers', async () => {
     const backend = await useBackend('webgpu');
     const model = createModel({ seed: 1 });
-    const split = { images: new Uint8Array(2 * 3072), labels: Uint8Array.from([0, 1]), count: 2 };
+    const split = { images: new Uint8Array(2 * 3072), labels: Uint16Array.from([0, 1]), count: 2 };
     const runner = await backend.runner({ model, recipe: lessonRecipe(1), settings: {} });
     const device = (tf.backend() as unknown as { device: { createBuffer(d: object): unknown; queue: { onSubmittedWorkDone(): Promise<void> } } }).device;
     device.createBuffer({ size: 4, usage: 0 }); // invalid: a buffer needs a usage
@@ -250,7 +250,7 @@ describe('webgpu training step', { skip }, () => {
 
 describe('the compiled step (issue #18)', { skip }, () => {
   // 8 images whose pixels hash their position, and a batch of 4 of them.
-  const split: Split = { images: Uint8Array.from({ length: 8 * 3072 }, (_, i) => (i * 37 + (i >> 7)) & 0xff), labels: Uint8Array.from([3, 1, 4, 1, 5, 9, 2, 6]), count: 8 };
+  const split: Split = { images: Uint8Array.from({ length: 8 * 3072 }, (_, i) => (i * 37 + (i >> 7)) & 0xff), labels: Uint16Array.from([3, 1, 4, 1, 5, 9, 2, 6]), count: 8 };
   const recipe = { ...lessonRecipe(12), batchSize: 4, evalBatchSize: 8 };
 
   test('the plan is read from the model\'s own layers, weights where model.trainableWeights has them', () => {
@@ -271,29 +271,33 @@ describe('the compiled step (issue #18)', { skip }, () => {
     model.dispose();
   });
 
-  test('one step: the loss and every weight gradient within 1e-4 of the cpu backend\'s; 23 dispatches', async () => {
-    await useBackend('cpu');
-    const model = createModel({ seed: 12 });
-    const x = tf.tensor4d(Float32Array.from(split.images.subarray(0, 4 * 3072), (v) => NORMALISE[v]!), [4, 32, 32, 3]);
-    const y = tf.tensor1d(Int32Array.from(split.labels.subarray(0, 4)), 'int32');
-    const want = lossAndGrads(model, x, y);
-    const wantLoss = (await want.loss.data())[0]!;
-    const wantGrads = await Promise.all(model.trainableWeights.map(async (w) => (await want.grads[(w.read() as tf.Variable).name]!.data()) as Float32Array));
-    tf.dispose([x, y, want.loss, want.acc, ...Object.values(want.grads)]);
-    const backend = await useBackend('webgpu');
-    const runner = (await backend.runner({ model, recipe, settings: { webgpuRunner: 'compiled' } })) as CompiledRunner;
-    try {
-      assert.equal(runner.label, 'compiled');
-      await runner.step(split, inOrder(0, 4), 0.1);
-      const [loss] = await runner.numbers();
-      assert.ok(Math.abs(loss! - wantLoss) <= 1e-4 * Math.max(1, wantLoss), `loss ${loss} vs ${wantLoss}`);
-      (await runner.probe.gradients!()).forEach((g, i) => assert.ok(relErr(g, wantGrads[i]!) <= 1e-4, `${model.trainableWeights[i]!.name}: relative error ${relErr(g, wantGrads[i]!)}`));
-      assert.equal(runner.probe.dispatchesPerStep, 23);
-    } finally {
-      await runner.dispose();
-      model.dispose();
-    }
-  });
+  // The lesson's head, and CIFAR-100's (issue #27): the plan reads the head's width from the model.
+  for (const [classes, labels] of [[10, [3, 1, 4, 1]], [100, [3, 97, 42, 99]]] as const) {
+    test(`one step, ${classes} classes: the loss and every weight gradient within 1e-4 of the cpu backend's; 23 dispatches`, async () => {
+      await useBackend('cpu');
+      const model = createModel({ seed: 12, classes });
+      const batch: Split = { images: split.images.subarray(0, 4 * 3072), labels: Uint16Array.from(labels), count: 4 };
+      const x = tf.tensor4d(Float32Array.from(batch.images, (v) => NORMALISE[v]!), [4, 32, 32, 3]);
+      const y = tf.tensor1d(Int32Array.from(batch.labels), 'int32');
+      const want = lossAndGrads(model, x, y);
+      const wantLoss = (await want.loss.data())[0]!;
+      const wantGrads = await Promise.all(model.trainableWeights.map(async (w) => (await want.grads[(w.read() as tf.Variable).name]!.data()) as Float32Array));
+      tf.dispose([x, y, want.loss, want.acc, ...Object.values(want.grads)]);
+      const backend = await useBackend('webgpu');
+      const runner = (await backend.runner({ model, recipe, settings: { webgpuRunner: 'compiled' } })) as CompiledRunner;
+      try {
+        assert.equal(runner.label, 'compiled');
+        await runner.step(batch, inOrder(0, 4), 0.1);
+        const [loss] = await runner.numbers();
+        assert.ok(Math.abs(loss! - wantLoss) <= 1e-4 * Math.max(1, wantLoss), `loss ${loss} vs ${wantLoss}`);
+        (await runner.probe.gradients!()).forEach((g, i) => assert.ok(relErr(g, wantGrads[i]!) <= 1e-4, `${model.trainableWeights[i]!.name}: relative error ${relErr(g, wantGrads[i]!)}`));
+        assert.equal(runner.probe.dispatchesPerStep, 23);
+      } finally {
+        await runner.dispose();
+        model.dispose();
+      }
+    });
+  }
 
   test('20 steps (batches of 2 and 1, the shorter last batch of an epoch of 3): losses within 1e-3 of the cpu backend\'s', async () => {
     const steps = async (name: 'webgpu' | 'cpu') => {

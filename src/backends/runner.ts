@@ -89,7 +89,7 @@ export class OpsRunner implements Runner {
     const all = tf.concat(preds);
     const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);
     tf.dispose([all, lossSum, accSum, ...preds]);
-    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint8Array.from(predictions as Int32Array) };
+    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint16Array.from(predictions as Int32Array) };
   }
 
   /** The model's own variables are trained: nothing to write back. */

@@ -12,7 +12,7 @@ export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export interface EvalResult {
   loss: number; // mean over batches of each batch's mean loss, as the seed computes it
   acc: number; // likewise for accuracy
-  predictions: Uint8Array; // predicted class per record
+  predictions: Uint16Array; // predicted class per record
 }
 
 /** A backend's own settings (the table's backend options: wasm's `threads`, webgpu's `webgpuRunner`), by option name. */

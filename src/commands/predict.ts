@@ -1,5 +1,5 @@
 import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
-import { NUM_CLASSES } from '../data/cifar.js';
+import { MAX_CLASSES } from '../data/cifar.js';
 import type { ClassScore } from '../predict.js';
 import { runPrediction } from '../run.js';
 import { predictionLine, round6 } from '../report.js';
@@ -32,7 +32,7 @@ export function predictOptions(images: string[], flags: PredictFlags): PredictOp
       parsePath('IMAGE', f); // refuses an empty one; the path is printed as given
       return f;
     }),
-    top: parseIntFlag('--top', 1, NUM_CLASSES, 3)(flags.top ?? '3'),
+    top: parseIntFlag('--top', 1, MAX_CLASSES, 3)(flags.top ?? '3'), // at most the model's classes are shown
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
     json: flags.json ?? false,

@@ -49,10 +49,10 @@ export async function samplesCommand(opts: SamplesOptions, con: Console = proces
   if (opts.out === '-' && process.stdout.isTTY) {
     throw new AlexnetError('USAGE', 'refusing to write PNG bytes to a terminal', 'pipe the output (`--out - | display`) or pass --out FILE.png');
   }
-  await downloadCommand(opts.data, { quiet: opts.quiet }, con);
+  const info = await downloadCommand(opts.data, { quiet: opts.quiet }, con);
   // Grouping by class needs the whole split to find each class's first images; a plain grid only the first N.
   const limit = opts.byClass ? undefined : opts.count;
-  const data = await loadCifar(opts.data.dataDir, opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit });
+  const data = await loadCifar(opts.data.dataDir, { ...(opts.split === 'train' ? { limitTrain: limit, limitTest: 0 } : { limitTrain: 0, limitTest: limit }), labeling: info.labeling });
   const split = data[opts.split];
   const layout = sampleLayout(split.labels, data.classNames, { count: opts.count, byClass: opts.byClass, scale: opts.scale });
   // --count 10000 --scale 16 (both in range) would need a 20-gigabyte canvas ("Invalid typed array length").

@@ -4,10 +4,13 @@ import { parseBackendChoice, type BackendChoice } from '../backends/index.js';
 import type { ModelSummary } from '../model.js';
 import { summaryText } from '../report.js';
 import { runSummary } from '../run.js';
+import { MAX_CLASSES, MIN_CLASSES, NUM_CLASSES } from '../data/cifar.js';
 import { logger, processConsole, type Console } from './output.js';
+import { parseIntFlag } from './parse.js';
 
 export interface SummaryFlags {
   json?: boolean;
+  classes?: string;
   backend?: string;
   gpu?: boolean;
   quiet?: boolean;
@@ -15,13 +18,15 @@ export interface SummaryFlags {
 
 export interface SummaryOptions {
   json: boolean;
+  /** The head's width: 10 (CIFAR-10), 100 (CIFAR-100), an image folder's classes. */
+  classes: number;
   backend: BackendChoice;
   gpu: boolean;
   quiet: boolean;
 }
 
 export function summaryOptions(flags: SummaryFlags): SummaryOptions {
-  return { json: Boolean(flags.json), backend: parseBackendChoice(flags.backend ?? 'auto'), gpu: Boolean(flags.gpu), quiet: Boolean(flags.quiet) };
+  return { json: Boolean(flags.json), classes: parseIntFlag('--classes', MIN_CLASSES, MAX_CLASSES, NUM_CLASSES)(flags.classes ?? String(NUM_CLASSES)), backend: parseBackendChoice(flags.backend ?? 'auto'), gpu: Boolean(flags.gpu), quiet: Boolean(flags.quiet) };
 }
 
 export async function summaryCommand(opts: SummaryOptions, con: Console = processConsole): Promise<ModelSummary> {

@@ -15,6 +15,7 @@ import { critical, interruptSignal, isStdoutClosed } from './lifecycle.js';
 import { logger, processConsole, type Console, stderrBar } from './output.js';
 import { explicitSettings, parseFields, parsePath } from './parse.js';
 import { dataRequest, downloadHooks, type DataFlags } from './download.js';
+import { dataRecord } from '../data/dataset.js';
 
 export interface TrainCommandOptions extends TrainingOptions {
   json: boolean;
@@ -104,7 +105,7 @@ function summaryJson(r: TrainingResult, seconds: number): string {
     trainImages: r.trainImages,
     validImages: r.validImages,
     testImages: r.testImages,
-    data: { dir: r.data.dir, source: r.data.source, archiveMd5: r.data.archiveMd5, records: r.data.records, official: r.data.official },
+    data: dataRecord(r.data),
     finalValidAcc: last ? round6(last.validAcc) : null,
     bestValidAcc: round6(Math.max(...r.history.map((h) => h.validAcc))),
     bestEpoch: r.state.best?.epoch ?? null,

@@ -14,7 +14,7 @@ import { AlexnetError } from '../errors.js';
 import { READ_CAPS, diskError, readRegularFile } from '../files.js';
 import { removeLeftovers } from '../lock.js';
 import { TarGuard, TarGuardError } from './tar_guard.js';
-import { BATCHES_DIR, MEMBERS, META_FILE, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, parseClassNames, validateBatch } from './cifar.js';
+import { CIFAR10_LABELS, RECORDS_PER_OFFICIAL_BATCH, RECORD_BYTES, members, parseClassNames, recordBytes, validateBatch, type Labeling, type RecordFormat } from './cifar.js';
 import { ARCHIVE_NAME, OFFICIAL_BYTES, bytes, parseSource } from './download.js';
 
 /**
@@ -30,10 +30,22 @@ export const MAX_UNPACKED_BYTES = 200_000_000;
 /** What the unpacked official data takes: six batches and the class names. */
 const UNPACKED_MB = Math.ceil((6 * MAX_MEMBER_BYTES.batch) / 1e6);
 
-const TMP_PREFIX = `.${BATCHES_DIR}.tmp-`;
+/** The temporary folders of an unpacking of `format` (and of the folder it replaces), by the pid that made them. */
+const tmpDirs = (format: RecordFormat) => new RegExp(`^\\.${format.dir.replace(/[.-]/g, '\\$&')}\\.tmp-(\\d+)(\\.old)?$`);
 
-/** The temporary folders of an unpacking (and of the folder it replaces), by the pid that made them. */
-const TMP_DIRS = /^\.cifar-10-batches-bin\.tmp-(\d+)(\.old)?$/;
+/** The most bytes member `name` of `format` may have: a batch's official record count, a class list's 4 KB. */
+export const memberCap = (format: RecordFormat, name: string) => (format.maxRecords[name] !== undefined ? format.maxRecords[name] * recordBytes(format) : MAX_MEMBER_BYTES.meta);
+
+/**
+ * What an archive holds: its format's members, and how to check them (each labeling's class list; the first
+ * labeling's label ranges, which cover every label byte).
+ */
+export interface ArchiveSpec {
+  format: RecordFormat;
+  labelings: Labeling[];
+}
+
+export const CIFAR10_ARCHIVE: ArchiveSpec = { format: CIFAR10_LABELS.format, labelings: [CIFAR10_LABELS] };
 
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -46,8 +58,8 @@ export interface Manifest {
 
 const refusal = (why: string) => new AlexnetError('ARCHIVE', why, 'the archive is unsafe or not CIFAR-10; get the official one, or check --url');
 
-const archiveError = (message: string) =>
-  new AlexnetError('ARCHIVE', message, 'the archive is not the CIFAR-10 binary version; check --url, or run `alexnet download --force`');
+const archiveError = (message: string, format: RecordFormat) =>
+  new AlexnetError('ARCHIVE', message, `the archive is not the ${format.title} binary version; check --url, or run \`alexnet download --force\``);
 
 /** Why an entry is refused, or null when its path and type are safe to write. */
 export function unsafeEntry(entryPath: string, type: string): string | null {
@@ -58,19 +70,23 @@ export function unsafeEntry(entryPath: string, type: string): string | null {
 }
 
 /**
- * Extracts `archive` into `<dataDir>/cifar-10-batches-bin`. With `expectOfficial`, each batch must hold
- * exactly 10,000 records. Returns the manifest written.
+ * Extracts `archive` into `<dataDir>/<its folder>` (CIFAR-10's cifar-10-batches-bin). With `expectOfficial`, each
+ * batch must hold exactly the official archive's records. Returns the manifest written.
  */
 export async function extractCifar(
   archive: string,
   dataDir: string,
   info: { source: string; md5: string; expectOfficial: boolean },
   signal?: AbortSignal,
+  spec: ArchiveSpec = CIFAR10_ARCHIVE,
 ): Promise<Manifest> {
+  const { format } = spec;
+  const BATCHES_DIR = format.dir;
+  const MEMBERS = members(format);
   const finalDir = path.join(dataDir, BATCHES_DIR);
   const name = archiveName(archive, info.source);
-  const tmpDir = path.join(dataDir, `${TMP_PREFIX}${process.pid}`);
-  await removeLeftovers(dataDir, TMP_DIRS); // of killed runs, so they do not fill the disk
+  const tmpDir = path.join(dataDir, `.${BATCHES_DIR}.tmp-${process.pid}`);
+  await removeLeftovers(dataDir, tmpDirs(format)); // of killed runs, so they do not fill the disk
   const noSpace = (e: unknown) => diskError(e, `unpacking into ${dataDir} (needs ~${UNPACKED_MB} MB for the official data)`, ', or pass another --data-dir');
   try {
     await fsp.mkdir(tmpDir, { recursive: true });
@@ -101,9 +117,9 @@ export async function extractCifar(
           entry.resume(); // e.g. the official archive's readme.html
           return;
         }
-        const cap = name === META_FILE ? MAX_MEMBER_BYTES.meta : MAX_MEMBER_BYTES.batch;
+        const cap = memberCap(format, name);
         if (entry.size > cap) {
-          refused ??= `archive member ${entry.path} is ${bytes(entry.size)}; a CIFAR-10 ${name === META_FILE ? 'class list' : 'batch'} has at most ${bytes(cap)}; refusing the archive`;
+          refused ??= `archive member ${entry.path} is ${bytes(entry.size)}; a ${format.title} ${format.metaFiles.includes(name) ? 'class list' : 'batch'} has at most ${bytes(cap)}; refusing the archive`;
           entry.resume();
           return;
         }
@@ -123,7 +139,7 @@ export async function extractCifar(
     });
     parsed.catch(() => {});
     try {
-      await Promise.race([writeFailed, feedGuarded(archive, parser, signal, () => refused !== null).then(() => parsed)]);
+      await Promise.race([writeFailed, feedGuarded(archive, parser, signal, () => refused !== null, format).then(() => parsed)]);
       await Promise.race([writeFailed, Promise.all(writes)]);
     } catch (e) {
       // A truncated archive can end the parser mid-entry: close what is open before the folder is removed.
@@ -132,7 +148,7 @@ export async function extractCifar(
       if (signal?.aborted) throw signal.reason;
       if (refused !== null) throw refusal(refused); // the parser stopped mid-entry because we stopped feeding it
       if (e instanceof AlexnetError) throw e;
-      if (e instanceof TarGuardError) throw new AlexnetError('ARCHIVE', `refusing ${name}: ${e.message}`, 'the archive is not the CIFAR-10 binary version (or is damaged); get the official one, or check --url');
+      if (e instanceof TarGuardError) throw new AlexnetError('ARCHIVE', `refusing ${name}: ${e.message}`, `the archive is not the ${format.title} binary version (or is damaged); get the official one, or check --url`);
       const disk = noSpace(e);
       if (disk) throw disk;
       // tar's parser on what holds no header at all (a gzip of zeros, of text...).
@@ -146,13 +162,13 @@ export async function extractCifar(
           local ? `copy it again (a copy was cut short), then pass it to --url again` : 'run the command again to download it again',
         );
       }
-      throw archiveError(`cannot unpack ${name}: ${msg}`);
+      throw archiveError(`cannot unpack ${name}: ${msg}`, format);
     }
     signal?.throwIfAborted(); // and at each step below, up to the rename: an interrupted unpack leaves nothing
     if (refused !== null) throw refusal(refused);
     const missing = MEMBERS.filter((m) => !seen.has(m));
     if (missing.length > 0) {
-      throw archiveError(`${name} lacks ${missing.map((m) => `${BATCHES_DIR}/${m}`).join(', ')}`);
+      throw archiveError(`${name} lacks ${missing.map((m) => `${BATCHES_DIR}/${m}`).join(', ')}`, format);
     }
 
     const sizes: Record<string, number> = {};
@@ -160,13 +176,14 @@ export async function extractCifar(
       signal?.throwIfAborted();
       const bytes = await fsp.readFile(path.join(tmpDir, name));
       sizes[name] = bytes.length;
-      if (name === META_FILE) {
-        parseClassNames(bytes.toString('utf8'));
+      if (format.metaFiles.includes(name)) {
+        for (const l of spec.labelings.filter((l) => l.namesFile === name)) parseClassNames(bytes.toString('utf8'), name, l.classes, format.title);
         continue;
       }
-      const records = validateBatch(bytes, `${BATCHES_DIR}/${name}`);
-      if (info.expectOfficial && records !== RECORDS_PER_OFFICIAL_BATCH) {
-        throw archiveError(`${BATCHES_DIR}/${name} has ${records} records; the official archive has ${RECORDS_PER_OFFICIAL_BATCH} (${RECORDS_PER_OFFICIAL_BATCH * RECORD_BYTES} bytes)`);
+      const records = validateBatch(bytes, `${BATCHES_DIR}/${name}`, spec.labelings[0]);
+      const official = format.maxRecords[name]!;
+      if (info.expectOfficial && records !== official) {
+        throw archiveError(`${BATCHES_DIR}/${name} has ${records} records; the official archive has ${official} (${official * recordBytes(format)} bytes)`, format);
       }
     }
     const manifest: Manifest = { source: info.source, md5: info.md5, sizes };
@@ -203,7 +220,7 @@ function archiveName(archive: string, source: string): string {
  * Most bytes a member may have at the guard: any but CIFAR-10's own at most a small readme's; CIFAR-10's are held
  * to their own caps by the parser's entry check (its message names the member's kind), under the guard's total.
  */
-const memberCap = (name: string): number => (MEMBERS.includes(name.split('/').filter((s) => s !== '' && s !== '.').pop() ?? '') ? Infinity : OTHER_MEMBER_BYTES);
+const guardCap = (format: RecordFormat) => (name: string): number => (members(format).includes(name.split('/').filter((s) => s !== '' && s !== '.').pop() ?? '') ? Infinity : OTHER_MEMBER_BYTES);
 
 /**
  * Streams the archive (gzip or plain tar) into `parser` through a TarGuard (./tar_guard.ts): stops reading at the
@@ -211,8 +228,8 @@ const memberCap = (name: string): number => (MEMBERS.includes(name.split('/').fi
  * stops within a chunk when `signal` fires (Ctrl-C while unpacking went unheard: issue #20) or once the parser has
  * refused the archive.
  */
-async function feedGuarded(archive: string, parser: tar.Parser, signal: AbortSignal | undefined, refused: () => boolean): Promise<void> {
-  const guard = new TarGuard({ total: MAX_UNPACKED_BYTES, member: memberCap });
+async function feedGuarded(archive: string, parser: tar.Parser, signal: AbortSignal | undefined, refused: () => boolean, format: RecordFormat): Promise<void> {
+  const guard = new TarGuard({ total: MAX_UNPACKED_BYTES, member: guardCap(format), title: format.title });
   const head = Buffer.alloc(2);
   const fh = await fsp.open(archive);
   await fh.read(head, 0, 2, 0).finally(() => fh.close());
@@ -241,8 +258,9 @@ async function feedGuarded(archive: string, parser: tar.Parser, signal: AbortSig
  * The manifest of an extracted folder whose files still have their recorded sizes, else null. A folder
  * unpacked by hand (no manifest) passes when every member is there and each batch is whole records.
  */
-export async function checkExtracted(dataDir: string): Promise<Manifest | null> {
-  const dir = path.join(dataDir, BATCHES_DIR);
+export async function checkExtracted(dataDir: string, format: RecordFormat = CIFAR10_LABELS.format): Promise<Manifest | null> {
+  const dir = path.join(dataDir, format.dir);
+  const MEMBERS = members(format);
   const sizes: Record<string, number> = {};
   for (const name of MEMBERS) {
     sizes[name] = await fsp.stat(path.join(dir, name)).then((s) => s.size, () => -1);
@@ -254,7 +272,8 @@ export async function checkExtracted(dataDir: string): Promise<Manifest | null> 
     // no manifest: judge by the sizes alone
   }
   if (manifest !== null) return MEMBERS.every((m) => sizes[m] === manifest.sizes?.[m]) ? manifest : null;
-  const whole = MEMBERS.every((m) => (m === META_FILE ? sizes[m]! > 0 : sizes[m]! > 0 && sizes[m]! % RECORD_BYTES === 0));
+  const least = (m: string) => (m === format.testFile && format.emptyTest ? 0 : 1);
+  const whole = MEMBERS.every((m) => (format.metaFiles.includes(m) ? sizes[m]! > 0 : sizes[m]! >= least(m) && sizes[m]! % recordBytes(format) === 0));
   return whole ? { source: dir, md5: 'unknown', sizes } : null;
 }
 

@@ -6,12 +6,27 @@ import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
 import { READ_CAPS, errnoCode, errnoWords, makeDirs, readRegularFile, removeMadeDirs } from '../files.js';
 import { acquireLock } from '../lock.js';
-import { MAX_MEMBER_BYTES, checkExtracted, extractCifar, type Manifest } from './archive.js';
+import { CIFAR10_ARCHIVE, checkExtracted, extractCifar, memberCap, type ArchiveSpec, type Manifest } from './archive.js';
 import {
-  BATCHES_DIR, IMAGE_BYTES, META_FILE, RECORD_BYTES, TEST_FILE, TRAIN_FILES,
-  decodeBatch, parseClassNames, printable, type Split,
+  CIFAR100_FORMAT, CIFAR100_LABELS, CIFAR10_LABELS, IMAGE_BYTES,
+  decodeBatch, parseClassNames, printable, recordBytes, type Labeling, type Split,
 } from './cifar.js';
-import { DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, transferOf, type FetchResult, type TransferOptions } from './download.js';
+import { CIFAR100_MD5, CIFAR100_URL, DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, transferOf, type FetchResult, type TransferOptions } from './download.js';
+import { FOLDER_NAMES_FILE, ensureFolderRecords } from './folder.js';
+
+/** The data sets `--dataset` names: the official archives this tool downloads (an image folder is `--images DIR`). */
+export const DATASETS = ['cifar10', 'cifar100'] as const;
+export type ArchiveDataset = (typeof DATASETS)[number];
+export type DatasetId = ArchiveDataset | 'images';
+/** CIFAR-100's labels: its 100 fine classes, or its 20 coarse superclasses. */
+export const LABEL_KINDS = ['fine', 'coarse'] as const;
+export type LabelKind = (typeof LABEL_KINDS)[number];
+
+/** Each archive: its layout and checks, where it is downloaded from and its MD5. */
+export const ARCHIVES: Record<ArchiveDataset, { spec: ArchiveSpec; url: string; md5: string }> = {
+  cifar10: { spec: CIFAR10_ARCHIVE, url: OFFICIAL_URL, md5: OFFICIAL_MD5 },
+  cifar100: { spec: { format: CIFAR100_FORMAT, labelings: [CIFAR100_LABELS.fine, CIFAR100_LABELS.coarse] }, url: CIFAR100_URL, md5: CIFAR100_MD5 },
+};
 
 /** `$ALEXNET_DATA_DIR`, else `$XDG_CACHE_HOME/alexnet`, else `~/.cache/alexnet`. */
 /** The lock file of a download in progress, in the data dir. */
@@ -31,9 +46,9 @@ export interface EnsureDataResult {
   dir: string; // <dataDir>/cifar-10-batches-bin
   downloaded: boolean; // false when the data was already in place
   manifest: Manifest;
+  /** What the records' labels mean: CIFAR-10's, CIFAR-100's fine or coarse, an image folder's classes. */
+  labeling: Labeling;
 }
-
-export const ensureDataDefaults = { url: OFFICIAL_URL, md5: OFFICIAL_MD5 };
 
 /** The official archive's records: 50,000 training and 10,000 test images. */
 export const OFFICIAL_RECORDS = 60_000;
@@ -44,32 +59,52 @@ export interface DataInfo {
   source: string; // the URL or path it was unpacked from
   archiveMd5: string; // 'unknown' for a folder unpacked by hand
   records: number; // training and test records together
-  /** The official CIFAR-10: true, false, or null when it cannot be told (unpacked by hand, 60,000 records). */
+  /** The official archive: true, false, or null when it cannot be told (unpacked by hand, 60,000 records). */
   official: boolean | null;
+  dataset: DatasetId;
+  labeling: Labeling;
 }
 
-export function dataInfo(r: EnsureDataResult): DataInfo {
+/** The data as --json and state.json record it: CIFAR-10's as it always was, other data sets with their name. */
+export function dataRecord(d: DataInfo): { dir: string; source: string; archiveMd5: string; records: number; official: boolean | null; dataset?: DatasetId; classes?: number } {
+  const base = { dir: d.dir, source: d.source, archiveMd5: d.archiveMd5, records: d.records, official: d.official };
+  return d.dataset === 'cifar10' ? base : { ...base, dataset: d.dataset, classes: d.labeling.classes };
+}
+
+export function dataInfo(r: EnsureDataResult, dataset: DatasetId): DataInfo {
   const records = Object.entries(r.manifest.sizes)
     .filter(([name]) => name.endsWith('.bin'))
-    .reduce((n, [, size]) => n + size / RECORD_BYTES, 0);
+    .reduce((n, [, size]) => n + size / recordBytes(r.labeling.format), 0);
   const md5 = r.manifest.md5;
-  const official = records !== OFFICIAL_RECORDS ? false : md5 === OFFICIAL_MD5 ? true : md5 === 'unknown' ? null : false;
-  return { dir: r.dir, source: r.manifest.source, archiveMd5: md5, records, official };
+  const official = dataset === 'images' ? false : records !== OFFICIAL_RECORDS ? false : md5 === ARCHIVES[dataset].md5 ? true : md5 === 'unknown' ? null : false;
+  return { dir: r.dir, source: r.manifest.source, archiveMd5: md5, records, official, dataset, labeling: r.labeling };
 }
 
-/** The one-line stderr notice for data that is not the official archive, or null for the official one. */
+/** The one-line stderr notice for data that is not the official archive, or null for the official one (and for an image folder, which is the user's own). */
 export function dataNotice(d: DataInfo): string | null {
-  if (d.official !== false) return null;
-  return `data: NOT the official CIFAR-10 (archive MD5 ${printable(d.archiveMd5)}, ${d.records.toLocaleString('en-US')} records, from ${printable(d.source)})`;
+  if (d.official !== false || d.dataset === 'images') return null;
+  return `data: NOT the official ${d.labeling.format.title} (archive MD5 ${printable(d.archiveMd5)}, ${d.records.toLocaleString('en-US')} records, from ${printable(d.source)})`;
 }
 
 /** Where a command's data is, and where to get the archive when it is not there. */
 export interface DataSource {
   dataDir: string;
-  url: string; // default OFFICIAL_URL
+  url: string; // default OFFICIAL_URL (the data set's)
   md5: string | null; // null: --no-verify
   force: boolean; // download and unpack again even when the data is there
+  /** `--dataset`; default cifar10. */
+  dataset?: ArchiveDataset;
+  /** `--labels`, CIFAR-100's; default fine. */
+  labels?: LabelKind;
+  /** `--images DIR`: train on a folder of images instead (its records are kept in the data dir). */
+  images?: { dir: string; skipBad: boolean } | null;
 }
+
+/** Which data set a source names. */
+export const datasetOf = (s: DataSource): DatasetId => (s.images ? 'images' : (s.dataset ?? 'cifar10'));
+
+/** What an archive's records mean as the source asks (CIFAR-100: fine or coarse). */
+export const archiveLabeling = (s: DataSource): Labeling => ((s.dataset ?? 'cifar10') === 'cifar100' ? CIFAR100_LABELS[s.labels ?? 'fine'] : CIFAR10_LABELS);
 
 /**
  * How obtainData reports, and how its transfer goes: its signal is aborted by Ctrl-C, and the download then stops
@@ -92,17 +127,22 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
   };
   let result: EnsureDataResult;
   try {
-    result = await ensureData({ ...source, ...transferOf(hooks), onLog: (m) => say(`download: ${m}`) });
+    // An image folder's lines are its own; a download's are marked as such.
+    result = await ensureData({ ...source, ...transferOf(hooks), onLog: (m) => say(source.images ? m : `download: ${m}`) });
   } catch (e) {
     if (hooks.signal?.aborted) throw interrupted(' while getting the data', 'run the command again (a download resumes where it stopped)');
     throw e;
   }
   if (hooks.signal?.aborted) throw interrupted('', 'run the command again');
-  const info = dataInfo(result);
+  const info = dataInfo(result, datasetOf(source));
   const records = info.records.toLocaleString('en-US');
-  say(result.downloaded
-    ? `CIFAR-10 ready in ${result.dir} (${records} records)`
-    : `CIFAR-10 already in ${result.dir} (${records} records); nothing downloaded (\`alexnet download --force\` fetches it again)`);
+  const title = info.labeling.format.title;
+  // An image folder's records say their own lines (src/data/folder.ts).
+  if (info.dataset !== 'images') {
+    say(result.downloaded
+      ? `${title} ready in ${result.dir} (${records} records)`
+      : `${title} already in ${result.dir} (${records} records); nothing downloaded (\`alexnet download --force\` fetches it again)`);
+  }
   const notice = dataNotice(info);
   if (notice) say(notice);
   return info;
@@ -110,10 +150,13 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
 
 /** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
 export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataResult> {
-  const dir = path.join(opts.dataDir, BATCHES_DIR);
+  if (opts.images) return ensureFolderRecords(opts.images.dir, opts.dataDir, { skipBad: opts.images.skipBad, force: opts.force, log: opts.onLog, signal: opts.signal });
+  const { format } = ARCHIVES[opts.dataset ?? 'cifar10'].spec;
+  const labeling = archiveLabeling(opts);
+  const dir = path.join(opts.dataDir, format.dir);
   if (!opts.force) {
-    const manifest = await checkExtracted(opts.dataDir);
-    if (manifest) return { dir, downloaded: false, manifest };
+    const manifest = await checkExtracted(opts.dataDir, format);
+    if (manifest) return { dir, downloaded: false, manifest, labeling };
   }
   const created = await makeDirs(opts.dataDir, 'data dir', 'pass a writable --data-dir');
   // One download per data dir: a second run waits for the first and then uses its result.
@@ -127,8 +170,8 @@ export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataRes
   let done = false;
   try {
     // A run that waited finds the data the first one unpacked.
-    const manifest = opts.force ? null : await checkExtracted(opts.dataDir);
-    const result = manifest ? { dir, downloaded: false, manifest } : await fetchAndUnpack(opts, dir);
+    const manifest = opts.force ? null : await checkExtracted(opts.dataDir, format);
+    const result = manifest ? { dir, downloaded: false, manifest, labeling } : await fetchAndUnpack(opts, dir);
     done = true;
     return result;
   } finally {
@@ -149,12 +192,13 @@ async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<Ens
     onLog: opts.onLog,
   });
   let manifest: Manifest;
+  const archive = ARCHIVES[opts.dataset ?? 'cifar10'];
   try {
     manifest = await extractCifar(fetched.archivePath, opts.dataDir, {
       source: shownUrl(opts.url), // printed in the data notice: a password stays out of it
       md5: fetched.md5,
-      expectOfficial: fetched.md5 === OFFICIAL_MD5,
-    }, opts.signal);
+      expectOfficial: fetched.md5 === archive.md5,
+    }, opts.signal, archive.spec);
   } catch (e) {
     // A verified download is kept for the next run when unpacking failed on the disk (full, read-only), as it is
     // when the run is killed: issue #13. An archive that is itself bad goes.
@@ -163,7 +207,7 @@ async function fetchAndUnpack(opts: EnsureDataOptions, dir: string): Promise<Ens
   }
   // The batches are the data; the verified archive is not kept (170 MB). A hand-copied file is the user's.
   if (isHttp) await fsp.rm(dest, { force: true });
-  return { dir, downloaded: true, manifest };
+  return { dir, downloaded: true, manifest, labeling: archiveLabeling(opts) };
 }
 
 /** An archive a previous run downloaded and verified but could not unpack, if it is still whole; else null. */
@@ -188,25 +232,29 @@ export interface CifarData {
 export interface LoadOptions {
   limitTrain?: number; // first N training records (across batches, in file order)
   limitTest?: number; // first N test records
+  /** What is read: CIFAR-10 (the default), CIFAR-100's fine or coarse labels, an image folder's records. */
+  labeling?: Labeling;
 }
 
 /** Reads and decodes the splits. Each split is one typed array: decoded once, never copied again. */
 export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promise<CifarData> {
-  const dir = path.join(dataDir, BATCHES_DIR);
-  if ((await checkExtracted(dataDir)) === null) {
+  const labeling = opts.labeling ?? CIFAR10_LABELS;
+  const { format } = labeling;
+  const dir = path.join(dataDir, format.dir);
+  if ((await checkExtracted(dataDir, format)) === null) {
     throw new AlexnetError(
       'DATA',
-      `no CIFAR-10 data in ${dir}`,
+      `no ${format.title} data in ${dir}`,
       `run \`alexnet download --data-dir ${dataDir}\`, or pass --url with a copy of the archive`,
     );
   }
   const [train, test] = await Promise.all([
-    loadSplit(dir, TRAIN_FILES, opts.limitTrain),
-    loadSplit(dir, [TEST_FILE], opts.limitTest),
+    loadSplit(dir, format.trainFiles, opts.limitTrain, labeling),
+    loadSplit(dir, [format.testFile], opts.limitTest, labeling),
   ]);
-  // checkExtracted found batches.meta.txt; reading or parsing it fails only with the tool's own error.
-  const meta = await readRegularFile(path.join(dir, META_FILE), READ_CAPS.classNames, 'DATA', `${BATCHES_DIR}/${META_FILE}`, 'run `alexnet download --force` to fetch the data again');
-  return { train, test, classNames: parseClassNames(meta.toString('utf8')) };
+  // checkExtracted found the class names; reading or parsing them fails only with the tool's own error.
+  const meta = await readRegularFile(path.join(dir, labeling.namesFile), labeling.namesFile === FOLDER_NAMES_FILE ? READ_CAPS.json : READ_CAPS.classNames, 'DATA', `${format.dir}/${labeling.namesFile}`, 'run `alexnet download --force` to fetch the data again');
+  return { train, test, classNames: parseClassNames(meta.toString('utf8'), labeling.namesFile, labeling.classes, format.title) };
 }
 
 /**
@@ -215,7 +263,10 @@ export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promis
  * data_batch_1.bin failed with ERR_FS_FILE_TOO_LARGE and a stack, a 1.2 GB one took 1.3 GB to use 32 images
  * (issue #20).
  */
-async function loadSplit(dir: string, files: string[], limit?: number): Promise<Split> {
+async function loadSplit(dir: string, files: string[], limit: number | undefined, labeling: Labeling): Promise<Split> {
+  const { format } = labeling;
+  const BATCHES_DIR = format.dir;
+  const RECORD_BYTES = recordBytes(format);
   const buffers: Buffer[] = [];
   let count = 0;
   for (const name of files) {
@@ -224,8 +275,9 @@ async function loadSplit(dir: string, files: string[], limit?: number): Promise<
     const fh = await fsp.open(file).catch((e) => Promise.reject(new AlexnetError('DATA', `cannot read ${BATCHES_DIR}/${name}: ${errnoWords(e)}`, 'run `alexnet download --force` to fetch the data again')));
     try {
       const { size } = await fh.stat();
-      if (size > MAX_MEMBER_BYTES.batch) {
-        throw new AlexnetError('DATA', `${BATCHES_DIR}/${name} is ${size.toLocaleString('en-US')} bytes; a CIFAR-10 batch has at most ${MAX_MEMBER_BYTES.batch.toLocaleString('en-US')}`, `the data in ${dir} is not CIFAR-10; run \`alexnet download --force\` to fetch it again`);
+      const cap = memberCap(format, name);
+      if (size > cap) {
+        throw new AlexnetError('DATA', `${BATCHES_DIR}/${name} is ${size.toLocaleString('en-US')} bytes; a ${format.title} batch has at most ${cap.toLocaleString('en-US')}`, `the data in ${dir} is not ${format.title}; run \`alexnet download --force\` to fetch it again`);
       }
       const records = Math.floor(size / RECORD_BYTES);
       const take = limit === undefined ? records : Math.min(records, limit - count);
@@ -238,12 +290,12 @@ async function loadSplit(dir: string, files: string[], limit?: number): Promise<
       await fh.close();
     }
   }
-  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint8Array(count), count };
+  const split: Split = { images: new Uint8Array(count * IMAGE_BYTES), labels: new Uint16Array(count), count };
   let offset = 0;
   files.forEach((name, i) => {
     const buf = buffers[i];
-    if (buf === undefined) return;
-    decodeBatch(buf, `${BATCHES_DIR}/${name}`, split, offset);
+    if (buf === undefined || buf.length === 0) return; // an image folder's empty test split
+    decodeBatch(buf, `${BATCHES_DIR}/${name}`, split, offset, labeling);
     offset += buf.length / RECORD_BYTES;
   });
   return split;

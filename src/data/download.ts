@@ -16,6 +16,9 @@ export const OFFICIAL_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.ta
 export const OFFICIAL_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'; // from the CIFAR-10 page
 export const OFFICIAL_BYTES = 170_052_171;
 export const ARCHIVE_NAME = 'cifar-10-binary.tar.gz';
+/** CIFAR-100's binary version, from the same page (its MD5 as the page gives it). */
+export const CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz';
+export const CIFAR100_MD5 = '03b5dce01913d631647c71ecec9e9cb8';
 /**
  * Where a download goes in the data dir (and its `.part`): a name only this tool writes, so that what it reuses or
  * removes is its own (a file the user left at DIR/cifar-10-binary.tar.gz was deleted by a download with --md5:

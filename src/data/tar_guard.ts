@@ -13,6 +13,7 @@ const BLOCK = 512;
 export interface GuardCaps {
   total: number; // bytes of tar in all
   member: (name: string) => number; // most bytes a member of this name may have
+  title?: string; // the data set, for messages (default CIFAR-10)
 }
 
 export class TarGuardError extends Error {}
@@ -47,7 +48,7 @@ export class TarGuard {
       if (this.header.length === BLOCK) this.header = Buffer.alloc(0);
     }
     this.seen += at;
-    if (this.seen > this.caps.total) throw new TarGuardError(`it unpacks to more than ${this.caps.total.toLocaleString('en-US')} bytes, more than CIFAR-10 holds`);
+    if (this.seen > this.caps.total) throw new TarGuardError(`it unpacks to more than ${this.caps.total.toLocaleString('en-US')} bytes, more than ${this.caps.title ?? 'CIFAR-10'} holds`);
     // Where the marker ended the archive, the parser gets it too (a second zero block: tar's own marker is two).
     return this.ended ? Buffer.concat([chunk.subarray(0, at), Buffer.alloc(BLOCK)]) : chunk;
   }
@@ -73,7 +74,7 @@ export class TarGuard {
       if (size > 65536) throw new TarGuardError('a pax header is larger than 64 KB');
       this.collecting = { kind: 'pax', parts: [] };
     } else if (size > this.caps.member(name)) {
-      throw new TarGuardError(`member ${JSON.stringify(name)} is ${size.toLocaleString('en-US')} bytes, more than a member of CIFAR-10 of that name has (${this.caps.member(name).toLocaleString('en-US')})`);
+      throw new TarGuardError(`member ${JSON.stringify(name)} is ${size.toLocaleString('en-US')} bytes, more than a member of ${this.caps.title ?? 'CIFAR-10'} of that name has (${this.caps.member(name).toLocaleString('en-US')})`);
     }
     this.remaining = padded;
     if (this.remaining === 0 && this.collecting) this.collected(this.collecting.kind, '');

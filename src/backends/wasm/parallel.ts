@@ -148,7 +148,7 @@ export class DataParallel implements Runner {
   async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult> {
     const weights = flatWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
     this.workers.forEach((w) => w.postMessage({ type: 'weights', weights } satisfies WorkerRequest));
-    const predictions = new Uint8Array(split.count);
+    const predictions = new Uint16Array(split.count);
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = 0;
     let accSum = 0;

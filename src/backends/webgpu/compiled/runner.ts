@@ -232,7 +232,7 @@ export class CompiledRunner implements Runner {
         sums[1] += r[2 * b + 1]!;
       }
       const preds = new Uint32Array(bytes, Math.max(16, 8 * batches), split.count);
-      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint8Array.from(preds) };
+      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint16Array.from(preds) };
     } finally {
       results.destroy();
       predictions.destroy();

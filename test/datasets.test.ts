@@ -1,0 +1,192 @@
+// Past CIFAR-10 (issue #27): CIFAR-100 from a generated archive of its layout, and a folder of the user's own PNG
+// and JPEG images, each end to end as a user runs them (train, eval, predict, samples), and their bad input.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { dataRequest } from '../src/commands/download.js';
+import { CIFAR100_LABELS, decodeBatch } from '../src/data/cifar.js';
+import { listFolder } from '../src/data/folder.js';
+import { cifar100Entries, cifarEntries, gzipTar, writeImageFolder } from '../scripts/fixture.js';
+import { archiveFile, listFiles, noTrace, runCli, tmpDir } from './helpers.js';
+
+const EPOCH_LINE = /^Epoch \d+\. Train Loss: \d+\.\d{6}, Train Acc: \d\.\d{6}, Valid Loss: \d+\.\d{6}, Valid Acc: \d\.\d{6}, Time \d\d:\d\d:\d\d$/;
+const QUICK = ['--batch-size', '16', '--seed', '3', '--threads', '1'];
+
+/** One error line and one hint line on stderr, the exit code, nothing on stdout. */
+function refused(r: { code: number | null; stdout: string; stderr: string }, code: number, re: RegExp): void {
+  assert.equal(r.code, code, r.stderr);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trim().split('\n').filter((l) => !/^(backend: |data: |image folder |--skip-bad-images: )/.test(l));
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0]!, re);
+  assert.match(lines[1]!, /^hint: /);
+  noTrace(r.stderr);
+}
+
+describe('--dataset cifar100', () => {
+  const archive = archiveFile(gzipTar(cifar100Entries({ train: 300, test: 100 })), 'cifar-100-binary.tar.gz');
+
+  test('fine labels: train, eval and predict name its 100 classes; state.json and --json record the data set', async () => {
+    const dataDir = tmpDir();
+    const run = path.join(tmpDir(), 'run');
+    const data = ['--dataset', 'cifar100', '--data-dir', dataDir, '--url', archive, '--no-verify'];
+    const r = await runCli(['train', ...data, '--epochs', '1', ...QUICK, '--save', run]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), EPOCH_LINE);
+    assert.match(r.stderr, /^CIFAR-100 ready in .*cifar-100-binary \(400 records\)$/m);
+    assert.match(r.stderr, /^data: NOT the official CIFAR-100 \(archive MD5 [0-9a-f]{32}, 400 records, from /m);
+    const state = JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8')) as { classNames: string[]; confusion: number[][]; data: Record<string, unknown> };
+    assert.equal(state.classNames.length, 100);
+    assert.equal(state.classNames[0], 'aquatic_0');
+    assert.equal(state.confusion.length, 100);
+    assert.deepEqual([state.data.dataset, state.data.labels], ['cifar100', 'fine']);
+
+    const e = await runCli(['eval', '--model', run, '--json', '-q']);
+    assert.equal(e.code, 0, e.stderr);
+    const ej = JSON.parse(e.stdout) as { images: number; perClass: { name: string }[]; confusion: number[][]; data: { dataset: string; classes: number } };
+    assert.equal(ej.images, 100);
+    assert.equal(ej.perClass.length, 100);
+    assert.equal(ej.perClass[99]!.name, 'vehicles_4');
+    assert.deepEqual([ej.data.dataset, ej.data.classes], ['cifar100', 100]);
+
+    // A model of 100 classes on CIFAR-10's data is refused, saying which data set it needs.
+    const cifar10 = archiveFile(gzipTar(cifarEntries({ trainPerBatch: 2, test: 20 })));
+    const wrong = await runCli(['eval', '--model', run, '--data-dir', dataDir, '--url', cifar10, '--no-verify', '-q']);
+    refused(wrong, 2, /^error: the model in .* has 100 classes; the data \(CIFAR-10\) has 10$/);
+    assert.match(wrong.stderr, /hint: evaluate it on its data: --dataset cifar100/);
+
+    const img = path.join(tmpDir(), 'one.png');
+    const s = await runCli(['samples', ...data, '--count', '3', '--out', img, '-q']);
+    assert.equal(s.code, 0, s.stderr);
+    const p = await runCli(['predict', '--model', run, '--top', '100', '--json', '-q', img]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal((JSON.parse(p.stdout) as { top: unknown[] }).top.length, 100);
+  });
+
+  test('--labels coarse: 20 superclasses, and a resume keeps the run\'s data set', async () => {
+    const dataDir = tmpDir();
+    const run = path.join(tmpDir(), 'run');
+    const data = ['--dataset', 'cifar100', '--labels', 'coarse', '--data-dir', dataDir, '--url', archive, '--no-verify'];
+    const r = await runCli(['train', ...data, '--epochs', '1', ...QUICK, '--limit-train', '64', '--save', run, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8')) as { classNames: string[]; data: Record<string, unknown> };
+    assert.deepEqual([state.classNames.length, state.classNames[19], state.data.labels], [20, 'vehicles_2', 'coarse']);
+    const again = await runCli(['train', '--resume', run, '--epochs', '2', '-q']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout.trim(), /^Epoch 1\. /);
+    const s = await runCli(['summary', '--classes', '20', '--json', '-q']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.deepEqual((JSON.parse(s.stdout) as { outputShape: number[] }).outputShape, [1, 20]);
+  });
+
+  test('its records are checked: both labels in range; --labels and --dataset refused where they mean nothing', async () => {
+    const records = cifar100Entries({ train: 5, test: 5 }).find((e) => e.path.endsWith('test.bin'))!.data!;
+    const bad = Buffer.from(records);
+    bad[3074 + 1] = 100; // record 1's fine label
+    assert.throws(() => decodeBatch(bad, 'test.bin', undefined, 0, CIFAR100_LABELS.fine), /test\.bin: record 1 has fine label 100, outside 0\.\.99/);
+    const split = decodeBatch(records, 'test.bin', undefined, 0, CIFAR100_LABELS.coarse);
+    assert.deepEqual([...split.labels], [0, 0, 0, 0, 0]);
+    assert.equal(dataRequest({ dataset: 'cifar100' }).md5, '03b5dce01913d631647c71ecec9e9cb8');
+    assert.match(dataRequest({ dataset: 'cifar100' }).url, /cifar-100-binary\.tar\.gz$/);
+    for (const [args, re] of [
+      [['--labels', 'coarse'], /^error: --labels is CIFAR-100's \(fine: 100 classes, coarse: 20\)$/m],
+      [['--dataset', 'cifar100', '--images', tmpDir()], /^error: --images reads a folder: --dataset is for a downloaded data set$/m],
+      [['--dataset', 'imagenet'], /^error: option '--dataset <name>' argument 'imagenet' is invalid/],
+    ] as const) {
+      const r = await runCli(['train', ...args, '--epochs', '1']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, re);
+      noTrace(r.stderr);
+    }
+  });
+});
+
+describe('--images DIR', () => {
+  test('train/ and test/ folders of PNG and JPEG: the network learns them; eval, predict and samples name the classes', async () => {
+    const images = tmpDir();
+    writeImageFolder(images, { classes: ['cat', 'dog', 'ship'], perClass: 16, test: 6 });
+    const dataDir = tmpDir();
+    const run = path.join(tmpDir(), 'run');
+    const r = await runCli(['train', '--images', images, '--data-dir', dataDir, '--epochs', '4', '--batch-size', '8', '--seed', '2', '--threads', '1', '--save', run]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`^image folder ${images}: 66 images in 3 classes \\(train/ and test/\\), kept as records in `, 'm'));
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 4);
+    lines.forEach((l) => assert.match(l, EPOCH_LINE));
+    assert.match(lines[3]!, /Valid Acc: 1\.000000/, 'three colours are learnt in four epochs');
+
+    const e = await runCli(['eval', '--model', run]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /^Correct: 18 of 18 images/m);
+    for (const name of ['cat', 'dog', 'ship']) assert.match(e.stdout, new RegExp(`^${name} +6 / 6 +1\\.0000$`, 'm'));
+    assert.match(e.stderr, /^image folder .*: 66 images in 3 classes, read from its records in /m);
+
+    const p = await runCli(['predict', '--model', run, path.join(images, 'test', 'dog', 'dog_1.jpg'), path.join(images, 'test', 'ship', 'ship_2.png')]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /dog_1\.jpg: dog \d\.\d{3}, \w+ \d\.\d{3}, \w+ \d\.\d{3}\n.*ship_2\.png: ship /);
+
+    const png = path.join(tmpDir(), 'grid.png');
+    const s = await runCli(['samples', '--images', images, '--data-dir', dataDir, '--classes', '--count', '6', '--out', png, '-q']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.ok(fs.statSync(png).size > 1000);
+  });
+
+  test('a folder without test/: --valid-split holds images out, eval reads the same ones; a change rebuilds the records and says so', async () => {
+    const images = tmpDir();
+    writeImageFolder(images, { classes: ['a', 'b'], perClass: 10 });
+    const dataDir = tmpDir();
+    const run = path.join(tmpDir(), 'run');
+    const base = ['--images', images, '--data-dir', dataDir, '--epochs', '1', ...QUICK];
+    refused(await runCli(['train', ...base]), 2, /^error: --images .*: no test\/ folder, so there is nothing to validate on$/);
+    const r = await runCli(['train', ...base, '--valid-split', '0.25', '--save', run]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /read from its records/, 'the refused run made the records already');
+    const e = await runCli(['eval', '--model', run, '--json']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal((JSON.parse(e.stdout) as { images: number }).images, 5);
+    assert.match(e.stderr, /on 5 held-out validation \(the folder has no test\/\) images/);
+
+    fs.copyFileSync(path.join(images, 'a', 'a_0.png'), path.join(images, 'a', 'a_new.png'));
+    fs.rmSync(path.join(images, 'b', 'b_1.jpg'));
+    const again = await runCli(['train', ...base, '--valid-split', '0.25', '-q']);
+    assert.equal(again.code, 0, again.stderr);
+    const verbose = await runCli(['samples', '--images', images, '--data-dir', dataDir, '--out', path.join(tmpDir(), 's.png')]);
+    assert.match(verbose.stderr, /read from its records/);
+    fs.appendFileSync(path.join(images, 'a', 'a_new.png'), Buffer.alloc(0));
+    fs.utimesSync(path.join(images, 'a', 'a_new.png'), new Date(), new Date(Date.now() + 5000));
+    const changed = await runCli(['samples', '--images', images, '--data-dir', dataDir, '--out', path.join(tmpDir(), 's.png')]);
+    assert.match(changed.stderr, /^image folder .* changed since its records were made \(1 file changed\): making them again$/m);
+    const listing = await listFolder(images);
+    assert.deepEqual(listing.classNames, ['a', 'b']);
+    assert.equal(listing.files.length, 20);
+  });
+
+  test('bad input is named: a corrupt image, a file that is not an image, an empty class, one class, a stray file, a control character; --skip-bad-images counts', async () => {
+    const make = (mutate: (dir: string) => void) => {
+      const dir = tmpDir();
+      writeImageFolder(dir, { classes: ['x', 'y'], perClass: 4 });
+      mutate(dir);
+      return dir;
+    };
+    const dataDir = tmpDir();
+    const train = (dir: string, ...more: string[]) => runCli(['train', '--images', dir, '--data-dir', dataDir, '--epochs', '1', '--valid-split', '2', ...QUICK, ...more]);
+    const corrupt = make((d) => fs.writeFileSync(path.join(d, 'x', 'broken.png'), fs.readFileSync(path.join(d, 'x', 'x_0.png')).subarray(0, 60)));
+    refused(await train(corrupt), 1, /^error: --images: .*broken\.png: the PNG data is damaged/);
+    const text = make((d) => fs.writeFileSync(path.join(d, 'y', 'notes.txt'), 'hello'));
+    refused(await train(text), 1, /^error: --images: .*notes\.txt: not a PNG or JPEG file \(by its name\)$/);
+    refused(await train(make((d) => fs.mkdirSync(path.join(d, 'z')))), 1, /^error: class folder .*\/z holds no images$/);
+    refused(await train(make((d) => fs.rmSync(path.join(d, 'y'), { recursive: true }))), 1, /^error: .* has 1 class folder \(x\); a data set needs 2 to 1000$/);
+    refused(await train(make((d) => fs.writeFileSync(path.join(d, 'README.md'), 'hi'))), 1, /^error: .*README\.md is not in a class folder$/);
+    refused(await train(make((d) => fs.mkdirSync(path.join(d, 'bad\u001bname')))), 1, /^error: class folder "bad\\u001bname" in .*: a class name must be at most 64 characters/);
+    assert.deepEqual(listFiles(dataDir).filter((f) => !f.startsWith('.')), [], 'nothing half-written in the data dir');
+
+    const skipped = await train(corrupt, '--skip-bad-images');
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.match(skipped.stderr, /^--skip-bad-images: 1 file left out \(first: x\/broken\.png: the PNG data is damaged/m);
+    assert.match(skipped.stderr, /: 8 images in 2 classes \(no test\/ folder\)/);
+    refused(await runCli(['train', '--skip-bad-images', '--epochs', '1']), 2, /^error: --skip-bad-images needs --images DIR$/);
+    refused(await runCli(['train', '--images', path.join(dataDir, 'none'), '--epochs', '1']), 1, /^error: --images .*none: no such folder$/);
+  });
+});
