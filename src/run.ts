@@ -4,6 +4,7 @@
 // checkpoint and report.html after every epoch. Like the loop below it (src/train.ts), it never prints and never
 // exits: it reports through hooks and returns; the commands print (STYLE.md #3).
 
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
 import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
@@ -205,6 +206,8 @@ function datasetFields(s: DataSource): Partial<TrainData> {
   return { dataset, images: s.images!.dir, skipBadImages: s.images!.skipBad };
 }
 
+const isDirectory = (p: string) => fsp.stat(p).then((s) => s.isDirectory(), () => false);
+
 /** The format of the records a saved run's data is kept as, in its data dir. */
 function recordedFormat(saved: TrainData): RecordFormat {
   if (saved.dataset === 'images') return folderFormat(recordsDirOf(saved.images!));
@@ -328,8 +331,11 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
   // its URL is never fetched nor its data dir written (it fetched the recorded URL and locked and unpacked in the
   // recorded folder: issue #20). Otherwise the data the user asks for, or the defaults.
   const recorded = state?.data && !opts.data.explicit && (await checkExtracted(state.data.dataDir, recordedFormat(state.data))) ? state.data : undefined;
-  if (state?.data && !opts.data.explicit && !recorded) say(`the run's data (${state.data.dataDir}) is not on this machine; using ${opts.data.dataDir}`);
-  const source = dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
+  // An image folder that is here is the run's data wherever its records went: they are made again in the data
+  // dir asked for (the recorded one is never written).
+  const folder = state?.data?.dataset === 'images' && !opts.data.explicit && !recorded && (await isDirectory(state.data.images!)) ? state.data : undefined;
+  if (state?.data && !opts.data.explicit && !recorded) say(`the run's data (${state.data.dataDir}) is not on this machine; using ${folder ? `the image folder ${folder.images} and ` : ''}${opts.data.dataDir}`);
+  const source = folder ? { ...dataSource(opts.data, undefined), ...savedSource(folder) } : dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).

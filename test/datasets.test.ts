@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { dataRequest } from '../src/commands/download.js';
 import { CIFAR100_LABELS, decodeBatch } from '../src/data/cifar.js';
-import { listFolder } from '../src/data/folder.js';
+import { ensureFolderRecords, listFolder } from '../src/data/folder.js';
 import { cifar100Entries, cifarEntries, gzipTar, writeImageFolder } from '../scripts/fixture.js';
-import { archiveFile, listFiles, noTrace, runCli, tmpDir } from './helpers.js';
+import { ROOT, archiveFile, listFiles, noTrace, runCli, tmpDir } from './helpers.js';
 
 const EPOCH_LINE = /^Epoch \d+\. Train Loss: \d+\.\d{6}, Train Acc: \d\.\d{6}, Valid Loss: \d+\.\d{6}, Valid Acc: \d\.\d{6}, Time \d\d:\d\d:\d\d$/;
 const QUICK = ['--batch-size', '16', '--seed', '3', '--threads', '1'];
@@ -147,6 +147,15 @@ describe('--images DIR', () => {
     assert.equal(e.code, 0, e.stderr);
     assert.equal((JSON.parse(e.stdout) as { images: number }).images, 5);
     assert.match(e.stderr, /on 5 held-out validation \(the folder has no test\/\) images/);
+    // The records gone (another machine, a cleaned cache): the folder, where it is, makes them again elsewhere.
+    fs.rmSync(dataDir, { recursive: true });
+    const elsewhere = tmpDir();
+    const moved = await runCli(['eval', '--model', run, '--json'], { env: { ALEXNET_DATA_DIR: elsewhere } });
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal((JSON.parse(moved.stdout) as { images: number }).images, 5);
+    assert.match(moved.stderr, /^the run's data \(.*\) is not on this machine; using the image folder .* and .*$/m);
+    assert.ok(!fs.existsSync(dataDir), 'the recorded data dir is not written');
+    assert.ok(fs.readdirSync(elsewhere).some((f) => f.startsWith('images-')));
 
     fs.copyFileSync(path.join(images, 'a', 'a_0.png'), path.join(images, 'a', 'a_new.png'));
     fs.rmSync(path.join(images, 'b', 'b_1.jpg'));
@@ -161,6 +170,38 @@ describe('--images DIR', () => {
     const listing = await listFolder(images);
     assert.deepEqual(listing.classNames, ['a', 'b']);
     assert.equal(listing.files.length, 20);
+  });
+
+  test('every kind of image predict reads: gray, palette and 16-bit PNG, CMYK and progressive JPEG, not square (test/data/image-kinds, made with Pillow)', async () => {
+    const kinds = path.join(ROOT, 'test', 'data', 'image-kinds');
+    const dir = tmpDir();
+    const place: [string, string, number[]][] = [
+      ['warm', 'cmyk.jpg', [200, 30, 40]],
+      ['warm', 'palette.png', [200, 30, 40]],
+      ['cold', 'progressive.jpg', [30, 160, 220]],
+      ['gray', 'gray.png', [100, 100, 100]],
+      ['gray', 'gray16.png', [128, 128, 128]],
+    ];
+    for (const [cls, file] of place) {
+      fs.mkdirSync(path.join(dir, cls), { recursive: true });
+      fs.copyFileSync(path.join(kinds, file), path.join(dir, cls, file));
+    }
+    const dataDir = tmpDir();
+    const r = await ensureFolderRecords(dir, dataDir, { skipBad: false, force: false });
+    const bytes = fs.readFileSync(path.join(r.dir, 'train.bin'));
+    const got = Array.from({ length: bytes.length / 3074 }, (_, k) => {
+      const at = k * 3074;
+      const mean = [0, 1, 2].map((c) => Math.round(bytes.subarray(at + 2 + c * 1024, at + 2 + (c + 1) * 1024).reduce((a, b) => a + b, 0) / 1024));
+      return `${['cold', 'gray', 'warm'][bytes.readUInt16BE(at)]} ${mean.join(',')}`;
+    }).sort();
+    const want = place.map(([cls, , rgb]) => `${cls} ${rgb.join(',')}`).sort();
+    assert.equal(got.length, place.length, 'a record an image');
+    got.forEach((g, i) => {
+      const [gc, gv] = g.split(' ');
+      const [wc, wv] = want[i]!.split(' ');
+      assert.equal(gc, wc);
+      gv!.split(',').forEach((v, c) => assert.ok(Math.abs(Number(v) - Number(wv!.split(',')[c])) <= 2, `${g} vs ${want[i]}`));
+    });
   });
 
   test('bad input is named: a corrupt image, a file that is not an image, an empty class, one class, a stray file, a control character; --skip-bad-images counts', async () => {
@@ -179,6 +220,7 @@ describe('--images DIR', () => {
     refused(await train(make((d) => fs.mkdirSync(path.join(d, 'z')))), 1, /^error: class folder .*\/z holds no images$/);
     refused(await train(make((d) => fs.rmSync(path.join(d, 'y'), { recursive: true }))), 1, /^error: .* has 1 class folder \(x\); a data set needs 2 to 1000$/);
     refused(await train(make((d) => fs.writeFileSync(path.join(d, 'README.md'), 'hi'))), 1, /^error: .*README\.md is not in a class folder$/);
+    refused(await train(make((d) => fs.copyFileSync(path.join(d, 'x', 'x_0.png'), path.join(d, 'x', 'ring\u0007.png')))), 1, /^error: --images: .*ring\?\.png: its name has control characters$/);
     refused(await train(make((d) => fs.mkdirSync(path.join(d, 'bad\u001bname')))), 1, /^error: class folder "bad\\u001bname" in .*: a class name must be at most 64 characters/);
     assert.deepEqual(listFiles(dataDir).filter((f) => !f.startsWith('.')), [], 'nothing half-written in the data dir');
 
