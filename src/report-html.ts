@@ -61,31 +61,40 @@ export function lrSpec(history: EpochMetrics[]): Spec {
   };
 }
 
-/** A heatmap of counts[true][predicted] with each count written in its cell. */
+/**
+ * A heatmap of counts[true][predicted] with each count written in its cell; above MAX_WRITTEN_CLASSES (CIFAR-100's
+ * 100) the cells are small and the counts are in the page's data only: written out, 100 x 100 made a 4.4 MB page.
+ */
 export function confusionSpec(confusion: number[][], classNames: string[]): Spec {
   const values = confusion.flatMap((row, t) => row.map((count, p) => ({ true: classNames[t] ?? String(t), predicted: classNames[p] ?? String(p), count })));
   const max = Math.max(1, ...values.map((v) => v.count));
   const order = confusion.map((_, i) => classNames[i] ?? String(i));
+  const written = order.length <= MAX_WRITTEN_CLASSES;
   const axis = (field: string, title: string) => ({ field, type: 'ordinal', sort: order, title });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Confusion matrix (validation split, last epoch)',
-    width: 36 * order.length,
-    height: 36 * order.length,
+    width: (written ? 36 : 9) * order.length,
+    height: (written ? 36 : 9) * order.length,
     data: { values },
     encoding: { x: axis('predicted', 'predicted class'), y: axis('true', 'true class') },
     layer: [
       { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues', domain: [0, max] }, title: 'images' } } },
-      {
-        mark: { type: 'text', fontSize: 10 },
-        encoding: {
-          text: { field: 'count', type: 'quantitative' },
-          color: { condition: { test: `datum.count > ${max / 2}`, value: 'white' }, value: 'black' },
-        },
-      },
+      ...(written
+        ? [{
+          mark: { type: 'text', fontSize: 10 },
+          encoding: {
+            text: { field: 'count', type: 'quantitative' },
+            color: { condition: { test: `datum.count > ${max / 2}`, value: 'white' }, value: 'black' },
+          },
+        }]
+        : []),
     ],
   };
 }
+
+/** The most classes whose confusion counts are written in the cells. */
+const MAX_WRITTEN_CLASSES = 20;
 
 /** Renders a Vega-Lite spec to an SVG string with Vega's headless view. */
 export async function renderSvg(spec: Spec): Promise<string> {
