@@ -5,8 +5,15 @@
 //   each call (as in training: XNNPACK packs it) and with one reused tensor (packed once): the difference is
 //   the packing.
 // - max_pool1's gradient at batch 64 (our MaxPoolGrad).
+// - the kernels of a one-thread training step at batch 64 (tf.profile over 8 steps, after 5): each kernel's
+//   milliseconds a step, the largest first.
 
 import { backendEntry } from '../src/backends/table.js';
+import type { ActiveBackend } from '../src/backends/types.js';
+import { inOrder } from '../src/batches.js';
+import type { Split } from '../src/data/cifar.js';
+import { createModel } from '../src/model.js';
+import { lessonRecipe } from '../src/recipe.js';
 import * as tf from '../src/tf.js';
 
 const SAMPLES = 20;
@@ -46,6 +53,35 @@ async function main(): Promise<void> {
     'conv1 filter product, one dy (packed once)': () => tf.matMul(patches, reused),
     'max_pool1 gradient, batch 64 (with its sum)': () => poolGrad(relu),
   });
+  tf.dispose([patches, reused, ...fresh, relu]);
+  await stepKernels(r.backend);
+}
+
+/** Each kernel's share of a one-thread step at batch 64, by name and input shapes. */
+async function stepKernels(backend: ActiveBackend): Promise<void> {
+  const model = createModel({ seed: 1 });
+  const runner = await backend.runner({ model, recipe: { ...lessonRecipe(1), batchSize: 64 }, settings: { threads: 1 } });
+  const n = 640;
+  const split: Split = { images: Uint8Array.from({ length: n * 3072 }, (_, i) => (i * 97) & 0xff), labels: Uint16Array.from({ length: n }, (_, i) => i % 10), count: n };
+  const step = (i: number) => runner.step(split, inOrder((i % 10) * 64, 64), 0.1);
+  for (let i = 0; i < 5; i++) await step(i);
+  const steps = 8;
+  const ms = new Map<string, number>();
+  for (let i = 0; i < steps; i++) {
+    const info = await tf.profile(async () => {
+      await step(i);
+      await runner.numbers();
+    });
+    for (const k of info.kernels) {
+      const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+      ms.set(key, (ms.get(key) ?? 0) + (await k.kernelTimeMs as number));
+    }
+  }
+  const rows = [...ms].sort((a, b) => b[1] - a[1]);
+  process.stdout.write(`\nkernels of a one-thread step (batch 64, ms a step, mean of ${steps}): ${(rows.reduce((t, [, v]) => t + v, 0) / steps).toFixed(1)} in all\n`);
+  for (const [key, v] of rows.slice(0, 14)) process.stdout.write(`${(v / steps).toFixed(1).padStart(7)}  ${key}\n`);
+  await runner.dispose();
+  model.dispose();
 }
 
 main().catch((e: unknown) => {

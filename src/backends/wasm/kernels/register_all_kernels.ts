@@ -3,6 +3,7 @@
 
 import * as tf from '../../../tf.js';
 import { batchMatMulConfig } from './BatchMatMul.js';
+import { castConfig } from './Cast.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { identityConfig } from './Identity.js';
@@ -10,7 +11,7 @@ import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { sumConfig } from './Sum.js';
 import type { KernelFn, KernelReplacement } from './util.js';
 
-const KERNELS: KernelReplacement[] = [maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig];
+const KERNELS: KernelReplacement[] = [maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig, castConfig];
 
 let registered = false;
 
