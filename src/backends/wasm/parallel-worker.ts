@@ -1,13 +1,14 @@
 // A data-parallel thread (see ./parallel.ts): its own wasm backend and copy of the network. A `step`
-// request brings the current weights and a shard of the batch and gets the shard's mean loss, accuracy and
-// gradient; `weights` then `eval` requests score shards of evaluation batches. It never updates weights on
-// its own: the main thread owns the one true copy.
+// request brings a shard of the batch; the thread reads the current weights from shared memory, writes the
+// shard's mean gradient into its own shared buffer and answers with the mean loss and accuracy; `weights` then
+// `eval` requests score shards of evaluation batches. It never updates weights on its own: the main thread owns
+// the one true copy.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { batchTensors, lossAndGrads } from '../../step.js';
 import * as tf from '../../tf.js';
 import { start } from './index.js';
-import { evalBatch, type WorkerData, type WorkerReply, type WorkerRequest } from './parallel.js';
+import { evalBatch, onHeap, type WorkerData, type WorkerReply, type WorkerRequest } from './parallel.js';
 
 const port = parentPort!;
 const send = (m: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -17,15 +18,16 @@ try {
   const started = await start({ gpuOnly: false, auto: false });
   if (!started.ok) throw new Error(started.reason);
   // The main thread's network, rebuilt from its topology; its weights arrive with every request that needs them.
-  const { topology, shapes } = workerData as WorkerData;
+  const data = workerData as WorkerData;
+  const { topology, shapes } = data;
+  const weights = new Float32Array(data.weights);
+  const out = new Float32Array(data.grads);
   const model = await tf.models.modelFromJSON(JSON.parse(topology));
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (shapes.length !== vars.length || shapes.some((s, i) => s.join() !== vars[i]!.shape.join())) {
     throw new Error(`the network's weights have shapes ${JSON.stringify(vars.map((v) => v.shape))}, not ${JSON.stringify(shapes)}`);
   }
-  const total = vars.reduce((s, v) => s + v.size, 0);
-
-  const setWeights = (weights: Float32Array) => {
+  const setWeights = () => {
     let off = 0;
     for (const v of vars) {
       tf.tidy(() => v.assign(tf.tensor(weights.subarray(off, off + v.size), v.shape)));
@@ -37,7 +39,7 @@ try {
   port.on('message', (req: WorkerRequest) => {
     try {
       if (req.type === 'weights') {
-        setWeights(req.weights);
+        setWeights();
         return;
       }
       if (req.type === 'eval') {
@@ -47,18 +49,17 @@ try {
         send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer]);
         return;
       }
-      setWeights(req.weights);
+      setWeights();
       const { x, y } = tensors(req);
       const { loss, acc, grads } = lossAndGrads(model, x, y);
-      const flat = new Float32Array(total);
       let off = 0;
       for (const v of vars) {
-        flat.set(grads[v.name]!.dataSync() as Float32Array, off);
+        out.set(onHeap(grads[v.name]!), off);
         off += v.size;
       }
-      const reply: WorkerReply = { type: 'result', grads: flat, loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]! };
+      const reply: WorkerReply = { type: 'result', loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]! };
       tf.dispose([x, y, loss, acc, ...Object.values(grads)]);
-      send(reply, [flat.buffer]);
+      send(reply);
     } catch (e) {
       send({ type: 'error', message: (e as Error).message });
     }

@@ -9,7 +9,13 @@
 // against ~390 ms alone, so shards can nearly halve the step; with two shards of 32 it went from 357-416 ms
 // to 264-273 ms, averaging the gradients included (README "Performance"). Evaluation batches are shared out
 // the same way.
+//
+// The weights go to the workers, and their gradients come back, through shared memory (one SharedArrayBuffer
+// for the weights, one per worker for its gradient), and the main thread sums into a buffer it keeps: copying
+// and allocating ~9 MB a step made the averaging take 5 to 41 ms (garbage collection of the copies) where it
+// takes ~5 (issue #28; Intel Xeon, 2 cores, 2026-12-06). The sums are the same, in the same order.
 
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -20,23 +26,31 @@ import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } f
 import * as tf from '../../tf.js';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
 
-/** `step`: gradient of a shard at these weights. `weights` then `eval`s: the shards' losses and predictions. */
+/**
+ * `step`: the gradient of a shard at the weights in shared memory, written into the worker's gradient buffer.
+ * `weights` (the shared weights changed) then `eval`s: the shards' losses and predictions.
+ */
 export type WorkerRequest =
-  | { type: 'step'; weights: Float32Array; x: Float32Array; y: Int32Array }
-  | { type: 'weights'; weights: Float32Array } // no reply
+  | { type: 'step'; x: Float32Array; y: Int32Array }
+  | { type: 'weights' } // no reply
   | { type: 'eval'; x: Float32Array; y: Int32Array };
-// Float32Array weights: every trainable weight, in model.trainableWeights order, concatenated. x: the shard's
-// normalised images, NHWC; y: their labels.
+// x: the shard's normalised images, NHWC; y: their labels.
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'result'; grads: Float32Array; loss: number; acc: number }
+  | { type: 'result'; loss: number; acc: number }
   | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array }
   | { type: 'error'; message: string };
 
-/** What a worker is started with: the network's topology (model.toJSON), which it rebuilds, and its weights' shapes. */
+/**
+ * What a worker is started with: the network's topology (model.toJSON), which it rebuilds, its weights' shapes,
+ * and the shared memory: every trainable weight in model.trainableWeights order, concatenated (`weights`, which
+ * the main thread writes), and the worker's own buffer of the same layout for its gradient (`grads`).
+ */
 export interface WorkerData {
   topology: string;
   shapes: number[][];
+  weights: SharedArrayBuffer;
+  grads: SharedArrayBuffer;
 }
 
 /**
@@ -60,27 +74,35 @@ export class DataParallel implements Runner {
   private pending: number[] = [];
 
   private readonly sgd: Sgd;
+  /** The batch's gradient, summed here step after step (one buffer, every weight concatenated). */
+  private readonly sum: Float32Array;
 
   private constructor(
     private readonly model: tf.LayersModel,
     private readonly workers: Worker[],
+    /** The weights the workers read, and each worker's gradient (WorkerData). */
+    private readonly shared: { weights: Float32Array; grads: Float32Array[] },
     opts: RunnerOptions,
   ) {
     this.sgd = new Sgd(model, sgdOptions(opts.recipe), opts.optimizerState);
+    this.sum = new Float32Array(shared.weights.length);
   }
 
   /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of the model's network. */
   static async start(opts: RunnerOptions, threads: number): Promise<DataParallel> {
     const model = opts.model;
-    const workerData: WorkerData = { topology: JSON.stringify(model.toJSON(null, false)), shapes: model.trainableWeights.map((w) => w.shape as number[]) };
-    const workers = Array.from({ length: threads - 1 }, () => new Worker(WORKER_FILE(), { workerData }));
+    const total = model.trainableWeights.reduce((s, w) => s + tf.util.sizeFromShape(w.shape as number[]), 0);
+    const weights = new SharedArrayBuffer(4 * total);
+    const grads = Array.from({ length: threads - 1 }, () => new SharedArrayBuffer(4 * total));
+    const base = { topology: JSON.stringify(model.toJSON(null, false)), shapes: model.trainableWeights.map((w) => w.shape as number[]), weights };
+    const workers = grads.map((g) => new Worker(WORKER_FILE(), { workerData: { ...base, grads: g } satisfies WorkerData }));
     try {
       await Promise.all(workers.map(async (w) => expect(await reply(w), 'ready')));
     } catch (e) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new DataParallel(model, workers, opts);
+    return new DataParallel(model, workers, { weights: new Float32Array(weights), grads: grads.map((g) => new Float32Array(g)) }, opts);
   }
 
   get settings() {
@@ -99,8 +121,8 @@ export class DataParallel implements Runner {
   async step(split: Split, batch: Batch, lr: number): Promise<void> {
     const { x, y, n } = this.buffers.fill(split, batch);
     const vars = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    let weights: Float32Array | undefined; // read only when a worker gets a shard
-    const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', weights: (weights ??= flatWeights(vars)), x: xw, y: yw }));
+    if (this.workers.length > 0 && n > 1) this.shareWeights(vars);
+    const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', x: xw, y: yw }));
     const n0 = sizes[0]!;
     const own = lossAndGrads(this.model, x0, y0);
     tf.dispose([x0, y0]);
@@ -112,12 +134,12 @@ export class DataParallel implements Runner {
     let off = 0;
     for (const v of vars) {
       // Plain loops: Float32Array.from with a map function took ~100 ms for these 576,778 values.
-      const mine = own.grads[v.name]!.dataSync() as Float32Array;
-      const sum = new Float32Array(mine.length);
+      const mine = onHeap(own.grads[v.name]!);
+      const sum = this.sum.subarray(off, off + v.size);
       const w0 = n0 / n;
       for (let k = 0; k < sum.length; k++) sum[k] = mine[k]! * w0;
-      results.forEach((r, i) => {
-        const g = r.grads;
+      results.forEach((_, i) => {
+        const g = this.shared.grads[i]!;
         const w = sizes[i + 1]! / n;
         for (let k = 0; k < sum.length; k++) sum[k] += g[off + k]! * w;
       });
@@ -146,8 +168,8 @@ export class DataParallel implements Runner {
    * rounding.
    */
   async evaluate(split: Split, batchSize: number, onBatch?: (done: number, batches: number) => void): Promise<EvalResult> {
-    const weights = flatWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
-    this.workers.forEach((w) => w.postMessage({ type: 'weights', weights } satisfies WorkerRequest));
+    this.shareWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
+    this.workers.forEach((w) => w.postMessage({ type: 'weights' } satisfies WorkerRequest));
     const predictions = new Uint16Array(split.count);
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = 0;
@@ -202,6 +224,18 @@ export class DataParallel implements Runner {
     return { sizes, starts, pending, x0, y0 };
   }
 
+  /**
+   * Writes the weights where the workers read them. Only between requests: a worker reads them when a `step` or
+   * `weights` message arrives, and every step and evaluation waits for the workers' replies before the next.
+   */
+  private shareWeights(vars: tf.Variable[]): void {
+    let off = 0;
+    for (const v of vars) {
+      this.shared.weights.set(onHeap(v), off);
+      off += v.size;
+    }
+  }
+
   /** Sends a request to worker `i` and waits for its reply. */
   private ask(i: number, request: WorkerRequest, transfer: ArrayBufferLike[]): Promise<WorkerReply> {
     const worker = this.workers[i]!;
@@ -239,15 +273,12 @@ function expect<T extends WorkerReply['type']>(r: WorkerReply, type: T): Extract
   return r as Extract<WorkerReply, { type: T }>;
 }
 
-/** Every trainable weight, concatenated in order: what a worker needs to mirror the model. */
-function flatWeights(vars: tf.Variable[]): Float32Array {
-  const weights = new Float32Array(vars.reduce((s, v) => s + v.size, 0));
-  let off = 0;
-  for (const v of vars) {
-    weights.set(v.dataSync() as Float32Array, off);
-    off += v.size;
-  }
-  return weights;
+/**
+ * A float32 tensor's values where the wasm backend keeps them, without a copy (dataSync copies: 2.3 MB a step for
+ * the gradient, garbage to collect). Valid until the tensor is disposed.
+ */
+export function onHeap(t: tf.Tensor): Float32Array {
+  return (tf.backend() as BackendWasm).typedArrayFromHeap(t) as Float32Array;
 }
 
 /** The worker's next message; an error message, a crash or an exit becomes a BACKEND error. */
