@@ -187,7 +187,7 @@ export function buildProgram(): Command {
     .description('the most probable classes of PNG or JPEG images (centre-cropped, area-averaged to 32x32)')
     .argument('<image...>', 'PNG or JPEG files, any size')
     .requiredOption('--model <dir>', 'a directory written by `alexnet train --save DIR`')
-    .option('--top <k>', 'classes to show per image', '3')
+    .option('--top <k>', 'classes to show per image (default: 3, or all of a model\'s classes where it has fewer)')
     .addOption(backendOption())
     .option('--gpu', GPU_HELP)
     .option('--json', 'one JSON object per image')

@@ -367,11 +367,15 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
   }
 }
 
+/** Classes `predict` shows per image unless --top says otherwise. */
+const DEFAULT_TOP = 3;
+
 export interface PredictionOptions {
   modelDir: string;
   /** PNG or JPEG files, any size. */
   images: string[];
-  top: number;
+  /** Null: 3, or all of the model's classes where it has fewer. */
+  top: number | null;
   backend: BackendChoice;
   gpu: boolean;
   quiet?: boolean;
@@ -392,8 +396,8 @@ export async function runPrediction(opts: PredictionOptions, hooks: { log?: (lin
   await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}) });
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
   try {
-    if (opts.top > classNames.length) throw new AlexnetError('USAGE', `--top ${opts.top} is more than the model's ${classNames.length} classes`, `e.g. --top ${Math.min(3, classNames.length)}, or --top ${classNames.length} for all`);
-    return await predictTop(model, images, classNames, opts.top);
+    if (opts.top !== null && opts.top > classNames.length) throw new AlexnetError('USAGE', `--top ${opts.top} is more than the model's ${classNames.length} classes`, `e.g. --top ${Math.min(3, classNames.length)}, or --top ${classNames.length} for all`);
+    return await predictTop(model, images, classNames, opts.top ?? Math.min(DEFAULT_TOP, classNames.length));
   } finally {
     model.dispose();
   }

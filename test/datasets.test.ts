@@ -147,6 +147,10 @@ describe('--images DIR', () => {
     assert.equal(e.code, 0, e.stderr);
     assert.equal((JSON.parse(e.stdout) as { images: number }).images, 5);
     assert.match(e.stderr, /on 5 held-out validation \(the folder has no test\/\) images/);
+    // A model of two classes: predict shows both unless told otherwise (its default of 3 is more than there are).
+    const p = await runCli(['predict', '--model', run, '-q', path.join(images, 'a', 'a_0.png')]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /a_0\.png: [ab] \d\.\d{3}, [ab] \d\.\d{3}\n$/);
     // The records gone (another machine, a cleaned cache): the folder, where it is, makes them again elsewhere.
     fs.rmSync(dataDir, { recursive: true });
     const elsewhere = tmpDir();

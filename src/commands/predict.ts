@@ -18,7 +18,8 @@ export interface PredictFlags {
 export interface PredictOptions {
   modelDir: string;
   images: string[];
-  top: number;
+  /** Null: 3, or all of the model's classes where it has fewer. */
+  top: number | null;
   backend: BackendChoice;
   gpu: boolean;
   json: boolean;
@@ -32,7 +33,7 @@ export function predictOptions(images: string[], flags: PredictFlags): PredictOp
       parsePath('IMAGE', f); // refuses an empty one; the path is printed as given
       return f;
     }),
-    top: parseIntFlag('--top', 1, MAX_CLASSES, 3)(flags.top ?? '3'), // at most the model's classes are shown
+    top: flags.top === undefined ? null : parseIntFlag('--top', 1, MAX_CLASSES, 3)(flags.top), // at most the model's classes
     backend: parseBackendChoice(flags.backend ?? 'auto'),
     gpu: flags.gpu ?? false,
     json: flags.json ?? false,
