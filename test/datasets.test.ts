@@ -227,6 +227,9 @@ describe('--images DIR', () => {
     refused(await train(make((d) => fs.copyFileSync(path.join(d, 'x', 'x_0.png'), path.join(d, 'x', 'ring\u0007.png')))), 1, /^error: --images: .*ring\?\.png: its name has control characters$/);
     refused(await train(make((d) => fs.mkdirSync(path.join(d, 'bad\u001bname')))), 1, /^error: class folder "bad\\u001bname" in .*: a class name must be at most 64 characters/);
     assert.deepEqual(listFiles(dataDir).filter((f) => !f.startsWith('.')), [], 'nothing half-written in the data dir');
+    const newDir = path.join(tmpDir(), 'made', 'here');
+    refused(await runCli(['train', '--images', corrupt, '--data-dir', newDir, '--epochs', '1', '--valid-split', '2', ...QUICK]), 1, /broken\.png: the PNG data is damaged/);
+    assert.ok(!fs.existsSync(path.dirname(newDir)), 'a data dir the run made is removed with nothing in it');
 
     const skipped = await train(corrupt, '--skip-bad-images');
     assert.equal(skipped.code, 0, skipped.stderr);

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AlexnetError } from '../errors.js';
-import { READ_CAPS, diskError, errnoWords, makeDirs, readRegularFile } from '../files.js';
+import { READ_CAPS, diskError, errnoWords, makeDirs, readRegularFile, removeMadeDirs } from '../files.js';
 import { acquireLock, removeLeftovers } from '../lock.js';
 import { mulberry32 } from '../random.js';
 import { hasControlChars } from '../text.js';
@@ -61,24 +61,24 @@ interface FolderManifest extends Manifest {
   skipBad: boolean;
 }
 
-const usage = (message: string, hint: string) => new AlexnetError('DATA', message, hint);
+const folderError = (message: string, hint: string) => new AlexnetError('DATA', message, hint);
 
 async function dirEntries(dir: string, root: string) {
   try {
     return (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (e) {
-    throw usage(`cannot read ${dir === root ? `--images ${root}` : dir}: ${errnoWords(e)}`, 'pass a readable folder of class folders to --images');
+    throw folderError(`cannot read ${dir === root ? `--images ${root}` : dir}: ${errnoWords(e)}`, 'pass a readable folder of class folders to --images');
   }
 }
 
 /** The class folders of `dir` (sorted), each name checked. */
 async function classFolders(dir: string, root: string): Promise<string[]> {
   const entries = await dirEntries(dir, root);
-  const stray = entries.find((e) => !e.isDirectory() && !(e.isSymbolicLink()));
-  if (stray) throw usage(`${path.join(dir, stray.name)} is not in a class folder`, `--images takes DIR/<class>/<image> (or DIR/train/<class>/... and DIR/test/<class>/...); move the file into its class's folder`);
+  const stray = entries.find((e) => !e.isDirectory() && !e.isSymbolicLink());
+  if (stray) throw folderError(`${path.join(dir, stray.name)} is not in a class folder`, `--images takes DIR/<class>/<image> (or DIR/train/<class>/... and DIR/test/<class>/...); move the file into its class's folder`);
   const names = entries.map((e) => e.name);
   const bad = names.find((n) => hasControlChars(n) || n.length > 64 || n !== n.trim());
-  if (bad !== undefined) throw usage(`class folder ${JSON.stringify(bad)} in ${dir}: a class name must be at most 64 characters, without control characters or spaces at its ends`, 'rename the folder');
+  if (bad !== undefined) throw folderError(`class folder ${JSON.stringify(bad)} in ${dir}: a class name must be at most 64 characters, without control characters or spaces at its ends`, 'rename the folder');
   return names;
 }
 
@@ -97,24 +97,24 @@ async function filesUnder(dir: string, root: string, depth = 0): Promise<string[
 /** Reads the folder's layout and each file's size and mtime: what its records are made of. */
 export async function listFolder(root: string): Promise<Listing> {
   const st = await fsp.stat(root).catch(() => null);
-  if (!st?.isDirectory()) throw usage(`--images ${root}: ${st ? 'not a folder' : 'no such folder'}`, 'pass a folder of class folders: DIR/<class>/<image>.png|jpg');
+  if (!st?.isDirectory()) throw folderError(`--images ${root}: ${st ? 'not a folder' : 'no such folder'}`, 'pass a folder of class folders: DIR/<class>/<image>.png|jpg');
   const top = await classFolders(root, root);
   const split = top.length === 2 && top[0] === 'test' && top[1] === 'train';
   const trainDir = split ? path.join(root, 'train') : root;
   const classNames = await classFolders(trainDir, root);
   if (classNames.length < MIN_CLASSES || classNames.length > MAX_CLASSES) {
-    throw usage(`${trainDir} has ${classNames.length} class folder${classNames.length === 1 ? '' : 's'}${classNames.length === 1 ? ` (${classNames[0]})` : ''}; a data set needs ${MIN_CLASSES} to ${MAX_CLASSES}`, `put each class's images in a folder of its own: ${trainDir}/<class>/<image>`);
+    throw folderError(`${trainDir} has ${classNames.length} class folder${classNames.length === 1 ? '' : 's'}${classNames.length === 1 ? ` (${classNames[0]})` : ''}; a data set needs ${MIN_CLASSES} to ${MAX_CLASSES}`, `put each class's images in a folder of its own: ${trainDir}/<class>/<image>`);
   }
   const files: FileEntry[] = [];
   const add = async (splitName: 'train' | 'test', base: string, names: string[]) => {
     for (const [label, name] of names.entries()) {
       const found = await filesUnder(path.join(base, name), root);
-      if (found.length === 0) throw usage(`class folder ${path.join(base, name)} holds no images`, 'add images to it, or remove the folder');
+      if (found.length === 0) throw folderError(`class folder ${path.join(base, name)} holds no images`, 'add images to it, or remove the folder');
       for (const p of found) {
         const s = await fsp.stat(p).catch(() => null);
         files.push({ file: path.relative(root, p).split(path.sep).join('/'), size: s?.size ?? -1, mtimeMs: s?.mtimeMs ?? -1, split: splitName, label });
       }
-      if (files.length > MAX_FOLDER_IMAGES) throw usage(`--images ${root} holds more than ${MAX_FOLDER_IMAGES.toLocaleString('en-US')} files`, 'train on a part of it (a folder with fewer images)');
+      if (files.length > MAX_FOLDER_IMAGES) throw folderError(`--images ${root} holds more than ${MAX_FOLDER_IMAGES.toLocaleString('en-US')} files`, 'train on a part of it (a folder with fewer images)');
     }
   };
   await add('train', trainDir, classNames);
@@ -123,7 +123,7 @@ export async function listFolder(root: string): Promise<Listing> {
     if (testNames.join('\n') !== classNames.join('\n')) {
       const missing = classNames.filter((n) => !testNames.includes(n));
       const extra = testNames.filter((n) => !classNames.includes(n));
-      throw usage(`${path.join(root, 'test')} has other classes than ${trainDir}${missing.length ? ` (missing: ${missing.slice(0, 3).join(', ')})` : ''}${extra.length ? ` (not in train/: ${extra.slice(0, 3).join(', ')})` : ''}`, 'give test/ the same class folders as train/');
+      throw folderError(`${path.join(root, 'test')} has other classes than ${trainDir}${missing.length ? ` (missing: ${missing.slice(0, 3).join(', ')})` : ''}${extra.length ? ` (not in train/: ${extra.slice(0, 3).join(', ')})` : ''}`, 'give test/ the same class folders as train/');
     }
     await add('test', path.join(root, 'test'), classNames);
   }
@@ -158,21 +158,26 @@ export async function ensureFolderRecords(imagesDir: string, dataDir: string, op
   const dir = recordsDirOf(root);
   const labeling = folderLabeling(dir, listing.classNames.length);
   const where = path.join(dataDir, dir);
-  await makeDirs(dataDir, 'data dir', 'pass a writable --data-dir');
+  const created = await makeDirs(dataDir, 'data dir', 'pass a writable --data-dir');
   const release = await acquireLock(path.join(dataDir, `.${dir}.lock`), { what: `the records of ${root}`, wait: true, hint: '', onNote: say, signal: opts.signal });
+  let done = false;
   try {
     const kept = opts.force ? null : await keptRecords(dataDir, labeling);
     const change = kept ? changeOf(kept, listing, opts.skipBad) : null;
     if (kept && change === null) {
       say(`image folder ${root}: ${count(listing.files.length - kept.skipped, 'image')} in ${listing.classNames.length} classes, read from its records in ${where}${kept.skipped ? ` (${count(kept.skipped, 'file')} skipped when they were made)` : ''}`);
+      done = true;
       return { dir: where, downloaded: false, manifest: kept as Manifest, labeling };
     }
     if (kept) say(`image folder ${root} changed since its records were made (${change}): making them again`);
     const manifest = await makeRecords(root, listing, dataDir, dir, opts);
     say(`image folder ${root}: ${count(listing.files.length - manifest.skipped, 'image')} in ${listing.classNames.length} classes (${listing.split ? 'train/ and test/' : 'no test/ folder'}), kept as records in ${where}`);
+    done = true;
     return { dir: where, downloaded: true, manifest: manifest as Manifest, labeling };
   } finally {
     await release();
+    // A data dir this call made is removed when nothing was kept in it: a failure leaves nothing behind.
+    if (!done) await removeMadeDirs(dataDir, created);
   }
 }
 
@@ -244,7 +249,7 @@ async function makeRecords(root: string, listing: Listing, dataDir: string, dir:
   }
   if (skipped.length > 0) say(`--skip-bad-images: ${count(skipped.length, 'file')} left out (first: ${skipped[0]})`);
   for (const [label, name] of listing.classNames.entries()) {
-    if (!records.train.some((r) => ((r[0]! << 8) | r[1]!) === label)) throw usage(`class ${name} has no readable training images left`, 'add images to it, or remove its folder');
+    if (!records.train.some((r) => ((r[0]! << 8) | r[1]!) === label)) throw folderError(`class ${name} has no readable training images left`, 'add images to it, or remove its folder');
   }
   const shuffled = (recs: Uint8Array[]) => {
     const rand = mulberry32(0x51f15eed);
