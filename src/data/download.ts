@@ -181,6 +181,11 @@ function sizeCap(opts: FetchOptions): { bytes: number; words: string } {
 const tooLarge = (url: URL, what: string, opts: FetchOptions) =>
   new AlexnetError('HTTP', `${shownUrl(url)} ${what}, more than ${sizeCap(opts).words}`, 'check --url: it does not serve the CIFAR-10 binary archive');
 
+/** The archive's file name as its URL gives it (cifar-100-binary.tar.gz for CIFAR-100's), for the offline hint. */
+const archiveOf = (url: URL) => path.posix.basename(url.pathname) || ARCHIVE_NAME;
+/** `--dataset cifar100` where the URL is CIFAR-100's, so that the hint's command fetches the same data set. */
+const datasetFlag = (url: URL) => (/cifar-100/i.test(url.pathname) ? ' --dataset cifar100' : '');
+
 const MAX_REDIRECTS = 5;
 /** The longest wait between two attempts (a server's Retry-After included): an hour. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
@@ -215,7 +220,7 @@ async function download(url: URL, opts: FetchOptions): Promise<FetchResult> {
           'NETWORK',
           `cannot download ${shownUrl(url)}: ${e.message}`,
           // With the data dir it was downloading into: without it, the copy went to the default one (issue #25).
-          `no network? copy cifar-10-binary.tar.gz onto this machine by any means, then \`alexnet download --data-dir ${path.dirname(opts.dest)} --url ./cifar-10-binary.tar.gz\` (README "Without internet")`,
+          `no network? copy ${archiveOf(url)} onto this machine by any means, then \`alexnet download${datasetFlag(url)} --data-dir ${path.dirname(opts.dest)} --url ./${archiveOf(url)}\` (README "Without internet")`,
         );
       }
       if (attempt >= retries) {
