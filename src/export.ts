@@ -10,7 +10,7 @@ import type { BackendChoice } from './backends/index.js';
 import { checkModelDir, checkpointFiles, loadTrainedModel, MODEL_FILE } from './checkpoint.js';
 import { AlexnetError } from './errors.js';
 import { errnoCode, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
-import { INPUT_WORDS, OPSET, onnxModel, readLayers } from './onnx.js';
+import { INPUT_WORDS, OPSET, onnxModel, readLayers, type NetLayer } from './onnx.js';
 import { startBackend } from './run.js';
 import { WEIGHTS_NAME } from './state.js';
 import { NORMALISE_WORDS } from './batches.js';
@@ -45,7 +45,7 @@ export interface ExportResult {
 }
 
 /** A tfjs export's own files: model.json and its hashed weights. Only a folder of these is replaced by --overwrite. */
-const TFJS_FILES = new RegExp(`^(${MODEL_FILE.replace('.', '\\.')}|${WEIGHTS_NAME.source.replace(/^\^|\$$/g, '')})$`);
+const isExportFile = (name: string) => name === MODEL_FILE || WEIGHTS_NAME.test(name);
 
 export async function runExport(opts: ExportOptions, hooks: { log?: (line: string) => void } = {}): Promise<ExportResult> {
   await checkModelDir(opts.modelDir);
@@ -57,7 +57,7 @@ export async function runExport(opts: ExportOptions, hooks: { log?: (line: strin
     let done = false;
     try {
       const result = opts.format === 'onnx'
-        ? await writeOnnx(opts, readLayers(model, opts.modelDir), classNames, model.inputs[0]!.shape.slice(1) as number[])
+        ? await writeOnnx(opts, await readLayers(model, opts.modelDir), classNames, model.inputs[0]!.shape.slice(1) as number[])
         : await writeTfjs(opts, await checkpointFiles(model), classNames);
       done = true;
       return { format: opts.format, out: opts.out, bytes: result.bytes, classNames, epochs, input: result.input };
@@ -82,14 +82,14 @@ async function checkOut(opts: ExportOptions): Promise<void> {
   if (!st.isDirectory()) throw new AlexnetError('USAGE', `--out ${opts.out} is not a directory`, 'pass a folder for the TensorFlow.js model, e.g. --out web-model');
   const names = await fsp.readdir(opts.out);
   if (names.length === 0) return;
-  const foreign = names.filter((n) => !TFJS_FILES.test(n));
+  const foreign = names.filter((n) => !isExportFile(n));
   if (foreign.length > 0) {
     throw new AlexnetError('USAGE', `--out ${opts.out} holds other files than an export's (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''})`, 'pass a new or empty folder as --out (a checkpoint folder is never written into)');
   }
   if (!opts.overwrite) throw new AlexnetError('USAGE', `--out ${opts.out} holds an earlier export`, `pass another --out, or ${again}`);
 }
 
-async function writeOnnx(opts: ExportOptions, layers: ReturnType<typeof readLayers>, classNames: string[], inputShape: number[]) {
+async function writeOnnx(opts: ExportOptions, layers: NetLayer[], classNames: string[], inputShape: number[]) {
   const bytes = onnxModel(layers, { classNames, inputShape, producerVersion: opts.producerVersion });
   await writeFileAtomic(opts.out, bytes);
   return { bytes: bytes.length, input: `${INPUT_WORDS}; ONNX opset ${OPSET}` };

@@ -38,11 +38,15 @@ export type NetLayer =
 
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)]);
 
-/** `model`'s layers as NetLayers, their weights copied out; a layer with no ONNX form here is refused by name. */
-export function readLayers(model: tf.LayersModel, dir: string): NetLayer[] {
+/**
+ * `model`'s layers as NetLayers, their weights copied out (read asynchronously: WebGPU, which `export` may run on,
+ * cannot read a tensor synchronously in Node); a layer with no ONNX form here is refused by name.
+ */
+export async function readLayers(model: tf.LayersModel, dir: string): Promise<NetLayer[]> {
   const refuse = (layer: tf.layers.Layer, why: string) =>
     new AlexnetError('CHECKPOINT', `cannot export the model in ${dir}: layer ${layer.name} (${layer.getClassName()}) ${why}`, 'export a model trained by `alexnet train` (conv, max-pool, flatten and dense layers), or convert it with tf2onnx');
-  return model.layers.map((layer): NetLayer => {
+  const values = await Promise.all(model.layers.map((layer) => Promise.all(layer.getWeights().map(async (w) => ({ shape: w.shape, data: (await w.data()) as Float32Array })))));
+  return model.layers.map((layer, i): NetLayer => {
     const config = layer.getConfig() as Record<string, unknown>;
     const type = layer.getClassName();
     if ('dataFormat' in config && config.dataFormat !== undefined && config.dataFormat !== 'channelsLast') throw refuse(layer, 'is channels-first');
@@ -52,8 +56,8 @@ export function readLayers(model: tf.LayersModel, dir: string): NetLayer[] {
       return a as Activation;
     };
     const weights = () => {
-      const [kernel, bias] = layer.getWeights();
-      return { kernel: kernel!.dataSync() as Float32Array, kernelShape: kernel!.shape, bias: bias ? (bias.dataSync() as Float32Array) : null };
+      const [kernel, bias] = values[i]!;
+      return { kernel: kernel!.data, kernelShape: kernel!.shape, bias: bias ? bias.data : null };
     };
     switch (type) {
       case 'Conv2D': {

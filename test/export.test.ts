@@ -207,7 +207,7 @@ describe('the ONNX converter', () => {
     m.add(tf.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) }));
     m.add(tf.layers.flatten());
     m.add(tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
-    const bytes = onnxModel(readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test' });
+    const bytes = onnxModel(await readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test' });
     const session = await ort.InferenceSession.create(bytes);
     const images = [0, 1].map((i) => Uint8Array.from({ length: IMAGE_BYTES }, (_, p) => (p * 7 + i * 31) % 256));
     const { logits } = await session.run({ images: nchw(images) });
@@ -224,7 +224,7 @@ describe('the ONNX converter', () => {
     const m = tf.sequential();
     m.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3 }));
     m.add(tf.layers.batchNormalization({ name: 'bn' }));
-    assert.throws(() => readLayers(m, '/tmp/m'), /cannot export the model in \/tmp\/m: layer bn \(BatchNormalization\) has no ONNX form in this tool/);
+    await assert.rejects(readLayers(m, '/tmp/m'), /cannot export the model in \/tmp\/m: layer bn \(BatchNormalization\) has no ONNX form in this tool/);
     m.dispose();
   });
 });
