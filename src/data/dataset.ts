@@ -12,7 +12,7 @@ import {
   decodeBatch, parseClassNames, printable, recordBytes, type Labeling, type Split,
 } from './cifar.js';
 import { CIFAR100_MD5, CIFAR100_URL, DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, transferOf, type FetchResult, type TransferOptions } from './download.js';
-import { FOLDER_NAMES_FILE, ensureFolderRecords } from './folder.js';
+import { ensureFolderRecords } from './folder.js';
 
 /** The data sets `--dataset` names: the official archives this tool downloads (an image folder is `--images DIR`). */
 export const DATASETS = ['cifar10', 'cifar100'] as const;
@@ -253,7 +253,9 @@ export async function loadCifar(dataDir: string, opts: LoadOptions = {}): Promis
     loadSplit(dir, [format.testFile], opts.limitTest, labeling),
   ]);
   // checkExtracted found the class names; reading or parsing them fails only with the tool's own error.
-  const meta = await readRegularFile(path.join(dir, labeling.namesFile), labeling.namesFile === FOLDER_NAMES_FILE ? READ_CAPS.json : READ_CAPS.classNames, 'DATA', `${format.dir}/${labeling.namesFile}`, 'run `alexnet download --force` to fetch the data again');
+  // A name is at most 64 characters (parseClassNames), at most 4 bytes each in UTF-8, and a line break.
+  const cap = Math.max(READ_CAPS.classNames, labeling.classes * (4 * 64 + 2));
+  const meta = await readRegularFile(path.join(dir, labeling.namesFile), cap, 'DATA', `${format.dir}/${labeling.namesFile}`, 'run `alexnet download --force` to fetch the data again');
   return { train, test, classNames: parseClassNames(meta.toString('utf8'), labeling.namesFile, labeling.classes, format.title) };
 }
 
