@@ -79,15 +79,19 @@ describe('model', () => {
 });
 
 describe('wasm kernels against the cpu backend', () => {
-  // This network's shapes at batch 4: the cpu backend takes ~10 s for conv2's gradients even so.
+  // This network's shapes at batch 4: the cpu backend takes ~10 s for conv2's gradients even so. Then odd shapes:
+  // rows left over from the product's 4-row tiles, a window not square; and 6 output channels, which our
+  // product (a multiple of 8 columns) leaves to the stock kernels and XNNPACK.
   const convCases = [
     { name: 'conv1', x: [4, 32, 32, 3], w: [5, 5, 3, 64] },
     { name: 'conv2', x: [4, 13, 13, 64], w: [5, 5, 64, 64] },
+    { name: 'odd rows, a 3x2 window', x: [3, 9, 7, 8], w: [3, 2, 8, 16] },
+    { name: '6 output channels', x: [2, 8, 8, 3], w: [3, 3, 3, 6] },
   ];
   for (const c of convCases) {
-    test(`Conv2DBackpropFilter and Conv2DBackpropInput, ${c.name}`, async () => {
+    test(`Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput, ${c.name}`, async () => {
       const n = (s: number[]) => s.reduce((p, q) => p * q, 1);
-      const outShape = [c.x[0]!, c.x[1]! - 4, c.x[2]! - 4, 64];
+      const outShape = [c.x[0]!, c.x[1]! - c.w[0]! + 1, c.x[2]! - c.w[1]! + 1, c.w[3]!];
       const xv = randomArray(n(c.x), 1);
       const wv = randomArray(n(c.w), 2);
       const dyv = randomArray(n(outShape), 3);
@@ -95,12 +99,14 @@ describe('wasm kernels against the cpu backend', () => {
         const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
         const w = tf.tensor4d(wv, c.w as [number, number, number, number]);
         const dy = tf.tensor4d(dyv, outShape as [number, number, number, number]);
+        const y = tf.conv2d(x, w, 1, 'valid');
         const dw = tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 1, 'valid'), dy)))(w);
         const dx = tf.conv2dTranspose(dy, w, c.x as [number, number, number, number], 1, 'valid');
-        return { dw: dw.dataSync().slice(), dx: dx.dataSync().slice() };
+        return { y: y.dataSync().slice(), dw: dw.dataSync().slice(), dx: dx.dataSync().slice() };
       });
       const wasm = await grads('wasm');
       const cpu = await grads('cpu');
+      assert.ok(relErr(wasm.y, cpu.y) <= 1e-5, `y relative error ${relErr(wasm.y, cpu.y)}`);
       assert.ok(relErr(wasm.dw, cpu.dw) <= 1e-4, `dW relative error ${relErr(wasm.dw, cpu.dw)}`);
       assert.ok(relErr(wasm.dx, cpu.dx) <= 1e-4, `dx relative error ${relErr(wasm.dx, cpu.dx)}`);
     });

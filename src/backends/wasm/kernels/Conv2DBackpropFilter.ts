@@ -7,7 +7,8 @@
 // Profile of a batch-64 step before our kernels (tf.profile, this 2-core machine): 804 ms in kernels, 252 of
 // them in our first version of this one.
 
-import { heap, kernel, unsupportedConv, type Args, type KernelReplacement, type TensorInfo } from './util.js';
+import { Gemm } from '../gemm.js';
+import { gemmOn, heap, heapOffset, kernel, unsupportedConv, type Args, type KernelReplacement, type TensorInfo } from './util.js';
 
 function conv2DBackpropFilter(args: Args): TensorInfo {
   const { backend, attrs } = args;
@@ -69,11 +70,19 @@ function filterGradIm2col(x: TensorInfo, dy: TensorInfo, kh: number, kw: number,
       }
     }
   }
-  const g = kernel('BatchMatMul')({
-    inputs: { a: patches, b: { dataId: dy.dataId, shape: [cols, co], dtype: 'float32' } },
-    backend,
-    attrs: { transposeA: false, transposeB: false },
-  }); // [KH*KW*ci, co], which is [KH, KW, ci, co] in memory
+  let g: TensorInfo;
+  if (Gemm.fits(rows, cols, co)) {
+    // Our product (../gemm.ts) reads both operands where they lie: XNNPACK packed the fresh dy on every call
+    // (~14 ms of conv1's 38 at batch 64), and its arithmetic has no fused multiply-add.
+    g = backend.makeOutput([rows, co], 'float32');
+    gemmOn(backend).matmul(heapOffset(backend, patches), heapOffset(backend, dy), heapOffset(backend, g), rows, cols, co);
+  } else {
+    g = kernel('BatchMatMul')({
+      inputs: { a: patches, b: { dataId: dy.dataId, shape: [cols, co], dtype: 'float32' } },
+      backend,
+      attrs: { transposeA: false, transposeB: false },
+    }); // [KH*KW*ci, co], which is [KH, KW, ci, co] in memory
+  }
   backend.disposeData(patches.dataId);
   g.shape = [kh, kw, ci, co];
   return g;

@@ -3,7 +3,9 @@
 // tf.conv2d on wasm). Here: dx = col2im(dy . W^T), a matrix product XNNPACK runs, then a scatter-add in JS.
 // Configurations other than stride 1, dilation 1, NHWC, 'valid' go to the stock kernel.
 
-import { heap, kernel, unsupportedConv, type Args, type KernelFn, type KernelReplacement, type TensorInfo } from './util.js';
+import { Gemm, rowMajor } from '../gemm.js';
+import { patchesOut } from './Conv2D.js';
+import { gemmOn, heap, heapOffset, kernel, unsupportedConv, type Args, type KernelFn, type KernelReplacement, type TensorInfo } from './util.js';
 
 function makeConv2DBackpropInput(stock: KernelFn | undefined): KernelFn {
   return (args: Args): TensorInfo => {
@@ -19,20 +21,31 @@ function makeConv2DBackpropInput(stock: KernelFn | undefined): KernelFn {
     const [n, oh, ow, co] = dy.shape as [number, number, number, number];
     const [kh, kw, ci] = filter.shape as [number, number, number, number];
     const [, h, w] = attrs.inputShape as [number, number, number, number];
+    const rows = n * oh * ow;
+    const width = kh * kw * ci;
+    const out = backend.makeOutput([n, h, w, ci], 'float32');
+    const dx = heap(backend, out);
+    dx.fill(0);
+    if (Gemm.fits(rows, co, width) && (kw * ci) % 8 === 0) {
+      // Our product (../gemm.ts) adds each patch's row of dy . W^T straight into its window of dx: col2im fused
+      // in, so the [rows, width] matrix (33 MB for conv2 at batch 64) is never written. W^T is made explicit
+      // (102,400 values for conv2).
+      const wT = kernel('Transpose')({ inputs: { x: { dataId: filter.dataId, shape: [width, co], dtype: 'float32' } }, backend, attrs: { perm: [1, 0] } });
+      gemmOn(backend).product(heapOffset(backend, dy), rowMajor(rows, co), heapOffset(backend, wT), width, heapOffset(backend, out), patchesOut([n, h, w, ci], kh, kw), true);
+      backend.disposeData(wT.dataId);
+      return out;
+    }
     const cols = kernel('BatchMatMul')({
       inputs: {
-        a: { dataId: dy.dataId, shape: [n * oh * ow, co], dtype: 'float32' },
-        b: { dataId: filter.dataId, shape: [kh * kw * ci, co], dtype: 'float32' },
+        a: { dataId: dy.dataId, shape: [rows, co], dtype: 'float32' },
+        b: { dataId: filter.dataId, shape: [width, co], dtype: 'float32' },
       },
       backend,
       attrs: { transposeA: false, transposeB: true },
     });
-    const out = backend.makeOutput([n, h, w, ci], 'float32');
-    const dx = heap(backend, out);
-    dx.fill(0);
     const c = heap(backend, cols);
     const rowLen = kw * ci; // one kernel row of a window is contiguous in both cols and dx (NHWC)
-    col2im(c, dx, n, oh, ow, kh, h, w, ci, rowLen);
+    col2im(c, heap(backend, out), n, oh, ow, kh, h, w, ci, rowLen);
     backend.disposeData(cols.dataId);
     return out;
   };

@@ -3,6 +3,7 @@
 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../../tf.js';
+import { Gemm } from '../gemm.js';
 
 export type TensorInfo = tf.TensorInfo;
 export interface Args {
@@ -41,3 +42,19 @@ export function unsupportedConv(attrs: Record<string, unknown>): string | null {
 
 /** A float32 tensor's data on the wasm heap, as a view (no copy). */
 export const heap = (backend: BackendWasm, t: TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+
+/** A tensor's byte offset on the wasm heap, for our own WebAssembly (./gemm.ts). */
+export const heapOffset = (backend: BackendWasm, t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+
+const gemms = new WeakMap<BackendWasm, Gemm>();
+
+/** Our matrix product on this backend's heap (one instance per backend, which is one per thread). */
+export function gemmOn(backend: BackendWasm): Gemm {
+  let g = gemms.get(backend);
+  if (!g) {
+    const wasm = backend.wasm as unknown as { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+    g = new Gemm({ memory: wasm.asm.memory, malloc: (n) => wasm._malloc(n), free: (p) => wasm._free(p) });
+    gemms.set(backend, g);
+  }
+  return g;
+}

@@ -1,0 +1,283 @@
+// A matrix product of our own, C = A . B in f32, as a WebAssembly module that works on the wasm backend's own
+// heap (it imports that WebAssembly.Memory, so no operand is copied or packed). It exists for one instruction
+// XNNPACK's wasm build cannot use: f32x4.relaxed_madd, a fused multiply-add on every CPU Node runs on today
+// (FMA3 on x86-64, fmla on arm64). tfjs 4.22 ships XNNPACK built for SIMD128, which multiplies and adds apart.
+//
+// Measured alone (C[5184,1600] . [1600,64], conv2's product at batch 64; Intel Xeon with AVX-512, 2026-12-06,
+// median of 9): this kernel 40-43 ms (24-27 GFLOP/s) with the fused multiply-add, 54-62 ms without it, and
+// XNNPACK's BatchMatMul 49-64 ms with its operand already packed.
+//
+// The register tile is MR rows x 8 columns (two v128 accumulators a row): 4 x 8 uses 8 of x86-64's 16 vector
+// registers for sums, 2 for B's row and 1 for A's splat, so V8 spills none. 6 x 8 measured the same.
+
+import v8 from 'node:v8';
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+
+/** Unsigned and signed LEB128, as the binary format writes integers. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (s: string) => vec([...Buffer.from(s)].map((b) => [b]));
+
+/** The instructions the kernel uses. */
+const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  if: [0x04, 0x40],
+  end: [0x0b],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  get: (l: number) => [0x20, ...uleb(l)],
+  set: (l: number) => [0x21, ...uleb(l)],
+  tee: (l: number) => [0x22, ...uleb(l)],
+  i32: (v: number) => [0x41, ...sleb(v)],
+  ltU: [0x49],
+  geU: [0x4f],
+  add: [0x6a],
+  sub: [0x6b],
+  mul: [0x6c],
+  shrU: [0x76],
+  simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
+};
+const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset)); // align 2^4
+const v128Store = (offset: number) => op.simd(0x0b, 4, ...uleb(offset));
+const load32Splat = op.simd(0x09, 2, 0);
+const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
+const zero = op.simd(0x0c, ...new Array<number>(16).fill(0));
+const f32x4Add = op.simd(0xe4);
+const f32x4Mul = op.simd(0xe6);
+const relaxedMadd = op.simd(0x105); // a * b + c, fused where the CPU can
+
+// The parameters, in order, then the locals.
+const [A, ROWS, SEGS, NSEG, SEGLEN, B, LDB, C, CROWS, CCOLS, M, N, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+const PARAMS = 13;
+
+/**
+ * One function: C[M,N] (+)= A[M,K] . B[K,N] in f32, where A's rows may lie anywhere: row i starts `rows[i]`
+ * bytes after A, and its K = nseg x seglen values are `nseg` runs of `seglen` contiguous values, run j starting
+ * `segs[j]` bytes into the row. So a convolution's patches are read where they lie in the image (implicit
+ * im2col), and a plain matrix is one run a row. B is row-major, its rows `ldb` bytes apart. C's values may lie
+ * anywhere too, in blocks of 8: row i's block j at `crows[i] + ccols[j]` bytes after C, so a convolution's
+ * input gradient adds each patch's product into the image where the patch lies (col2im fused in). M is a
+ * multiple of `mr`, N of 8; with `acc` set, the products are added to C's values instead of replacing them.
+ */
+function gemmBody(mr: number, fma: boolean): number[] {
+  let next = PARAMS;
+  const m = next++, n = next++, k = next++, s = next++, pb = next++, pc = next++, so = next++, col = next++;
+  const row = Array.from({ length: mr }, () => next++);
+  const crow = Array.from({ length: mr }, () => next++);
+  const pa = Array.from({ length: mr }, () => next++);
+  const i32Locals = next - PARAMS;
+  const b0 = next++, b1 = next++, a = next++;
+  const c = Array.from({ length: mr }, () => [next++, next++] as const);
+  const v128Locals = next - PARAMS - i32Locals;
+  const madd = (acc: number, b: number) => (fma
+    ? [...op.get(a), ...op.get(b), ...op.get(acc), ...relaxedMadd, ...op.set(acc)]
+    : [...op.get(a), ...op.get(b), ...f32x4Mul, ...op.get(acc), ...f32x4Add, ...op.set(acc)]);
+  const code: number[] = [
+    ...op.i32(0), ...op.set(m),
+    ...op.block, ...op.loop, // rows, MR at a time
+    ...op.get(m), ...op.get(M), ...op.geU, ...op.brIf(1),
+    ...row.flatMap((l, r) => [...op.get(ROWS), ...op.get(m), ...op.i32(r), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...i32Load(0), ...op.get(A), ...op.add, ...op.set(l)]),
+    ...crow.flatMap((l, r) => [...op.get(CROWS), ...op.get(m), ...op.i32(r), ...op.add, ...op.i32(4), ...op.mul, ...op.add, ...i32Load(0), ...op.get(C), ...op.add, ...op.set(l)]),
+    ...op.i32(0), ...op.set(n),
+    ...op.block, ...op.loop, // columns, 8 at a time
+    ...op.get(n), ...op.get(N), ...op.geU, ...op.brIf(1),
+    ...c.flatMap(([c0, c1]) => [...zero, ...op.set(c0), ...zero, ...op.set(c1)]),
+    ...op.get(B), ...op.get(n), ...op.i32(4), ...op.mul, ...op.add, ...op.set(pb),
+    ...op.i32(0), ...op.set(s),
+    ...op.loop, // the runs of a row
+    ...op.get(SEGS), ...op.get(s), ...op.i32(4), ...op.mul, ...op.add, ...i32Load(0), ...op.set(so),
+    ...pa.flatMap((p, r) => [...op.get(row[r]!), ...op.get(so), ...op.add, ...op.set(p)]),
+    ...op.get(SEGLEN), ...op.set(k),
+    ...op.loop, // the sum along a run: B's row of 8, then each row's A value splat and multiplied in
+    ...op.get(pb), ...v128Load(0), ...op.set(b0),
+    ...op.get(pb), ...v128Load(16), ...op.set(b1),
+    ...pa.flatMap((p, r) => [
+      ...op.get(p), ...load32Splat, ...op.set(a),
+      ...madd(c[r]![0], b0), ...madd(c[r]![1], b1),
+      ...op.get(p), ...op.i32(4), ...op.add, ...op.set(p),
+    ]),
+    ...op.get(pb), ...op.get(LDB), ...op.add, ...op.set(pb),
+    ...op.get(k), ...op.i32(1), ...op.sub, ...op.tee(k), ...op.brIf(0),
+    ...op.end,
+    ...op.get(s), ...op.i32(1), ...op.add, ...op.tee(s), ...op.get(NSEG), ...op.ltU, ...op.brIf(0),
+    ...op.end,
+    ...op.get(CCOLS), ...op.get(n), ...op.i32(1), ...op.shrU, ...op.add, ...i32Load(0), ...op.set(col), // block n / 8: n / 2 bytes in
+    ...c.flatMap(([c0, c1], r) => [
+      ...op.get(crow[r]!), ...op.get(col), ...op.add, ...op.set(pc),
+      ...op.get(ACC), ...op.if,
+      ...op.get(c0), ...op.get(pc), ...v128Load(0), ...f32x4Add, ...op.set(c0),
+      ...op.get(c1), ...op.get(pc), ...v128Load(16), ...f32x4Add, ...op.set(c1),
+      ...op.end,
+      ...op.get(pc), ...op.get(c0), ...v128Store(0),
+      ...op.get(pc), ...op.get(c1), ...v128Store(16),
+    ]),
+    ...op.get(n), ...op.i32(8), ...op.add, ...op.set(n),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.get(m), ...op.i32(mr), ...op.add, ...op.set(m),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  ];
+  const body = [...vec([[...uleb(i32Locals), I32], [...uleb(v128Locals), V128]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
+/** Rows a tile: the main function's, and the one for the rows left over. */
+const MR = 4;
+const TAIL = 1;
+
+function gemmModule(fma: boolean): Uint8Array<ArrayBuffer> {
+  const type = [0x60, ...vec(new Array(PARAMS).fill([I32])), ...vec([])];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([type])),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)]])),
+    ...section(3, vec([uleb(0), uleb(0)])),
+    ...section(7, vec([[...name('gemm'), 0x00, 0], [...name('gemm1'), 0x00, 1]])),
+    ...section(10, vec([gemmBody(MR, fma), gemmBody(TAIL, fma)])),
+  ]);
+}
+
+/**
+ * Whether this Node's WebAssembly takes relaxed SIMD: by default from Node 22 (V8 11.4); Node 20 has it behind
+ * a V8 flag, which is set here, before any module that uses it is compiled.
+ */
+function relaxedSimd(): boolean {
+  const probe = gemmModule(true);
+  if (WebAssembly.validate(probe)) return true;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(probe);
+}
+
+let compiled: { module: WebAssembly.Module; fma: boolean } | null = null;
+
+/** The compiled module (once per thread): with the fused multiply-add where this Node has relaxed SIMD. */
+function gemmCode(): { module: WebAssembly.Module; fma: boolean } {
+  if (!compiled) {
+    const fma = relaxedSimd();
+    compiled = { module: new WebAssembly.Module(gemmModule(fma)), fma };
+  }
+  return compiled;
+}
+
+type GemmFn = (a: number, rows: number, segs: number, nseg: number, seglen: number, b: number, ldb: number, c: number, crows: number, ccols: number, m: number, n: number, acc: number) => void;
+
+/** What the product needs of the wasm backend's module: its memory, and its allocator for the offset tables. */
+export interface Heap {
+  memory: WebAssembly.Memory;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+}
+
+/** Where A's values lie (see gemmBody): each row's byte offset from A, and its runs' offsets from the row's start. */
+export interface Layout {
+  rows: Int32Array;
+  runs: Int32Array;
+  runLength: number;
+}
+
+/** Where C's values go (see gemmBody): each row's byte offset from C, and each block of 8 columns' from the row's. */
+export interface Placement {
+  rows: Int32Array;
+  blocks: Int32Array;
+}
+
+/** A row-major [m, k] matrix with rows `ld` values apart, as a Layout: one run a row. */
+export const rowMajor = (m: number, k: number, ld = k): Layout => ({
+  rows: Int32Array.from({ length: m }, (_, i) => 4 * i * ld),
+  runs: Int32Array.of(0),
+  runLength: k,
+});
+
+/** A row-major [m, n] matrix as a Placement. */
+export const rowMajorOut = (m: number, n: number): Placement => ({
+  rows: Int32Array.from({ length: m }, (_, i) => 4 * i * n),
+  blocks: Int32Array.from({ length: n / 8 }, (_, j) => 32 * j),
+});
+
+/** Sums of at most this many products at a time in a plain product, so that a block of B (KC x N) stays in the
+ *  L2 cache while every row tile of A passes over it: conv1's filter gradient (K = 50,176) took 2x as long in
+ *  one sweep. */
+const KC = 256;
+
+/** The product on one wasm heap (the wasm backend's). Pointers are byte offsets into its memory. */
+export class Gemm {
+  readonly fma: boolean;
+  private readonly main: GemmFn;
+  private readonly tail: GemmFn;
+
+  constructor(private readonly heap: Heap) {
+    const { module, fma } = gemmCode();
+    const exports = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as { gemm: GemmFn; gemm1: GemmFn };
+    this.fma = fma;
+    this.main = exports.gemm;
+    this.tail = exports.gemm1;
+  }
+
+  /** C[m,n] = A[m,k] . B[k,n], f32, all row-major; n a multiple of 8 (see `fits`). */
+  matmul(a: number, b: number, c: number, m: number, k: number, n: number): void {
+    const out = rowMajorOut(m, n);
+    for (let k0 = 0; k0 < k; k0 += KC) {
+      this.product(a + 4 * k0, rowMajor(m, Math.min(KC, k - k0), k), b + 4 * k0 * n, n, c, out, k0 > 0);
+    }
+  }
+
+  /**
+   * C (+)= A . B: A's m rows of k = runs x runLength values where `layout` says (byte offsets from `a`), B
+   * row-major [k, n] with rows `ldb` values apart, C's m x n values where `out` says (from `c`); n a multiple of 8.
+   * With `acc`, the products are added to C's values.
+   */
+  product(a: number, layout: Layout, b: number, ldb: number, c: number, out: Placement, acc = false): void {
+    const m = layout.rows.length;
+    const k = layout.runs.length * layout.runLength;
+    const n = out.blocks.length * 8;
+    if (!Gemm.fits(m, k, n) || out.rows.length !== m) throw new Error(`gemm: ${m}x${k} . ${k}x${n} into ${out.rows.length} rows is not a product this kernel runs`);
+    const tables = [layout.rows, layout.runs, out.rows, out.blocks];
+    const length = tables.reduce((t, x) => t + x.length, 0);
+    const base = this.heap.malloc(4 * length);
+    try {
+      const view = new Int32Array(this.heap.memory.buffer, base, length);
+      const at: number[] = [];
+      let off = 0;
+      for (const t of tables) {
+        view.set(t, off);
+        at.push(base + 4 * off);
+        off += t.length;
+      }
+      const [rows, runs, crows, ccols] = at as [number, number, number, number];
+      const body = m - (m % MR);
+      const args = [layout.runs.length, layout.runLength, b, 4 * ldb, c] as const;
+      if (body > 0) this.main(a, rows, runs, ...args, crows, ccols, body, n, acc ? 1 : 0);
+      if (body < m) this.tail(a, rows + 4 * body, runs, ...args, crows + 4 * body, ccols, m - body, n, acc ? 1 : 0);
+    } finally {
+      this.heap.free(base);
+    }
+  }
+
+  static fits(m: number, k: number, n: number): boolean {
+    return m >= 1 && k >= 1 && n >= 8 && n % 8 === 0;
+  }
+}
