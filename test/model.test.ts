@@ -145,6 +145,17 @@ describe('wasm kernels against the cpu backend', () => {
     for (const k of ['pool', 'sum', 'tA', 'tB', 'tAB'] as const) {
       assert.ok(relErr(wasm[k], cpu[k]) <= 1e-5, `${k}: relative error ${relErr(wasm[k], cpu[k])}`);
     }
+    // 8 channels go through our WebAssembly four at a time, 9 through the JS loop: channels are independent, so
+    // the first 8 of 9 must be the same to the bit (the kernel claims the loop's sums, in the loop's order).
+    const ninth = randomArray(4 * 28 * 28, 8).map((v) => Math.max(v, 0));
+    const dyNinth = randomArray(4 * 13 * 13, 9);
+    const loop = await on('wasm', () => {
+      const x = tf.concat([tf.tensor4d(xv, [4, 28, 28, 8]), tf.tensor4d(ninth, [4, 28, 28, 1])], 3);
+      const dy = tf.concat([tf.tensor4d(dyv, [4, 13, 13, 8]), tf.tensor4d(dyNinth, [4, 13, 13, 1])], 3);
+      const pool = tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), dy)))(x);
+      return tf.slice(pool, [0, 0, 0, 0], [4, 28, 28, 8]).dataSync().slice();
+    });
+    assert.deepEqual(wasm.pool, loop);
   });
 
   test('two runner steps (what training runs): the loss and every updated weight match the cpu backend within 1e-4', async () => {

@@ -11,62 +11,7 @@
 // registers for sums, 2 for B's row and 1 for A's splat, so V8 spills none. 6 x 8 measured the same.
 
 import v8 from 'node:v8';
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-/** Unsigned and signed LEB128, as the binary format writes integers. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-}
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (s: string) => vec([...Buffer.from(s)].map((b) => [b]));
-
-/** The instructions the kernel uses. */
-const op = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  if: [0x04, 0x40],
-  end: [0x0b],
-  br: (depth: number) => [0x0c, ...uleb(depth)],
-  brIf: (depth: number) => [0x0d, ...uleb(depth)],
-  get: (l: number) => [0x20, ...uleb(l)],
-  set: (l: number) => [0x21, ...uleb(l)],
-  tee: (l: number) => [0x22, ...uleb(l)],
-  i32: (v: number) => [0x41, ...sleb(v)],
-  ltU: [0x49],
-  geU: [0x4f],
-  add: [0x6a],
-  sub: [0x6b],
-  mul: [0x6c],
-  shrU: [0x76],
-  simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
-};
-const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset)); // align 2^4
-const v128Store = (offset: number) => op.simd(0x0b, 4, ...uleb(offset));
-const load32Splat = op.simd(0x09, 2, 0);
-const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
-const zero = op.simd(0x0c, ...new Array<number>(16).fill(0));
-const f32x4Add = op.simd(0xe4);
-const f32x4Mul = op.simd(0xe6);
-const relaxedMadd = op.simd(0x105); // a * b + c, fused where the CPU can
+import { body, f32x4Add, f32x4Mul, i32Load, load32Splat, moduleOf, op, relaxedMadd, v128Load, v128Store, zero } from './wasm-code.js';
 
 // The parameters, in order, then the locals.
 const [A, ROWS, SEGS, NSEG, SEGLEN, B, LDB, C, CROWS, CCOLS, M, N, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -139,27 +84,15 @@ function gemmBody(mr: number, fma: boolean): number[] {
     ...op.get(m), ...op.i32(mr), ...op.add, ...op.set(m),
     ...op.br(0),
     ...op.end, ...op.end,
-    ...op.end,
   ];
-  const body = [...vec([[...uleb(i32Locals), I32], [...uleb(v128Locals), V128]]), ...code];
-  return [...uleb(body.length), ...body];
+  return body(i32Locals, v128Locals, code);
 }
 
 /** Rows a tile: the main function's, and the one for the rows left over. */
 const MR = 4;
 const TAIL = 1;
 
-function gemmModule(fma: boolean): Uint8Array<ArrayBuffer> {
-  const type = [0x60, ...vec(new Array(PARAMS).fill([I32])), ...vec([])];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([type])),
-    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)]])),
-    ...section(3, vec([uleb(0), uleb(0)])),
-    ...section(7, vec([[...name('gemm'), 0x00, 0], [...name('gemm1'), 0x00, 1]])),
-    ...section(10, vec([gemmBody(MR, fma), gemmBody(TAIL, fma)])),
-  ]);
-}
+const gemmModule = (fma: boolean) => moduleOf(PARAMS, { gemm: gemmBody(MR, fma), gemm1: gemmBody(TAIL, fma) });
 
 /**
  * Whether this Node's WebAssembly takes relaxed SIMD: by default from Node 22 (V8 11.4); Node 20 has it behind

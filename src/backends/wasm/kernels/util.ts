@@ -3,7 +3,8 @@
 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../../tf.js';
-import { Gemm } from '../gemm.js';
+import { Gemm, type Heap } from '../gemm.js';
+import { Pool } from '../pool.js';
 
 export type TensorInfo = tf.TensorInfo;
 export interface Args {
@@ -46,15 +47,18 @@ export const heap = (backend: BackendWasm, t: TensorInfo) => backend.typedArrayF
 /** A tensor's byte offset on the wasm heap, for our own WebAssembly (./gemm.ts). */
 export const heapOffset = (backend: BackendWasm, t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
 
-const gemms = new WeakMap<BackendWasm, Gemm>();
-
-/** Our matrix product on this backend's heap (one instance per backend, which is one per thread). */
-export function gemmOn(backend: BackendWasm): Gemm {
-  let g = gemms.get(backend);
-  if (!g) {
-    const wasm = backend.wasm as unknown as { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
-    g = new Gemm({ memory: wasm.asm.memory, malloc: (n) => wasm._malloc(n), free: (p) => wasm._free(p) });
-    gemms.set(backend, g);
-  }
-  return g;
+/** The wasm backend's heap, as our own WebAssembly modules take it: its memory and its allocator. */
+function heapOf(backend: BackendWasm): Heap {
+  const wasm = backend.wasm as unknown as { asm: { memory: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
+  return { memory: wasm.asm.memory, malloc: (n) => wasm._malloc(n), free: (p) => wasm._free(p) };
 }
+
+/** Our kernels' instances on one backend (each thread has its own backend, so its own). */
+const ours = new WeakMap<BackendWasm, { gemm?: Gemm; pool?: Pool }>();
+const oursOn = (backend: BackendWasm) => ours.get(backend) ?? ours.set(backend, {}).get(backend)!;
+
+/** Our matrix product (../gemm.ts) on this backend's heap. */
+export const gemmOn = (backend: BackendWasm): Gemm => (oursOn(backend).gemm ??= new Gemm(heapOf(backend)));
+
+/** Our pooling kernels (../pool.ts) on this backend's heap. */
+export const poolOn = (backend: BackendWasm): Pool => (oursOn(backend).pool ??= new Pool(heapOf(backend).memory));

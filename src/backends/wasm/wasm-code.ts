@@ -1,0 +1,88 @@
+// A few lines of WebAssembly's binary format, enough to write our kernels' modules from TypeScript (./gemm.ts,
+// ./pool.ts) with no compiler or assembler to install: each kernel's body is a list of the instructions below.
+// Each module imports one memory, the wasm backend's heap, as env.memory, and exports functions whose
+// parameters are all i32 (byte offsets into that heap, and counts).
+
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+
+/** Unsigned and signed LEB128, as the binary format writes integers. */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+}
+export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (s: string) => vec([...Buffer.from(s)].map((b) => [b]));
+
+/** The instructions our kernels use. */
+export const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  if: [0x04, 0x40],
+  end: [0x0b],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  get: (l: number) => [0x20, ...uleb(l)],
+  set: (l: number) => [0x21, ...uleb(l)],
+  tee: (l: number) => [0x22, ...uleb(l)],
+  i32: (v: number) => [0x41, ...sleb(v)],
+  ltU: [0x49],
+  geU: [0x4f],
+  add: [0x6a],
+  sub: [0x6b],
+  mul: [0x6c],
+  shrU: [0x76],
+  and: [0x71],
+  simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
+};
+export const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset)); // align 2^4
+export const v128Store = (offset: number) => op.simd(0x0b, 4, ...uleb(offset));
+export const load32Splat = op.simd(0x09, 2, 0);
+export const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
+export const zero = op.simd(0x0c, ...new Array<number>(16).fill(0));
+export const f32x4Add = op.simd(0xe4);
+export const f32x4Mul = op.simd(0xe6);
+export const relaxedMadd = op.simd(0x105); // a * b + c, fused where the CPU can
+export const f32x4Eq = op.simd(0x41);
+export const v128And = op.simd(0x4e);
+export const v128AndNot = op.simd(0x4f); // a & ~b
+export const v128Or = op.simd(0x50);
+
+/**
+ * A module of functions (name -> body, as `uleb(size)` then locals and code) that each take `params` i32
+ * parameters and return nothing, over an imported memory.
+ */
+export function moduleOf(params: number, functions: Record<string, number[]>): Uint8Array<ArrayBuffer> {
+  const type = [0x60, ...vec(new Array(params).fill([I32])), ...vec([])];
+  const names = Object.keys(functions);
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([type])),
+    ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)]])),
+    ...section(3, vec(names.map(() => uleb(0)))),
+    ...section(7, vec(names.map((f, i) => [...name(f), 0x00, ...uleb(i)]))),
+    ...section(10, vec(Object.values(functions))),
+  ]);
+}
+
+/** A function's body: its locals (so many i32, then so many v128), its code, and the closing `end`. */
+export function body(i32Locals: number, v128Locals: number, code: number[]): number[] {
+  const b = [...vec([[...uleb(i32Locals), I32], [...uleb(v128Locals), V128]]), ...code, ...op.end];
+  return [...uleb(b.length), ...b];
+}
