@@ -5,8 +5,9 @@
 // step time at batch 64. The webgpu host floor: both webgpu runners on Dawn's null adapter (host time alone).
 // GPU, where python3 has CUDA PyTorch and a webgpu row ran on a GPU: scripts/peers/torch_gpu_epoch.py (both its loops, 3 epochs, the median of epochs 1-2) against our webgpu
 // backend's implied epoch at batch 64 and 512. When a peer cannot run, its table says why and still reports ours.
-// Then the CPU's scaling: the wasm step and the PyTorch step at 1, 2, 4, ... threads up to the core count, in the
-// same run, so that the default thread count can follow a measurement on each machine.
+// Then the CPU's scaling: the wasm step and the PyTorch step at 1, 2, 4, ... threads up to the core count, in
+// paired rounds (each pair timed seconds apart), so that the default thread count can follow a measurement on each
+// machine and the ratios hold on a machine whose speed swings.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,8 +27,8 @@ interface Ours { backend: string; gpu: boolean; detail: string; batchSize: numbe
 interface Peer { peer: string; torch: string; threads: number; stepMsMedian: number }
 interface GpuPeerEpoch { loop: string; batch: number; epoch: number; seconds: number; device: string; torch: string }
 
-function alexnetBench(args: string[], env: Record<string, string> = {}): Ours[] {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', ...args, '--steps', STEPS, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+function alexnetBench(args: string[], env: Record<string, string> = {}, steps = STEPS): Ours[] {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'alexnet'), 'bench', ...args, '--steps', steps, '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   if (r.status !== 0) throw new Error(`alexnet bench ${args.join(' ')} failed with exit ${r.status}`);
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ours);
 }
@@ -51,11 +52,11 @@ function python(script: string, args: string[], cuda = false): { ok: true; lines
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-// The thread counts of the scaling table below: 1, 2, 4, ... up to the core count, and the count itself. The peer
-// runs once at each; the first table compares with it at the core count.
+// The thread counts of the scaling table below: 1, 2, 4, ... up to the core count, and the count itself. The first
+// table compares every backend with the peer at the core count, each timed once.
 const counts = [...new Set([...Array.from({ length: 16 }, (_, i) => 2 ** i).filter((n) => n < os.availableParallelism()), os.availableParallelism()])];
 const ours = alexnetBench(['--backend', 'all']);
-const peerRun = python(PEER, ['--threads', counts.join(','), '--batch', '64', '--steps', STEPS]);
+const peerRun = python(PEER, ['--threads', THREADS, '--batch', '64', '--steps', STEPS]);
 const peerAt = (n: number) => (peerRun.ok ? (peerRun.lines.map((l) => JSON.parse(l) as Peer).find((p) => p.threads === n) ?? null) : null);
 const peer: Peer | string = peerRun.ok ? (peerAt(Number(THREADS)) ?? 'the peer printed no row at the core count') : peerRun.why;
 const rows = [
@@ -69,21 +70,44 @@ process.stdout.write(rows.join('\n') + '\n');
 process.stdout.write(`decoding 60,000 records: ${ours[0]?.decode?.msMedian} ms\n`);
 
 // The scaling over cores: wasm's step and PyTorch's at 1, 2, 4, ... threads up to the core count (and the count
-// itself), in the same run: the wasm rows above where their count is one of these, a bench of its own otherwise.
-// Above --threads' cap, wasm's row says so: the cap waits for such a table.
-const scalingRows = counts.map((n) => {
-  let mine: Ours | string;
-  try {
-    const measured = ours.find((o) => o.backend === 'wasm' && o.threads === n);
-    mine = measured ?? (n <= MAX_THREADS ? alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'])[0]! : `n/a (--threads is at most ${MAX_THREADS})`);
-  } catch (e) {
-    mine = (e as Error).message;
+// itself), in paired rounds: each round times PyTorch then wasm at each count, one right after the other, and the
+// ratio is the median of the rounds' own ratios. The build machine is a shared VM whose speed swings by a third
+// within minutes (2026-12-06: wasm's one-thread step 209-384 ms in three runs of this script), so a ratio of two
+// figures taken a minute apart says little; a pair taken seconds apart sees the same machine. Above --threads'
+// cap, wasm's row says so: the cap waits for such a table. A neighbour's load only ever slows a runner, so the
+// last column divides each runner's quickest round too.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUND_STEPS = process.env.BENCH_ROUND_STEPS ?? '10';
+interface Pair { ours: number | null; peer: number | null }
+const pairs = new Map<number, Pair[]>(counts.map((n) => [n, []]));
+const failed = new Map<number, string>();
+for (let round = 0; round < ROUNDS; round++) {
+  for (const n of counts) {
+    const p = python(PEER, ['--threads', String(n), '--batch', '64', '--steps', ROUND_STEPS]);
+    const peerMs = p.ok ? (JSON.parse(p.lines[0] ?? 'null') as Peer | null)?.stepMsMedian ?? null : null;
+    if (!p.ok) failed.set(-n, p.why);
+    let oursMs: number | null = null;
+    if (n > MAX_THREADS) failed.set(n, `n/a (--threads is at most ${MAX_THREADS})`);
+    else if (!failed.has(n)) {
+      try {
+        oursMs = alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'], {}, ROUND_STEPS)[0]!.stepMsMedian;
+      } catch (e) {
+        failed.set(n, (e as Error).message);
+      }
+    }
+    pairs.get(n)!.push({ ours: oursMs, peer: peerMs });
   }
-  const peerRow = peerAt(n);
-  const ratio = typeof mine !== 'string' && peerRow ? `${(mine.stepMsMedian / peerRow.stepMsMedian).toFixed(2)}x` : '';
-  return `| ${n} | ${typeof mine === 'string' ? mine : mine.stepMsMedian} | ${peerRow ? peerRow.stepMsMedian : peerRun.ok ? 'n/a' : peerRun.why} | ${ratio} |`;
+}
+const scalingRows = counts.map((n) => {
+  const ps = pairs.get(n)!;
+  const mine = ps.flatMap((q) => (q.ours === null ? [] : [q.ours]));
+  const theirs = ps.flatMap((q) => (q.peer === null ? [] : [q.peer]));
+  const ratios = ps.flatMap((q) => (q.ours === null || q.peer === null ? [] : [q.ours / q.peer]));
+  const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
+  const best = mine.length && theirs.length ? `${Math.min(...mine).toFixed(1)} / ${Math.min(...theirs).toFixed(1)} = ${(Math.min(...mine) / Math.min(...theirs)).toFixed(2)}x` : '';
+  return `| ${n} | ${mine.length ? median(mine).toFixed(1) : failed.get(n)} | ${theirs.length ? median(theirs).toFixed(1) : failed.get(-n) ?? 'n/a'} | ${ratios.length ? `${median(ratios).toFixed(2)}x (${range(ratios)})` : ''} | ${best} |`;
 });
-process.stdout.write(['', `scaling over cores (batch 64; ${os.availableParallelism()} cores): the step at each thread count`, '| threads | alexnet wasm ms | PyTorch CPU ms | ratio |', '| ---: | ---: | ---: | ---: |', ...scalingRows].join('\n') + '\n');
+process.stdout.write(['', `scaling over cores (batch 64; ${os.availableParallelism()} cores): the step at each thread count, medians of ${ROUNDS} paired rounds of ${ROUND_STEPS} steps`, '| threads | alexnet wasm ms | PyTorch CPU ms | ratio: median of the rounds\' (range) | quietest rounds: wasm / PyTorch ms |', '| ---: | ---: | ---: | ---: | ---: |', ...scalingRows].join('\n') + '\n');
 
 // The webgpu host floor: each runner on Dawn's null adapter, which accepts every call and runs nothing, so a step's
 // time there is what the host spends on it: the least a step can take on any GPU (issue #18).
