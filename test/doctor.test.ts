@@ -66,6 +66,11 @@ test('alexnet doctor here: each backend\'s state, the auto backend, exit 0; --js
   assert.ok('libcudart.so.11.0' in backends.tensorflow.libraries);
   assert.equal(backends.webgpu.package, '0.6.2');
   assert.ok(Array.isArray(backends.webgpu.adapters));
+  // The wasm section: whether our matrix product has its fused multiply-add in this Node, as text and JSON alike.
+  const wasm = (report.backends as { wasm: { fusedMultiplyAdd: boolean; threads: number } }).wasm;
+  assert.equal(typeof wasm.fusedMultiplyAdd, 'boolean');
+  assert.match(r.stdout, wasm.fusedMultiplyAdd ? /^wasm:\nok   fused multiply-add in the convolutions \(WebAssembly relaxed SIMD\)$/m : /^wasm:\n--   no WebAssembly relaxed SIMD in Node /m);
+  assert.ok(Number.isInteger(wasm.threads) && wasm.threads >= 1);
   const g = await runCli(['doctor', '--require-gpu']);
   if (report.gpuBackend) assert.equal(g.code, 0, g.stderr);
   else {

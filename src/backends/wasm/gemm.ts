@@ -105,16 +105,22 @@ function relaxedSimd(): boolean {
   return WebAssembly.validate(probe);
 }
 
-let compiled: { module: WebAssembly.Module; fma: boolean } | null = null;
+let relaxed: boolean | null = null;
+const compiled = new Map<boolean, WebAssembly.Module>();
 
-/** The compiled module (once per thread): with the fused multiply-add where this Node has relaxed SIMD. */
-function gemmCode(): { module: WebAssembly.Module; fma: boolean } {
-  if (!compiled) {
-    const fma = relaxedSimd();
-    compiled = { module: new WebAssembly.Module(gemmModule(fma)), fma };
+/** The compiled module (once per thread and kind): with the fused multiply-add, or multiplying and adding apart. */
+function gemmCode(fma: boolean): WebAssembly.Module {
+  let module = compiled.get(fma);
+  if (!module) {
+    if (fma && !fusedMultiplyAdd()) throw new Error('gemm: this Node has no WebAssembly relaxed SIMD');
+    module = new WebAssembly.Module(gemmModule(fma));
+    compiled.set(fma, module);
   }
-  return compiled;
+  return module;
 }
+
+/** Whether the product has its fused multiply-add in this Node (relaxed SIMD; see relaxedSimd). */
+export const fusedMultiplyAdd = (): boolean => (relaxed ??= relaxedSimd());
 
 type GemmFn = (a: number, rows: number, segs: number, nseg: number, seglen: number, b: number, ldb: number, c: number, crows: number, ccols: number, m: number, n: number, acc: number) => void;
 
@@ -162,9 +168,9 @@ export class Gemm {
   private readonly main: GemmFn;
   private readonly tail: GemmFn;
 
-  constructor(private readonly heap: Heap) {
-    const { module, fma } = gemmCode();
-    const exports = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as { gemm: GemmFn; gemm1: GemmFn };
+  /** `fma`: with the fused multiply-add, where this Node has it (the default), or without. */
+  constructor(private readonly heap: Heap, fma = fusedMultiplyAdd()) {
+    const exports = new WebAssembly.Instance(gemmCode(fma), { env: { memory: heap.memory } }).exports as { gemm: GemmFn; gemm1: GemmFn };
     this.fma = fma;
     this.main = exports.gemm;
     this.tail = exports.gemm1;

@@ -7,6 +7,7 @@ import * as tf from '../../tf.js';
 import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { registerWasmKernels } from './kernels/register_all_kernels.js';
+import { fusedMultiplyAdd } from './gemm.js';
 import { DataParallel } from './parallel.js';
 import { THREADS } from './threads.js';
 
@@ -73,5 +74,15 @@ function addressSpaceLimit(): string | null {
 }
 
 export async function doctor(): Promise<DoctorSection> {
-  return { title: 'wasm', lines: [], json: {}, fixes: [] };
+  // Whether our matrix product has its fused multiply-add here: it sets the speed of the convolutions, and the
+  // wasm backend's numbers differ between a Node with relaxed SIMD and one without.
+  const fma = fusedMultiplyAdd();
+  return {
+    title: 'wasm',
+    lines: [fma
+      ? 'ok   fused multiply-add in the convolutions (WebAssembly relaxed SIMD)'
+      : `--   no WebAssembly relaxed SIMD in Node ${process.versions.node}: the convolutions multiply and add apart (slower, and other numbers than with it)`],
+    json: { fusedMultiplyAdd: fma, threads: THREADS.default },
+    fixes: [],
+  };
 }
