@@ -156,6 +156,16 @@ describe('wasm kernels against the cpu backend', () => {
       return tf.slice(pool, [0, 0, 0, 0], [4, 28, 28, 8]).dataSync().slice();
     });
     assert.deepEqual(wasm.pool, loop);
+    // The bias gradient's Sum the same way: 16 channels through our WebAssembly, 17 through the JS loop.
+    const sv = randomArray(3 * 5 * 7 * 17, 10);
+    const sums = await on('wasm', () => {
+      const x17 = tf.tensor4d(sv, [3, 5, 7, 17]);
+      const x16 = tf.slice(x17, [0, 0, 0, 0], [3, 5, 7, 16]);
+      return { simd: tf.sum(x16, [0, 1, 2]).dataSync().slice(), loop: tf.slice(tf.sum(x17, [0, 1, 2]), [0], [16]).dataSync().slice() };
+    });
+    const cpuSum = await on('cpu', () => tf.sum(tf.slice(tf.tensor4d(sv, [3, 5, 7, 17]), [0, 0, 0, 0], [3, 5, 7, 16]), [0, 1, 2]).dataSync().slice());
+    assert.deepEqual(sums.simd, sums.loop);
+    assert.ok(relErr(sums.simd, cpuSum) <= 1e-5, `sum: relative error ${relErr(sums.simd, cpuSum)}`);
   });
 
   test('two runner steps (what training runs): the loss and every updated weight match the cpu backend within 1e-4', async () => {

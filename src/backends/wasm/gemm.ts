@@ -92,7 +92,7 @@ function gemmBody(mr: number, fma: boolean): number[] {
 const MR = 4;
 const TAIL = 1;
 
-const gemmModule = (fma: boolean) => moduleOf(PARAMS, { gemm: gemmBody(MR, fma), gemm1: gemmBody(TAIL, fma) });
+const gemmModule = (fma: boolean) => moduleOf({ gemm: { params: PARAMS, body: gemmBody(MR, fma) }, gemm1: { params: PARAMS, body: gemmBody(TAIL, fma) } });
 
 /**
  * Whether this Node's WebAssembly takes relaxed SIMD: by default from Node 22 (V8 11.4); Node 20 has it behind

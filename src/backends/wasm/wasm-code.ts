@@ -1,5 +1,5 @@
 // A few lines of WebAssembly's binary format, enough to write our kernels' modules from TypeScript (./gemm.ts,
-// ./pool.ts) with no compiler or assembler to install: each kernel's body is a list of the instructions below.
+// ./simd.ts) with no compiler or assembler to install: each kernel's body is a list of the instructions below.
 // Each module imports one memory, the wasm backend's heap, as env.memory, and exports functions whose
 // parameters are all i32 (byte offsets into that heap, and counts).
 
@@ -63,21 +63,26 @@ export const f32x4Eq = op.simd(0x41);
 export const v128And = op.simd(0x4e);
 export const v128AndNot = op.simd(0x4f); // a & ~b
 export const v128Or = op.simd(0x50);
+export const f64x2Add = op.simd(0xf0);
+export const f64x2PromoteLow = op.simd(0x5f); // f32x4 lanes 0 and 1 -> f64x2
+export const f32x4DemoteZero = op.simd(0x5e); // f64x2 -> f32x4 lanes 0 and 1 (rounded to nearest), 2 and 3 zero
+export const highToLow = op.simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15); // i8x16.shuffle of v, v
+export const v128Store64Lane = (offset: number, lane: number) => op.simd(0x5b, 3, ...uleb(offset), lane);
 
 /**
- * A module of functions (name -> body, as `uleb(size)` then locals and code) that each take `params` i32
- * parameters and return nothing, over an imported memory.
+ * A module of functions (name -> its number of i32 parameters and its body, as `body` makes it) that return
+ * nothing, over an imported memory.
  */
-export function moduleOf(params: number, functions: Record<string, number[]>): Uint8Array<ArrayBuffer> {
-  const type = [0x60, ...vec(new Array(params).fill([I32])), ...vec([])];
+export function moduleOf(functions: Record<string, { params: number; body: number[] }>): Uint8Array<ArrayBuffer> {
   const names = Object.keys(functions);
+  const types = names.map((f) => [0x60, ...vec(new Array(functions[f]!.params).fill([I32])), ...vec([])]);
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([type])),
+    ...section(1, vec(types)),
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(0)]])),
-    ...section(3, vec(names.map(() => uleb(0)))),
+    ...section(3, vec(names.map((_, i) => uleb(i)))),
     ...section(7, vec(names.map((f, i) => [...name(f), 0x00, ...uleb(i)]))),
-    ...section(10, vec(Object.values(functions))),
+    ...section(10, vec(names.map((f) => functions[f]!.body))),
   ]);
 }
 

@@ -2,10 +2,10 @@
 //    looks for each window's maximum (the forward output, an input of this kernel) stops at the first match:
 //    ~25 ms, against ~50 ms for our first loop, which recomputed every window's maximum for all channels at
 //    once. Ties go to the first maximum in the window (row-major), as the cpu backend does. For channels a
-//    multiple of 4, our WebAssembly (../pool.ts) does the same four channels at a time.
+//    multiple of 4, our WebAssembly (../simd.ts) does the same four channels at a time.
 
-import { Pool } from '../pool.js';
-import { heap, heapOffset, poolOn, type Args, type KernelFn, type KernelReplacement, type TensorInfo } from './util.js';
+import { Simd } from '../simd.js';
+import { heap, heapOffset, simdOn, type Args, type KernelFn, type KernelReplacement, type TensorInfo } from './util.js';
 
 function makeMaxPoolGrad(stock: KernelFn | undefined): KernelFn {
   return (args: Args): TensorInfo => {
@@ -20,13 +20,13 @@ function makeMaxPoolGrad(stock: KernelFn | undefined): KernelFn {
     const [n, h, w, c] = input.shape as [number, number, number, number];
     const [, oh, ow] = dy.shape as [number, number, number, number];
     const out = backend.makeOutput(input.shape, 'float32');
-    if (Pool.fits(c)) {
-      // Four channels a pass in our WebAssembly (../pool.ts), the same sums: max_pool1's gradient took 14.8-16.3 ms
+    if (Simd.poolFits(c)) {
+      // Four channels a pass in our WebAssembly (../simd.ts), the same sums: max_pool1's gradient took 14.8-16.3 ms
       // of a one-thread step at batch 64 in the loop below, 4.1-4.9 here (`node dist/scripts/micro.js`, three
       // runs interleaved with the loop's build, Intel Xeon, 2026-12-06). The loop stays for other channel counts.
       heap(backend, out).fill(0);
       const at = (t: TensorInfo) => heapOffset(backend, t);
-      poolOn(backend).maxPoolGrad({ x: at(input), y: at(args.inputs.output!), dy: at(dy), dx: at(out) }, { n, h, w, c, oh, ow, fh, fw, sh, sw });
+      simdOn(backend).maxPoolGrad({ x: at(input), y: at(args.inputs.output!), dy: at(dy), dx: at(out) }, { n, h, w, c, oh, ow, fh, fw, sh, sw });
       return out;
     }
     const x = heap(backend, input);

@@ -4,7 +4,7 @@
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import * as tf from '../../../tf.js';
 import { Gemm, type Heap } from '../gemm.js';
-import { Pool } from '../pool.js';
+import { Simd } from '../simd.js';
 
 export type TensorInfo = tf.TensorInfo;
 export interface Args {
@@ -54,11 +54,11 @@ function heapOf(backend: BackendWasm): Heap {
 }
 
 /** Our kernels' instances on one backend (each thread has its own backend, so its own). */
-const ours = new WeakMap<BackendWasm, { gemm?: Gemm; pool?: Pool }>();
+const ours = new WeakMap<BackendWasm, { gemm?: Gemm; simd?: Simd }>();
 const oursOn = (backend: BackendWasm) => ours.get(backend) ?? ours.set(backend, {}).get(backend)!;
 
 /** Our matrix product (../gemm.ts) on this backend's heap. */
 export const gemmOn = (backend: BackendWasm): Gemm => (oursOn(backend).gemm ??= new Gemm(heapOf(backend)));
 
-/** Our pooling kernels (../pool.ts) on this backend's heap. */
-export const poolOn = (backend: BackendWasm): Pool => (oursOn(backend).pool ??= new Pool(heapOf(backend).memory));
+/** Our SIMD kernels (../simd.ts) on this backend's heap. */
+export const simdOn = (backend: BackendWasm): Simd => (oursOn(backend).simd ??= new Simd(heapOf(backend).memory));

@@ -1,5 +1,8 @@
-// Max-pooling's gradient as a WebAssembly module of our own (see ./wasm-code.ts) on the wasm backend's heap:
-// four channels a pass with SIMD, no branches. Each window position's value is compared with the window's
+// Two kernels of the training step as a WebAssembly module of our own (see ./wasm-code.ts) on the wasm backend's
+// heap, each giving the same numbers to the bit as the JS loop it replaces (kernels/ keeps those loops for the
+// shapes these do not take).
+//
+// maxPoolGrad: max-pooling's gradient, four channels a pass with SIMD, no branches. Each window position's value is compared with the window's
 // maximum (the forward output); the first position that matches (row-major) takes the gradient, as in the cpu
 // backend. A NaN maximum matches nothing, so its gradient goes nowhere (the cpu backend's -1 position).
 //
@@ -10,10 +13,11 @@
 // gradient adds +0, which leaves a sum as it was: each value of dx gets the same additions in the same order as
 // in that loop, so the results are the same to the bit.
 
-import { body, f32x4Add, f32x4Eq, moduleOf, op, v128And, v128AndNot, v128Load, v128Or, v128Store, zero } from './wasm-code.js';
+import { body, f32x4Add, f32x4DemoteZero, f32x4Eq, f64x2Add, f64x2PromoteLow, highToLow, moduleOf, op, v128And, v128AndNot, v128Load, v128Or, v128Store, v128Store64Lane, zero } from './wasm-code.js';
 
 const [X, Y, DY, DX, N, H, W, C4, OH, OW, FH, FW, SH, SW] = Array.from({ length: 14 }, (_, i) => i) as number[];
 const PARAMS = 14;
+
 
 function maxPoolGradBody(): number[] {
   let next = PARAMS;
@@ -69,17 +73,53 @@ function maxPoolGradBody(): number[] {
   return body(i32Locals, v128Locals, code);
 }
 
+// channelSum: the sum over every row of an [rows, c] matrix, a channel at a time (a conv layer's bias gradient),
+// in float64 as kernels/Sum.ts's loop: sixteen channels a pass in eight f64x2 sums that stay in registers, the
+// rows in order, so each channel gets the same additions in the same order as there.
+const [SX, SROWS, SC, SOUT] = [0, 1, 2, 3];
+const SUM_PARAMS = 4;
+
+function channelSumBody(): number[] {
+  let next = SUM_PARAMS;
+  const [g, r, p, rowBytes] = Array.from({ length: 4 }, () => next++) as number[];
+  const i32Locals = next - SUM_PARAMS;
+  const v = next++;
+  const acc = Array.from({ length: 8 }, () => next++);
+  const v128Locals = next - SUM_PARAMS - i32Locals;
+  const code = [
+    ...op.get(SC), ...op.i32(4), ...op.mul, ...op.set(rowBytes),
+    ...op.i32(0), ...op.set(g),
+    ...op.loop, // groups of 16 channels
+    ...acc.flatMap((l) => [...zero, ...op.set(l)]),
+    ...op.get(SX), ...op.get(g), ...op.add, ...op.set(p),
+    ...op.get(SROWS), ...op.set(r),
+    ...op.loop, // rows, in order
+    ...[0, 1, 2, 3].flatMap((q) => [
+      ...op.get(p), ...v128Load(16 * q), ...op.set(v),
+      ...op.get(acc[2 * q]!), ...op.get(v), ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q]!),
+      ...op.get(acc[2 * q + 1]!), ...op.get(v), ...op.get(v), ...highToLow, ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q + 1]!),
+    ]),
+    ...op.get(p), ...op.get(rowBytes), ...op.add, ...op.set(p),
+    ...op.get(r), ...op.i32(1), ...op.sub, ...op.tee(r), ...op.brIf(0),
+    ...op.end,
+    ...acc.flatMap((l, q) => [...op.get(SOUT), ...op.get(g), ...op.add, ...op.get(l), ...f32x4DemoteZero, ...v128Store64Lane(8 * q, 0)]),
+    ...op.get(g), ...op.i32(64), ...op.add, ...op.tee(g), ...op.get(rowBytes), ...op.ltU, ...op.brIf(0),
+    ...op.end,
+  ];
+  return body(i32Locals, v128Locals, code);
+}
+
 let compiled: WebAssembly.Module | null = null;
 
-type MaxPoolGradFn = (...args: number[]) => void;
+type Fn = (...args: number[]) => void;
 
-/** The pooling kernels on one wasm heap (the wasm backend's). */
-export class Pool {
-  private readonly grad: MaxPoolGradFn;
+/** The kernels on one wasm heap (the wasm backend's). */
+export class Simd {
+  private readonly fns: { maxPoolGrad: Fn; channelSum: Fn };
 
   constructor(memory: WebAssembly.Memory) {
-    compiled ??= new WebAssembly.Module(moduleOf(PARAMS, { maxPoolGrad: maxPoolGradBody() }));
-    this.grad = (new WebAssembly.Instance(compiled, { env: { memory } }).exports as { maxPoolGrad: MaxPoolGradFn }).maxPoolGrad;
+    compiled ??= new WebAssembly.Module(moduleOf({ maxPoolGrad: { params: PARAMS, body: maxPoolGradBody() }, channelSum: { params: SUM_PARAMS, body: channelSumBody() } }));
+    this.fns = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as { maxPoolGrad: Fn; channelSum: Fn };
   }
 
   /**
@@ -88,11 +128,21 @@ export class Pool {
    */
   maxPoolGrad(p: { x: number; y: number; dy: number; dx: number }, shape: { n: number; h: number; w: number; c: number; oh: number; ow: number; fh: number; fw: number; sh: number; sw: number }): void {
     const { n, h, w, c, oh, ow, fh, fw, sh, sw } = shape;
-    if (!Pool.fits(c) || [n, oh, ow, fh, fw].some((v) => v < 1)) throw new Error(`maxPoolGrad: ${c} channels or an empty window is not a shape this kernel runs`);
-    this.grad(p.x, p.y, p.dy, p.dx, n, h, w, 4 * c, oh, ow, fh, fw, sh, sw);
+    if (!Simd.poolFits(c) || [n, oh, ow, fh, fw].some((v) => v < 1)) throw new Error(`maxPoolGrad: ${c} channels or an empty window is not a shape this kernel runs`);
+    this.fns.maxPoolGrad(p.x, p.y, p.dy, p.dx, n, h, w, 4 * c, oh, ow, fh, fw, sh, sw);
   }
 
-  static fits(c: number): boolean {
+  /** out[c] = the float64 sum of x's rows (x: [rows, c] float32, rows at least 1, c a multiple of 16), as float32. */
+  channelSum(x: number, rows: number, c: number, out: number): void {
+    if (!Simd.sumFits(rows, c)) throw new Error(`channelSum: ${rows} rows of ${c} channels is not a shape this kernel runs`);
+    this.fns.channelSum(x, rows, c, out);
+  }
+
+  static poolFits(c: number): boolean {
     return c >= 4 && c % 4 === 0;
+  }
+
+  static sumFits(rows: number, c: number): boolean {
+    return rows >= 1 && c >= 16 && c % 16 === 0;
   }
 }
