@@ -7,8 +7,9 @@
 // median of 9): this kernel 40-43 ms (24-27 GFLOP/s) with the fused multiply-add, 54-62 ms without it, and
 // XNNPACK's BatchMatMul 49-64 ms with its operand already packed.
 //
-// The register tile is MR rows x 8 columns (two v128 accumulators a row): 4 x 8 uses 8 of x86-64's 16 vector
-// registers for sums, 2 for B's row and 1 for A's splat, so V8 spills none. 6 x 8 measured the same.
+// The register tile is MR rows x 8 columns (two v128 accumulators a row): 4 x 8 needs 8 vector registers for
+// sums, 2 for B's row and 1 for A's splat, of x86-64's 16. 6 x 8 measured the same; 3 x 16, 2 x 16 and 8 x 4,
+// and the sum unrolled by 2 or 4, the same or slower (docs/performance.md).
 
 import v8 from 'node:v8';
 import { body, f32x4Add, f32x4Mul, i32Load, load32Splat, moduleOf, op, relaxedMadd, v128Load, v128Store, zero } from './wasm-code.js';
