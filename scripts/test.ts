@@ -23,9 +23,10 @@ if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && existsSync(icd)) {
 }
 const testDir = path.join(ROOT, 'dist', 'test');
 // The longest files first, so that two at a time finish together rather than one long file running alone at the
-// end (each alone, 2026-11-29 on 2 cores: hardening 57 s, invariant 51, faults 32, webgpu 31, train 21,
-// newcomer 19, use 18, the rest under 11).
-const LONGEST = ['hardening', 'invariant', 'faults', 'webgpu', 'train', 'newcomer', 'use'].map((n) => `${n}.test.js`);
+// end (each file's suites summed from a CI run, two files at a time, 2026-12-07 on 2 cores: hardening 111 s,
+// runs 59, train 59, newcomer 55, invariant 55, webgpu 53, datasets 49, faults 44, use 26, export 19, the rest
+// under 15).
+const LONGEST = ['hardening', 'runs', 'train', 'newcomer', 'invariant', 'webgpu', 'datasets', 'faults', 'use', 'export'].map((n) => `${n}.test.js`);
 const rank = (f: string) => (LONGEST.includes(f) ? LONGEST.indexOf(f) : LONGEST.length);
 const files = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort().sort((a, b) => rank(a) - rank(b)).map((f) => path.join(testDir, f));
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], { env, stdio: 'inherit' });
