@@ -12,7 +12,7 @@
 // and the sum unrolled by 2 or 4, the same or slower (docs/performance.md).
 
 import v8 from 'node:v8';
-import { body, f32x4Add, f32x4Mul, i32Load, load32Splat, moduleOf, op, relaxedMadd, v128Load, v128Store, zero } from './wasm-code.js';
+import { body, countDown, countUp, f32x4Add, f32x4Mul, i32Load, load32Splat, moduleOf, op, relaxedMadd, v128Load, v128Store, zero } from './wasm-code.js';
 
 // The parameters, in order, then the locals.
 const [A, ROWS, SEGS, NSEG, SEGLEN, B, LDB, C, CROWS, CCOLS, M, N, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
@@ -65,9 +65,9 @@ function gemmBody(mr: number, fma: boolean): number[] {
       ...op.get(p), ...op.i32(4), ...op.add, ...op.set(p),
     ]),
     ...op.get(pb), ...op.get(LDB), ...op.add, ...op.set(pb),
-    ...op.get(k), ...op.i32(1), ...op.sub, ...op.tee(k), ...op.brIf(0),
+    ...countDown(k),
     ...op.end,
-    ...op.get(s), ...op.i32(1), ...op.add, ...op.tee(s), ...op.get(NSEG), ...op.ltU, ...op.brIf(0),
+    ...countUp(s, NSEG),
     ...op.end,
     ...op.get(CCOLS), ...op.get(n), ...op.i32(1), ...op.shrU, ...op.add, ...i32Load(0), ...op.set(col), // block n / 8: n / 2 bytes in
     ...c.flatMap(([c0, c1], r) => [
@@ -93,7 +93,16 @@ function gemmBody(mr: number, fma: boolean): number[] {
 const MR = 4;
 const TAIL = 1;
 
-const gemmModule = (fma: boolean) => moduleOf({ gemm: { params: PARAMS, body: gemmBody(MR, fma) }, gemm1: { params: PARAMS, body: gemmBody(TAIL, fma) } });
+const bytes = new Map<boolean, Uint8Array<ArrayBuffer>>();
+/** The module's bytes, written once per kind: relaxedSimd validates the very bytes gemmCode then compiles. */
+function gemmModule(fma: boolean): Uint8Array<ArrayBuffer> {
+  let b = bytes.get(fma);
+  if (!b) {
+    b = moduleOf({ gemm: { params: PARAMS, body: gemmBody(MR, fma) }, gemm1: { params: PARAMS, body: gemmBody(TAIL, fma) } });
+    bytes.set(fma, b);
+  }
+  return b;
+}
 
 /**
  * Whether this Node's WebAssembly takes relaxed SIMD: by default from Node 22 (V8 11.4); Node 20 has it behind
@@ -179,8 +188,9 @@ export class Gemm {
   /** C[m,n] = A[m,k] . B[k,n], f32, all row-major; n a multiple of 8 (see `fits`). */
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void {
     const out = rowMajorOut(m, n);
+    const block = rowMajor(m, Math.min(KC, k), k); // each block's rows are where the matrix's are
     for (let k0 = 0; k0 < k; k0 += KC) {
-      this.product(a + 4 * k0, rowMajor(m, Math.min(KC, k - k0), k), b + 4 * k0 * n, n, c, out, k0 > 0);
+      this.product(a + 4 * k0, { ...block, runLength: Math.min(KC, k - k0) }, b + 4 * k0 * n, n, c, out, k0 > 0);
     }
   }
 

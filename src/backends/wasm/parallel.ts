@@ -25,6 +25,7 @@ import { AlexnetError } from '../../errors.js';
 import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } from '../../step.js';
 import * as tf from '../../tf.js';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
+import { heap } from './kernels/util.js';
 
 /**
  * `step`: the gradient of a shard at the weights in shared memory, written into the worker's gradient buffer.
@@ -278,7 +279,7 @@ function expect<T extends WorkerReply['type']>(r: WorkerReply, type: T): Extract
  * the gradient, garbage to collect). Valid until the tensor is disposed.
  */
 export function onHeap(t: tf.Tensor): Float32Array {
-  return (tf.backend() as BackendWasm).typedArrayFromHeap(t) as Float32Array;
+  return heap(tf.backend() as BackendWasm, t);
 }
 
 /** The worker's next message; an error message, a crash or an exit becomes a BACKEND error. */

@@ -2,22 +2,22 @@
 // heap, each giving the same numbers to the bit as the JS loop it replaces (kernels/ keeps those loops for the
 // shapes these do not take).
 //
-// maxPoolGrad: max-pooling's gradient, four channels a pass with SIMD, no branches. Each window position's value is compared with the window's
-// maximum (the forward output); the first position that matches (row-major) takes the gradient, as in the cpu
-// backend. A NaN maximum matches nothing, so its gradient goes nowhere (the cpu backend's -1 position).
+// maxPoolGrad: max-pooling's gradient, four channels a pass with SIMD, no branches. Each window position's value
+// is compared with the window's maximum (the forward output); the first position that matches (row-major) takes
+// the gradient, as in the cpu backend. A NaN maximum matches nothing, so its gradient goes nowhere (the cpu
+// backend's -1 position).
 //
 // The JS loop it replaces (kernels/MaxPoolGrad.ts keeps it for channel counts not a multiple of 4) searches
 // each channel's window and stops at the match: 14.8-16.3 ms of a one-thread step for max_pool1 at batch 64,
-// against 4.1-4.9 ms here (`node dist/scripts/micro.js`, Intel Xeon, 2026-12-06); the match's position, different
-// for every channel, defeats the branch predictor. Here every position of every window is visited, and a position that does not take the
-// gradient adds +0, which leaves a sum as it was: each value of dx gets the same additions in the same order as
-// in that loop, so the results are the same to the bit.
+// against 4.1-4.9 ms here (`node dist/scripts/micro.js`, Intel Xeon, 2026-12-06); the match's position,
+// different for every channel, defeats the branch predictor. Here every position of every window is visited,
+// and a position that does not take the gradient adds +0, which leaves a sum as it was: each value of dx gets
+// the same additions in the same order as in that loop, so the results are the same to the bit.
 
-import { body, f32x4Add, f32x4DemoteZero, f32x4Eq, f64x2Add, f64x2PromoteLow, highToLow, moduleOf, op, v128And, v128AndNot, v128Load, v128Or, v128Store, v128Store64Lane, zero } from './wasm-code.js';
+import { body, countDown, countUp, f32x4Add, f32x4DemoteZero, f32x4Eq, f64x2Add, f64x2PromoteLow, highToLow, moduleOf, op, v128And, v128AndNot, v128Load, v128Or, v128Store, v128Store64Lane, zero } from './wasm-code.js';
 
 const [X, Y, DY, DX, N, H, W, C4, OH, OW, FH, FW, SH, SW] = Array.from({ length: 14 }, (_, i) => i) as number[];
 const PARAMS = 14;
-
 
 function maxPoolGradBody(): number[] {
   let next = PARAMS;
@@ -26,7 +26,6 @@ function maxPoolGradBody(): number[] {
   const [m, g, found, eq] = Array.from({ length: 4 }, () => next++) as number[];
   const v128Locals = next - PARAMS - i32Locals;
   const at = (base: number, off: number) => [...op.get(base), ...op.get(off), ...op.add];
-  const count = (l: number, limit: number) => [...op.get(l), ...op.i32(1), ...op.add, ...op.tee(l), ...op.get(limit), ...op.ltU, ...op.brIf(0)];
   const code = [
     ...op.get(W), ...op.get(C4), ...op.mul, ...op.set(rowStep),
     ...op.i32(0), ...op.set(o),
@@ -55,19 +54,19 @@ function maxPoolGradBody(): number[] {
     ...v128Store(0),
     ...op.get(found), ...op.get(eq), ...v128Or, ...op.set(found),
     ...op.get(q), ...op.get(C4), ...op.add, ...op.set(q),
-    ...count(kj, FW),
+    ...countUp(kj, FW),
     ...op.end,
     ...op.get(qrow), ...op.get(rowStep), ...op.add, ...op.set(qrow),
-    ...count(ki, FH),
+    ...countUp(ki, FH),
     ...op.end,
     ...op.get(o), ...op.i32(16), ...op.add, ...op.set(o),
     ...op.get(ch), ...op.i32(16), ...op.add, ...op.tee(ch), ...op.get(C4), ...op.ltU, ...op.brIf(0),
     ...op.end,
-    ...count(j, OW),
+    ...countUp(j, OW),
     ...op.end,
-    ...count(i, OH),
+    ...countUp(i, OH),
     ...op.end,
-    ...count(b, N),
+    ...countUp(b, N),
     ...op.end,
   ];
   return body(i32Locals, v128Locals, code);
@@ -100,7 +99,7 @@ function channelSumBody(): number[] {
       ...op.get(acc[2 * q + 1]!), ...op.get(v), ...op.get(v), ...highToLow, ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q + 1]!),
     ]),
     ...op.get(p), ...op.get(rowBytes), ...op.add, ...op.set(p),
-    ...op.get(r), ...op.i32(1), ...op.sub, ...op.tee(r), ...op.brIf(0),
+    ...countDown(r),
     ...op.end,
     ...acc.flatMap((l, q) => [...op.get(SOUT), ...op.get(g), ...op.add, ...op.get(l), ...f32x4DemoteZero, ...v128Store64Lane(8 * q, 0)]),
     ...op.get(g), ...op.i32(64), ...op.add, ...op.tee(g), ...op.get(rowBytes), ...op.ltU, ...op.brIf(0),

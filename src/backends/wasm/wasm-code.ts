@@ -3,11 +3,11 @@
 // Each module imports one memory, the wasm backend's heap, as env.memory, and exports functions whose
 // parameters are all i32 (byte offsets into that heap, and counts).
 
-export const I32 = 0x7f;
-export const V128 = 0x7b;
+const I32 = 0x7f;
+const V128 = 0x7b;
 
 /** Unsigned and signed LEB128, as the binary format writes integers. */
-export function uleb(n: number): number[] {
+function uleb(n: number): number[] {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
@@ -26,7 +26,7 @@ function sleb(n: number): number[] {
     out.push(b | 0x80);
   }
 }
-export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 const name = (s: string) => vec([...Buffer.from(s)].map((b) => [b]));
 
@@ -48,9 +48,13 @@ export const op = {
   sub: [0x6b],
   mul: [0x6c],
   shrU: [0x76],
-  and: [0x71],
   simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
 };
+
+/** The end of a counted loop's body: local `l` += 1, and round again while it is below local `limit`. */
+export const countUp = (l: number, limit: number) => [...op.get(l), ...op.i32(1), ...op.add, ...op.tee(l), ...op.get(limit), ...op.ltU, ...op.brIf(0)];
+/** The end of a counted loop's body: local `l` -= 1, and round again while it is not 0. */
+export const countDown = (l: number) => [...op.get(l), ...op.i32(1), ...op.sub, ...op.tee(l), ...op.brIf(0)];
 export const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset)); // align 2^4
 export const v128Store = (offset: number) => op.simd(0x0b, 4, ...uleb(offset));
 export const load32Splat = op.simd(0x09, 2, 0);

@@ -24,8 +24,7 @@ function makeConv2DBackpropInput(stock: KernelFn | undefined): KernelFn {
     const rows = n * oh * ow;
     const width = kh * kw * ci;
     const out = backend.makeOutput([n, h, w, ci], 'float32');
-    const dx = heap(backend, out);
-    dx.fill(0);
+    heap(backend, out).fill(0);
     if (Gemm.fits(rows, co, width) && (kw * ci) % 8 === 0) {
       // Our product (../gemm.ts) adds each patch's row of dy . W^T straight into its window of dx: col2im fused
       // in, so the [rows, width] matrix (33 MB for conv2 at batch 64) is never written. W^T is made explicit

@@ -16,30 +16,18 @@ function makeSum(stock: KernelFn): KernelFn {
     const rows = x.shape.slice(0, -1).reduce((p, q) => p * q, 1);
     if (Simd.sumFits(rows, c)) {
       // Sixteen channels a pass in our WebAssembly (../simd.ts), the same float64 sums in the same order: conv1's
-      // bias gradient at batch 64 took 8.6-12.5 ms of a one-thread step in the loop below, 2.9-3.6 here
-      // (`node dist/scripts/micro.js`, two runs interleaved with the loop's build, Intel Xeon, 2026-12-06).
+      // bias gradient at batch 64 took 8.6-12.5 ms of a one-thread step in the loop below (then unrolled four
+      // channels a pass), 2.9-3.6 here (`node dist/scripts/micro.js`, two runs interleaved with the loop's build,
+      // Intel Xeon, 2026-12-06).
       const out = backend.makeOutput([c], 'float32');
       simdOn(backend).channelSum(heapOffset(backend, x), rows, c, heapOffset(backend, out));
       return out;
     }
     const src = heap(backend, x);
     const acc = new Float64Array(c);
-    // Four channels a pass when the channels allow (conv layers have 64): 8.2 -> 5.3 ms for conv1's bias gradient
-    // at batch 64 (`node dist/scripts/micro.js`, Intel Xeon, 2026-12-06). Each channel still adds its rows in
-    // order, so the sums are the same.
-    const quads = c % 4 === 0;
     for (let r = 0; r < rows; r++) {
       const base = r * c;
-      if (quads) {
-        for (let ch = 0; ch < c; ch += 4) {
-          acc[ch] += src[base + ch]!;
-          acc[ch + 1] += src[base + ch + 1]!;
-          acc[ch + 2] += src[base + ch + 2]!;
-          acc[ch + 3] += src[base + ch + 3]!;
-        }
-      } else {
-        for (let ch = 0; ch < c; ch++) acc[ch] += src[base + ch]!;
-      }
+      for (let ch = 0; ch < c; ch++) acc[ch] += src[base + ch]!;
     }
     const out = backend.makeOutput([c], 'float32');
     heap(backend, out).set(acc);
