@@ -33,10 +33,15 @@ function alexnetBench(args: string[], env: Record<string, string> = {}, steps = 
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ours);
 }
 
-/** The first python3 that imports torch (with CUDA, for `cuda`): PATH's, else Debian's (python3-torch). */
+const pythons = new Map<boolean, string | null>();
+/** The first python3 that imports torch (with CUDA, for `cuda`): PATH's, else Debian's (python3-torch). Looked
+ *  for once: the scaling rounds call the peer over and over. */
 function pythonWithTorch(cuda: boolean): string | null {
-  const check = cuda ? 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' : 'import torch';
-  return ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', check]).status === 0) ?? null;
+  if (!pythons.has(cuda)) {
+    const check = cuda ? 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' : 'import torch';
+    pythons.set(cuda, ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', check]).status === 0) ?? null);
+  }
+  return pythons.get(cuda)!;
 }
 
 function python(script: string, args: string[], cuda = false): { ok: true; lines: string[] } | { ok: false; why: string } {
@@ -57,8 +62,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const counts = [...new Set([...Array.from({ length: 16 }, (_, i) => 2 ** i).filter((n) => n < os.availableParallelism()), os.availableParallelism()])];
 const ours = alexnetBench(['--backend', 'all']);
 const peerRun = python(PEER, ['--threads', THREADS, '--batch', '64', '--steps', STEPS]);
-const peerAt = (n: number) => (peerRun.ok ? (peerRun.lines.map((l) => JSON.parse(l) as Peer).find((p) => p.threads === n) ?? null) : null);
-const peer: Peer | string = peerRun.ok ? (peerAt(Number(THREADS)) ?? 'the peer printed no row at the core count') : peerRun.why;
+const peer: Peer | string = peerRun.ok ? (JSON.parse(peerRun.lines.at(-1)!) as Peer) : peerRun.why;
 const rows = [
   '| runner | step ms (batch 64, median) | train img/s | eval img/s | implied epoch s | ratio to PyTorch CPU |',
   '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -80,19 +84,23 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const ROUND_STEPS = process.env.BENCH_ROUND_STEPS ?? '10';
 interface Pair { ours: number | null; peer: number | null }
 const pairs = new Map<number, Pair[]>(counts.map((n) => [n, []]));
-const failed = new Map<number, string>();
+// Why a runner has no figure at a count; once it fails there, later rounds do not run it again.
+const oursWhy = new Map<number, string>(counts.filter((n) => n > MAX_THREADS).map((n) => [n, `n/a (--threads is at most ${MAX_THREADS})`]));
+const peerWhy = new Map<number, string>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const n of counts) {
-    const p = python(PEER, ['--threads', String(n), '--batch', '64', '--steps', ROUND_STEPS]);
-    const peerMs = p.ok ? (JSON.parse(p.lines[0] ?? 'null') as Peer | null)?.stepMsMedian ?? null : null;
-    if (!p.ok) failed.set(-n, p.why);
+    let peerMs: number | null = null;
+    if (!peerWhy.has(n)) {
+      const p = python(PEER, ['--threads', String(n), '--batch', '64', '--steps', ROUND_STEPS]);
+      if (p.ok) peerMs = (JSON.parse(p.lines.at(-1)!) as Peer).stepMsMedian;
+      else peerWhy.set(n, p.why);
+    }
     let oursMs: number | null = null;
-    if (n > MAX_THREADS) failed.set(n, `n/a (--threads is at most ${MAX_THREADS})`);
-    else if (!failed.has(n)) {
+    if (!oursWhy.has(n)) {
       try {
         oursMs = alexnetBench(['--backend', 'wasm', '--threads', String(n), '--no-decode', '--quiet'], {}, ROUND_STEPS)[0]!.stepMsMedian;
       } catch (e) {
-        failed.set(n, (e as Error).message);
+        oursWhy.set(n, (e as Error).message);
       }
     }
     pairs.get(n)!.push({ ours: oursMs, peer: peerMs });
@@ -105,7 +113,7 @@ const scalingRows = counts.map((n) => {
   const ratios = ps.flatMap((q) => (q.ours === null || q.peer === null ? [] : [q.ours / q.peer]));
   const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`;
   const best = mine.length && theirs.length ? `${Math.min(...mine).toFixed(1)} / ${Math.min(...theirs).toFixed(1)} = ${(Math.min(...mine) / Math.min(...theirs)).toFixed(2)}x` : '';
-  return `| ${n} | ${mine.length ? median(mine).toFixed(1) : failed.get(n)} | ${theirs.length ? median(theirs).toFixed(1) : failed.get(-n) ?? 'n/a'} | ${ratios.length ? `${median(ratios).toFixed(2)}x (${range(ratios)})` : ''} | ${best} |`;
+  return `| ${n} | ${mine.length ? median(mine).toFixed(1) : oursWhy.get(n)} | ${theirs.length ? median(theirs).toFixed(1) : peerWhy.get(n) ?? 'n/a'} | ${ratios.length ? `${median(ratios).toFixed(2)}x (${range(ratios)})` : ''} | ${best} |`;
 });
 process.stdout.write(['', `scaling over cores (batch 64; ${os.availableParallelism()} cores): the step at each thread count, medians of ${ROUNDS} paired rounds of ${ROUND_STEPS} steps`, '| threads | alexnet wasm ms | PyTorch CPU ms | ratio: median of the rounds\' (range) | quietest rounds: wasm / PyTorch ms |', '| ---: | ---: | ---: | ---: | ---: |', ...scalingRows].join('\n') + '\n');
 
