@@ -21,8 +21,8 @@ const { onnx } = onnxProto;
 /** opset 13 (ONNX 1.8, 2020): every op used here has had its present form since; IR version 7 goes with it. */
 export const OPSET = 13;
 const IR_VERSION = 7;
-export const INPUT_NAME = 'images';
-export const OUTPUT_NAME = 'logits';
+const INPUT_NAME = 'images';
+const OUTPUT_NAME = 'logits';
 /** What the graph's input holds, in words: the model's metadata (`input`) and the README say it. */
 export const INPUT_WORDS = `float32 [N, 3, 32, 32] (NCHW, RGB), each value ${NORMALISE_WORDS}`;
 
@@ -186,5 +186,5 @@ function littleEndian(values: Float32Array): Uint8Array {
   return bytes;
 }
 
-/** An ONNX model's bytes decoded (tests, and what `export` checks it wrote). */
+/** An ONNX model's bytes decoded (the tests read an export with it). */
 export const decodeOnnx = (bytes: Uint8Array) => onnx.ModelProto.decode(bytes);

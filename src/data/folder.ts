@@ -221,6 +221,8 @@ async function makeRecords(root: string, listing: Listing, dataDir: string, dir:
   const recordSize = 2 + IMAGE_BYTES;
   const records = { train: [] as Uint8Array[], test: [] as Uint8Array[] };
   const skipped: string[] = [];
+  /** The classes with a training record (every class must have one). */
+  const trained = new Set<number>();
   const hint = 'fix or remove the file, or pass --skip-bad-images to leave such files out (they are counted)';
   if (listing.files.length >= 1000) say(`image folder ${root}: decoding ${count(listing.files.length, 'file')} into 32x32 records (once; later runs read the records)`);
   for (const f of listing.files) {
@@ -246,10 +248,9 @@ async function makeRecords(root: string, listing: Listing, dataDir: string, dir:
     rec[1] = f.label & 0xff;
     for (let p = 0; p < PLANE_BYTES; p++) for (let c = 0; c < CHANNELS; c++) rec[2 + c * PLANE_BYTES + p] = pixels[p * CHANNELS + c]!;
     records[f.split].push(rec);
+    if (f.split === 'train') trained.add(f.label);
   }
   if (skipped.length > 0) say(`--skip-bad-images: ${count(skipped.length, 'file')} left out (first: ${skipped[0]})`);
-  // One pass over the records, not one a class: 1,000 classes of 300 images each would be 300 million reads.
-  const trained = new Set(records.train.map((r) => (r[0]! << 8) | r[1]!));
   const empty = listing.classNames.find((_, label) => !trained.has(label));
   if (empty !== undefined) throw folderError(`class ${empty} has no readable training images left`, 'add images to it, or remove its folder');
   const shuffled = (recs: Uint8Array[]) => {
