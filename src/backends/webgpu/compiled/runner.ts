@@ -148,9 +148,13 @@ export class CompiledRunner implements Runner {
 
   /** What bench and the tests look into: dispatches a step, its host time, the batch, the last step's gradients. */
   get probe(): RunnerProbe {
+    const graph = () => this.trainGraph(this.batchSizes.train);
     return {
       batch: (split, batch) => this.readBatch(split, batch),
-      dispatchesPerStep: this.trainGraph(this.batchSizes.train).items.length,
+      // Read when asked: counting builds the training graph where no step has yet.
+      get dispatchesPerStep() {
+        return graph().items.length;
+      },
       lastStepHostMs: this.lastStepHostMs,
       gradients: () => this.gradients(),
     };
