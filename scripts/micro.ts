@@ -15,7 +15,7 @@ import { inOrder } from '../src/batches.js';
 import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
 import { lessonRecipe } from '../src/recipe.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
 
 const SAMPLES = 20;
 

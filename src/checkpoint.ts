@@ -1,5 +1,5 @@
 // Checkpoints: the model in TensorFlow.js's format (model.json + a weights file, loadable by
-// tf.loadLayersModel), state.json (recipe, epoch, position in the epoch, data) and metrics.jsonl.
+// tfl.loadLayersModel), state.json (recipe, epoch, position in the epoch, data) and metrics.jsonl.
 //
 // A checkpoint is atomic as a set (issue #13: a kill between two renames used to leave neither the old nor the
 // new one usable). The weights go to a new file named by their hash, `weights-<sha>.bin`, beside the old one;
@@ -20,7 +20,8 @@ import { ATOMIC_TEMPORARIES, READ_CAPS, readRegularFile, writeFileAtomic } from 
 import { removeLeftovers } from './lock.js';
 import { INPUT_SHAPE } from './model.js';
 import { MOMENTUM_NAME, WEIGHTS_NAME, migrateState, stateProblem, type SavedState, type TrainState } from './state.js';
-import * as tf from './tf.js';
+import tf from './tf.cjs';
+import tfl from './tfl.cjs';
 
 
 export const MODEL_FILE = 'model.json';
@@ -50,7 +51,7 @@ export interface CheckpointFiles {
 }
 
 /** The model's weights and topology, and the momentum buffers where the recipe has momentum, as the files they become. */
-export async function checkpointFiles(model: tf.LayersModel, optimizer: Float32Array | null = null): Promise<CheckpointFiles> {
+export async function checkpointFiles(model: tfl.LayersModel, optimizer: Float32Array | null = null): Promise<CheckpointFiles> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;
@@ -66,7 +67,7 @@ export async function checkpointFiles(model: tf.LayersModel, optimizer: Float32A
     momentum: momentumBytes && { bytes: momentumBytes, ...hashed('momentum', momentumBytes) },
     modelJson: JSON.stringify({
       format: 'layers-model',
-      generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+      generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
       convertedBy: null,
       modelTopology: artifacts!.modelTopology,
       weightsManifest: [{ paths: [`./${weightsFile}`], weights: artifacts!.weightSpecs }],
@@ -78,7 +79,7 @@ export async function checkpointFiles(model: tf.LayersModel, optimizer: Float32A
  * Saves the checkpoint into `dir`, atomic as a set (see the header); `optimizer`: the momentum buffers, where the
  * recipe has momentum.
  */
-export async function saveCheckpoint(dir: string, model: tf.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void, optimizer: Float32Array | null = null): Promise<void> {
+export async function saveCheckpoint(dir: string, model: tfl.LayersModel, state: TrainState, onStep?: (step: SaveStep) => void, optimizer: Float32Array | null = null): Promise<void> {
   await writeCheckpoint(dir, await checkpointFiles(model, optimizer), state, onStep);
 }
 
@@ -208,7 +209,7 @@ async function readModelJson(dir: string): Promise<{ json: ModelJson; weightsFil
  * size is checked against the manifest before TensorFlow.js sees them: a 4 KB tampered model.json made it
  * allocate more than 3 GB (issue #13).
  */
-export async function loadModel(dir: string, weightsFile?: string): Promise<{ model: tf.LayersModel; weights: Uint8Array }> {
+export async function loadModel(dir: string, weightsFile?: string): Promise<{ model: tfl.LayersModel; weights: Uint8Array }> {
   const { json, weightsFile: named } = await readModelJson(dir);
   const file = weightsFile ?? named;
   const weights = new Uint8Array(await readRegularFile(path.join(dir, file), READ_CAPS.weights, 'CHECKPOINT', `${file} in ${dir}`, 'pass a directory written by `alexnet train --save DIR`'));
@@ -222,7 +223,7 @@ export async function loadModel(dir: string, weightsFile?: string): Promise<{ mo
   if (nonFinite) throw ckptError(dir, `its weights hold a non-finite value (${nonFinite})`);
   try {
     const buf = values.buffer as ArrayBuffer;
-    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: buf }));
+    const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: buf }));
     return { model, weights };
   } catch (e) {
     const message = (e as Error).message.split('\n')[0]!;
@@ -271,7 +272,7 @@ function checkWeights(dir: string, saved: SavedState, weights: Uint8Array, verb:
  * Loads a checkpoint to resume: the model, the state (read here unless given) and the optimiser's momentum buffers
  * (null without momentum), checked against each other.
  */
-export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tf.LayersModel; state: TrainState; optimizer: Float32Array | null }> {
+export async function loadCheckpoint(dir: string, known?: SavedState): Promise<{ model: tfl.LayersModel; state: TrainState; optimizer: Float32Array | null }> {
   const saved = known ?? (await readState(dir));
   const { model, weights } = await loadModel(dir, saved.weightsFile ?? LEGACY_WEIGHTS_FILE);
   let optimizer: Float32Array | null = null;
@@ -321,7 +322,7 @@ export async function checkModelDir(dir: string): Promise<void> {
 }
 
 export interface TrainedModel {
-  model: tf.LayersModel;
+  model: tfl.LayersModel;
   /** From state.json when the run saved them, else the official names. */
   classNames: string[];
   /** Epochs the model was trained for, when state.json says. */

@@ -3,7 +3,8 @@
 // TensorFlow.js is NHWC, so the input is [32, 32, 3] where PyTorch's is [3, 32, 32]; shapes below are per
 // image. Nothing is built at import time.
 
-import * as tf from './tf.js';
+import tf from './tf.cjs';
+import tfl from './tfl.cjs';
 import { CHANNELS, IMAGE_SIZE, NUM_CLASSES } from './data/cifar.js';
 import type { Init } from './recipe.js';
 
@@ -22,30 +23,30 @@ export interface ModelOptions {
 export const INPUT_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, CHANNELS]; // [32, 32, 3]
 export const PARAMETER_COUNT = 576_778; // the seed's network
 
-export function createModel(opts: ModelOptions = {}): tf.Sequential {
+export function createModel(opts: ModelOptions = {}): tfl.Sequential {
   const init = opts.init ?? 'pytorch';
   let layerIndex = 0;
   // Initializers for one layer with fan-in `fanIn`.
   const initFor = (fanIn: number) => {
     const i = layerIndex++;
     if (init === 'glorot') {
-      return { kernelInitializer: tf.initializers.glorotUniform({ seed: seedOf(opts.seed, i, 0) }), biasInitializer: tf.initializers.zeros() };
+      return { kernelInitializer: tfl.initializers.glorotUniform({ seed: seedOf(opts.seed, i, 0) }), biasInitializer: tfl.initializers.zeros() };
     }
     const bound = 1 / Math.sqrt(fanIn);
     return {
-      kernelInitializer: tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: seedOf(opts.seed, i, 0) }),
-      biasInitializer: tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: seedOf(opts.seed, i, 1) }),
+      kernelInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed: seedOf(opts.seed, i, 0) }),
+      biasInitializer: tfl.initializers.randomUniform({ minval: -bound, maxval: bound, seed: seedOf(opts.seed, i, 1) }),
     };
   };
-  const model = tf.sequential({ name: 'alexnet' });
-  model.add(tf.layers.conv2d({ name: 'conv1', inputShape: INPUT_SHAPE, filters: 64, kernelSize: 5, activation: 'relu', ...initFor(3 * 5 * 5) })); // [28, 28, 64]
-  model.add(tf.layers.maxPooling2d({ name: 'max_pool1', poolSize: 3, strides: 2 })); // [13, 13, 64]
-  model.add(tf.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 5, activation: 'relu', ...initFor(64 * 5 * 5) })); // [9, 9, 64]
-  model.add(tf.layers.maxPooling2d({ name: 'max_pool2', poolSize: 3, strides: 2 })); // [4, 4, 64]
-  model.add(tf.layers.flatten({ name: 'flatten' })); // [1024]
-  model.add(tf.layers.dense({ name: 'fc1', units: 384, activation: 'relu', ...initFor(1024) })); // [384]
-  model.add(tf.layers.dense({ name: 'fc2', units: 192, activation: 'relu', ...initFor(384) })); // [192]
-  model.add(tf.layers.dense({ name: 'fc3', units: opts.classes ?? NUM_CLASSES, ...initFor(192) })); // [10] logits (CIFAR-10)
+  const model = tfl.sequential({ name: 'alexnet' });
+  model.add(tfl.layers.conv2d({ name: 'conv1', inputShape: INPUT_SHAPE, filters: 64, kernelSize: 5, activation: 'relu', ...initFor(3 * 5 * 5) })); // [28, 28, 64]
+  model.add(tfl.layers.maxPooling2d({ name: 'max_pool1', poolSize: 3, strides: 2 })); // [13, 13, 64]
+  model.add(tfl.layers.conv2d({ name: 'conv2', filters: 64, kernelSize: 5, activation: 'relu', ...initFor(64 * 5 * 5) })); // [9, 9, 64]
+  model.add(tfl.layers.maxPooling2d({ name: 'max_pool2', poolSize: 3, strides: 2 })); // [4, 4, 64]
+  model.add(tfl.layers.flatten({ name: 'flatten' })); // [1024]
+  model.add(tfl.layers.dense({ name: 'fc1', units: 384, activation: 'relu', ...initFor(1024) })); // [384]
+  model.add(tfl.layers.dense({ name: 'fc2', units: 192, activation: 'relu', ...initFor(384) })); // [192]
+  model.add(tfl.layers.dense({ name: 'fc3', units: opts.classes ?? NUM_CLASSES, ...initFor(192) })); // [10] logits (CIFAR-10)
   return model;
 }
 
@@ -68,7 +69,7 @@ export interface ModelSummary {
   outputShape: number[]; // of a zero input, [1, 10]
 }
 
-export function summarize(model: tf.LayersModel): ModelSummary {
+export function summarize(model: tfl.LayersModel): ModelSummary {
   const layers = model.layers.map((l) => ({
     name: l.name,
     type: l.getClassName(),

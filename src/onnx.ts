@@ -14,7 +14,7 @@
 import onnxProto from 'onnx-proto';
 import { NORMALISE_WORDS } from './batches.js';
 import { AlexnetError } from './errors.js';
-import * as tf from './tf.js';
+import tfl from './tfl.cjs';
 
 const { onnx } = onnxProto;
 
@@ -42,8 +42,8 @@ const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0])
  * `model`'s layers as NetLayers, their weights copied out (read asynchronously: WebGPU, which `export` may run on,
  * cannot read a tensor synchronously in Node); a layer with no ONNX form here is refused by name.
  */
-export async function readLayers(model: tf.LayersModel, dir: string): Promise<NetLayer[]> {
-  const refuse = (layer: tf.layers.Layer, why: string) =>
+export async function readLayers(model: tfl.LayersModel, dir: string): Promise<NetLayer[]> {
+  const refuse = (layer: tfl.layers.Layer, why: string) =>
     new AlexnetError('CHECKPOINT', `cannot export the model in ${dir}: layer ${layer.name} (${layer.getClassName()}) ${why}`, 'export a model trained by `alexnet train` (conv, max-pool, flatten and dense layers), or convert it with tf2onnx');
   const values = await Promise.all(model.layers.map((layer) => Promise.all(layer.getWeights().map(async (w) => ({ shape: w.shape, data: (await w.data()) as Float32Array })))));
   return model.layers.map((layer, i): NetLayer => {

@@ -1,7 +1,8 @@
 // Using a trained model on the user's own images: class probabilities, best first. The images arrive already
 // in the training data's layout (src/data/image.ts), so they are normalised exactly as training did.
 
-import * as tf from './tf.js';
+import tf from './tf.cjs';
+import tfl from './tfl.cjs';
 import { IMAGE_BYTES, type Split } from './data/cifar.js';
 import { BatchBuffers, inOrder } from './batches.js';
 import { batchTensors } from './step.js';
@@ -13,7 +14,7 @@ export interface ClassScore {
 }
 
 /** The `top` most probable classes for each 32x32x3 HWC image, in batches of `batchSize`. */
-export async function predictTop(model: tf.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<ClassScore[][]> {
+export async function predictTop(model: tfl.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<ClassScore[][]> {
   const split: Split = { images: new Uint8Array(images.length * IMAGE_BYTES), labels: new Uint16Array(images.length), count: images.length };
   images.forEach((img, i) => split.images.set(img, i * IMAGE_BYTES));
   const buffers = new BatchBuffers();

@@ -23,7 +23,8 @@ import { createModel, summarize, type ModelSummary } from './model.js';
 import { holdOut } from './batches.js';
 import { scheduleProblem } from './schedule.js';
 import { RECIPE, combinationProblem, heldOutCount, lessonRecipe, type Limits, type Recipe } from './recipe.js';
-import * as tf from './tf.js';
+import tf from './tf.cjs';
+import tfl from './tfl.cjs';
 import { trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainLoopResult, type TrainState } from './train.js';
 
 /** Where a command reads its data: as asked on its command line, and whether anything was asked there. */
@@ -299,7 +300,7 @@ function checkComputes(backend: ActiveBackend): void {
 }
 
 /** Batches larger than the backend holds for this model are refused before any data work (issue #13). */
-export function checkBatchSizes(backend: ActiveBackend, model: tf.LayersModel, sizes: [flag: string, size: number][]): void {
+export function checkBatchSizes(backend: ActiveBackend, model: tfl.LayersModel, sizes: [flag: string, size: number][]): void {
   const max = backend.maxBatch(model);
   for (const [flag, size] of sizes) {
     if (size > max) throw new AlexnetError('USAGE', `${flag} ${size} is more than the ${backend.name} backend holds (${max})`, `e.g. ${flag} ${Math.min(max, 512)}`);

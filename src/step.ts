@@ -2,7 +2,8 @@
 // gradient, and the update (plain, or with PyTorch's momentum, Nesterov and weight decay). The runners that run op by op share it (src/backends/runner.ts, the wasm threads in
 // src/backends/wasm/parallel.ts); prediction uses the tensors of a batch.
 
-import * as tf from './tf.js';
+import tf from './tf.cjs';
+import tfl from './tfl.cjs';
 import { IMAGE_BYTES } from './data/cifar.js';
 import { INPUT_SHAPE } from './model.js';
 import type { Recipe } from './recipe.js';
@@ -34,7 +35,7 @@ export const lessonObjective: Objective = (logits, labels) => ({ loss: crossEntr
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),
  * as tensors the caller owns.
  */
-export function lossAndGrads(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = lessonObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
+export function lossAndGrads(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, objective: Objective = lessonObjective): { loss: tf.Scalar; acc: tf.Scalar; grads: tf.NamedTensorMap } {
   return tf.tidy(() => {
     let acc: tf.Scalar | undefined;
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -64,7 +65,7 @@ export const isPlainSgd = (o: SgdOptions): boolean => o.momentum === 0 && o.weig
  * The SGD update of each trainable weight from its gradient (by variable name), as tfjs's SGDOptimizer computes
  * it: w + (-lr) * g, the product rounded before the sum (so the seed's numbers are unchanged to the last bit).
  */
-export function applySgd(model: tf.LayersModel, grads: tf.NamedTensorMap, lr: number): void {
+export function applySgd(model: tfl.LayersModel, grads: tf.NamedTensorMap, lr: number): void {
   tf.tidy(() => {
     const c = tf.scalar(-lr);
     for (const w of model.trainableWeights) {
@@ -87,7 +88,7 @@ export class Sgd {
 
   /** `state`: the momentum buffers, every weight's concatenated in model.trainableWeights order (a checkpoint's). */
   constructor(
-    private readonly model: tf.LayersModel,
+    private readonly model: tfl.LayersModel,
     private readonly opts: SgdOptions,
     state?: Float32Array | null,
   ) {

@@ -12,7 +12,7 @@ import { AlexnetError } from './errors.js';
 import { confusionMatrix } from './evaluate.js';
 import { RECIPE } from './recipe.js';
 import type { EpochMetrics, TestMetrics, TrainState } from './state.js';
-import type * as tf from './tf.js';
+import type tfl from './tfl.cjs';
 
 // The state of a run is src/state.ts's schema; the loop's callers name these types here too.
 export type { EpochMetrics, TestMetrics, TrainData, TrainState } from './state.js';
@@ -43,12 +43,12 @@ export interface Checkpointer {
    * Saves the run: the model, its state and the optimiser's momentum buffers (null without momentum); `best`: this
    * epoch is the best so far, to keep as the best checkpoint too (--keep-best).
    */
-  save(model: tf.LayersModel, state: TrainState, optimizer: Float32Array | null, best: boolean): Promise<void>;
+  save(model: tfl.LayersModel, state: TrainState, optimizer: Float32Array | null, best: boolean): Promise<void>;
 }
 
 export interface TrainLoopOptions {
   /** The network; the runner trains it and writes its weights back into it before each checkpoint. */
-  model: tf.LayersModel;
+  model: tfl.LayersModel;
   runner: Runner;
   /** Where the run stands: epoch 0 for a new run, a checkpoint's state for a resumed one. Updated as it goes. */
   state: TrainState;

@@ -1,6 +1,6 @@
 // `alexnet export` (issue #27), checked by the clients users deploy to: ONNX Runtime (onnxruntime-node) gives the
 // probabilities `alexnet predict --json` gives, ONNX's own checker passes where Debian's python3-onnx is installed,
-// and the TensorFlow.js folder loads through tf.loadLayersModel over HTTP, as a browser loads it.
+// and the TensorFlow.js folder loads through tfl.loadLayersModel over HTTP, as a browser loads it.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,8 @@ import { loadTrainedModel } from '../src/checkpoint.js';
 import { IMAGE_BYTES, IMAGE_SIZE, decodeBatch, type Split } from '../src/data/cifar.js';
 import { decodeImage, toCifarImage } from '../src/data/image.js';
 import { decodeOnnx, kernelToOihw, onnxModel, readLayers } from '../src/onnx.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
+import tfl from '../src/tfl.cjs';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
 import { listFiles, noTrace, runCli, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
 
@@ -107,7 +108,7 @@ describe('export', () => {
     });
   });
 
-  test('--format tfjs: a folder tf.loadLayersModel loads over HTTP, as a browser does, with the same outputs and the class names', async () => {
+  test('--format tfjs: a folder tfl.loadLayersModel loads over HTTP, as a browser does, with the same outputs and the class names', async () => {
     const dir = tmpDir();
     const out = path.join(dir, 'web');
     const r = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', out, '--json', '-q']);
@@ -126,7 +127,7 @@ describe('export', () => {
     await useBackend('cpu');
     const x = tf.randomUniform([3, 32, 32, 3], -1, 1, 'float32', 7);
     try {
-      const loaded = await tf.loadLayersModel(server.url.replace(/[^/]+$/, 'model.json'));
+      const loaded = await tfl.loadLayersModel(server.url.replace(/[^/]+$/, 'model.json'));
       const meta = loaded.getUserDefinedMetadata() as { classNames: string[]; input: string };
       assert.equal(meta.classNames[9], 'truck');
       assert.match(meta.input, /NHWC/);
@@ -201,12 +202,12 @@ describe('the ONNX converter', () => {
 
   test('layouts beyond the lesson\'s (same padding, strides, tanh, no bias) run in ONNX Runtime as in TensorFlow.js', async () => {
     await useBackend('cpu');
-    const m = tf.sequential();
-    m.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', useBias: false, kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 1 }) }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' }));
-    m.add(tf.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
+    const m = tfl.sequential();
+    m.add(tfl.layers.conv2d({ inputShape: [32, 32, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', useBias: false, kernelInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 1 }) }));
+    m.add(tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, padding: 'same' }));
+    m.add(tfl.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) }));
+    m.add(tfl.layers.flatten());
+    m.add(tfl.layers.dense({ units: 5, kernelInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
     const bytes = onnxModel(await readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test' });
     const session = await ort.InferenceSession.create(bytes);
     const images = [0, 1].map((i) => Uint8Array.from({ length: IMAGE_BYTES }, (_, p) => (p * 7 + i * 31) % 256));
@@ -221,9 +222,9 @@ describe('the ONNX converter', () => {
 
   test('a layer with no ONNX form here is refused by name', async () => {
     await useBackend('cpu');
-    const m = tf.sequential();
-    m.add(tf.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3 }));
-    m.add(tf.layers.batchNormalization({ name: 'bn' }));
+    const m = tfl.sequential();
+    m.add(tfl.layers.conv2d({ inputShape: [32, 32, 3], filters: 2, kernelSize: 3 }));
+    m.add(tfl.layers.batchNormalization({ name: 'bn' }));
     await assert.rejects(readLayers(m, '/tmp/m'), /cannot export the model in \/tmp\/m: layer bn \(BatchNormalization\) has no ONNX form in this tool/);
     m.dispose();
   });

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { backendEntry } from '../src/backends/table.js';
 import type { ActiveBackend, BackendName } from '../src/backends/types.js';
 import { preflight } from '../src/backends/webgpu/adapter.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
 import { IMAGE_SIZE } from '../src/data/cifar.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -10,16 +10,16 @@ import { ROOT } from './helpers.js';
 
 const SRC = path.join(ROOT, 'src');
 
-/** Every .ts file under `dir`, relative to src/. */
+/** Every .ts and .cts file under `dir`, relative to src/. */
 function sources(dir = SRC): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.relative(SRC, path.join(dir, e.name))] : []));
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : /\.c?ts$/.test(e.name) ? [path.relative(SRC, path.join(dir, e.name))] : []));
 }
 
 /** The modules `file` (relative to src/) imports at run time (type-only imports aside), relative to src/. */
 function imports(file: string): string[] {
   const text = fs.readFileSync(path.join(SRC, file), 'utf8');
   const specs = [...text.matchAll(/^import (?!type )[^;]*? from '(\.[^']+)';/gm), ...text.matchAll(/import\('(\.[^']+)'\)/g)].map((m) => m[1]!);
-  return specs.map((s) => path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), s)).replace(/\.js$/, '.ts'));
+  return specs.map((s) => path.relative(SRC, path.resolve(path.dirname(path.join(SRC, file)), s)).replace(/\.js$/, '.ts').replace(/\.cjs$/, '.cts'));
 }
 
 test('no module imports one that imports it back (at run time)', () => {
@@ -43,7 +43,7 @@ test('the WebGPU wing: each floor imports only the floors below it, and compiled
   // Floors, bottom up; a module may import its own floor's files and any floor below.
   const floor = (f: string): number => {
     const p = f.slice(wing.length);
-    if (p.startsWith('wgsl/') || ['errors.ts', 'options.ts', 'adapter.ts'].includes(p)) return 0;
+    if (p.startsWith('wgsl/') || ['errors.ts', 'options.ts', 'adapter.ts', 'package.cts'].includes(p)) return 0;
     if (p === 'compiled/program.ts' || p === 'compiled/plan.ts') return 1;
     if (p === 'compiled/conv_geometry.ts' || p.startsWith('ops/')) return 2;
     if (p.startsWith('compiled/kernels/')) return 3;

@@ -12,7 +12,7 @@ import type { Split } from '../src/data/cifar.js';
 import { PARAMETER_COUNT, createModel, summarize } from '../src/model.js';
 import { lessonRecipe } from '../src/recipe.js';
 import { AUTO_LINE, relErr, runCli, useBackend } from './helpers.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
 
 /** Runs `f` on a backend with plain arrays in and out, so nothing crosses backends by accident. */
 async function on<T>(backend: 'wasm' | 'cpu', f: () => T): Promise<T> {

@@ -10,7 +10,8 @@ import { before, test } from 'node:test';
 import { presetRecipe, type Recipe } from '../src/recipe.js';
 import { lrAt } from '../src/schedule.js';
 import { Sgd } from '../src/step.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
+import tfl from '../src/tfl.cjs';
 import { ROOT, relErr, useBackend } from './helpers.js';
 
 interface Reference {
@@ -64,7 +65,7 @@ function layout(flat: number[] | Float32Array): Float32Array[] {
 
 test('momentum, Nesterov and weight decay take PyTorch\'s SGD steps on a small net, to 1e-6 relative', () => {
   for (const r of ref.recipes) {
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 5, activation: 'relu', inputShape: [6] }), tf.layers.dense({ units: 3 })] });
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 5, activation: 'relu', inputShape: [6] }), tfl.layers.dense({ units: 3 })] });
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     layout(r.initial).forEach((v, i) => vars[i]!.assign(tf.tensor(v, vars[i]!.shape)));
     const recipe: Recipe = { ...presetRecipe('seed', 0), ...r, lr: ref.lr, epochs: ref.epochs };
@@ -92,7 +93,7 @@ test('the optimiser state round-trips: buffers saved after a step continue as if
   const r = ref.recipes.find((x) => x.name === 'Nesterov')!;
   const recipe: Recipe = { ...presetRecipe('seed', 0), ...r };
   const make = () => {
-    const model = tf.sequential({ layers: [tf.layers.dense({ units: 5, activation: 'relu', inputShape: [6] }), tf.layers.dense({ units: 3 })] });
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ units: 5, activation: 'relu', inputShape: [6] }), tfl.layers.dense({ units: 3 })] });
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     layout(r.initial).forEach((v, i) => vars[i]!.assign(tf.tensor(v, vars[i]!.shape)));
     return { model, vars };

@@ -24,7 +24,8 @@ import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
 import { lessonRecipe } from '../src/recipe.js';
 import { lossAndGrads, lessonObjective } from '../src/step.js';
-import * as tf from '../src/tf.js';
+import tf from '../src/tf.cjs';
+import tfl from '../src/tfl.cjs';
 import { relErr, runCli, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 let webgpu: ActiveBackend | null = null;
@@ -367,7 +368,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
 
   test('a model with a layer the compiler does not know runs op by op, and says why', async () => {
     const backend = await useBackend('webgpu');
-    const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [32, 32, 3] }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 10 })] });
+    const model = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [32, 32, 3] }), tfl.layers.dropout({ rate: 0.5 }), tfl.layers.dense({ units: 10 })] });
     assert.deepEqual(compilePlan(model), { reason: 'layer dropout_Dropout1 is a Dropout (the compiler knows Conv2D, MaxPooling2D, Flatten and Dense)' });
     const runner = await backend.runner({ model, recipe, settings: {} });
     assert.equal(runner.label, 'ops');

@@ -2,7 +2,7 @@
 // backend runs and why (the line the commands print on stderr).
 
 import { AlexnetError } from '../errors.js';
-import * as tf from '../tf.js';
+import tf from '../tf.cjs';
 import { setCloser } from './lifecycle.js';
 import { AUTO_ORDER, BACKENDS, backendEntry, type BackendChoice } from './table.js';
 import type { ActiveBackend, NotStarted } from './types.js';

@@ -7,7 +7,8 @@
 import { BatchBuffers, inOrder, type Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
 import { Sgd, batchTensors, lossAndGrads, lessonObjective, sgdOptions, type Objective } from '../step.js';
-import * as tf from '../tf.js';
+import tf from '../tf.cjs';
+import tfl from '../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe, Settings } from './types.js';
 
 export class OpsRunner implements Runner {
@@ -18,7 +19,7 @@ export class OpsRunner implements Runner {
   /** Each step's loss and accuracy, on the device, until numbers() takes them. */
   private pending: tf.Scalar[] = [];
 
-  protected readonly model: tf.LayersModel;
+  protected readonly model: tfl.LayersModel;
   private readonly sgd: Sgd;
 
   /**

@@ -1,6 +1,6 @@
 // The one table of backends: the `--backend` choices and their help, `bench --backend all`, and the order in
-// which `auto` tries them. It loads no TensorFlow.js (that costs ~0.4 s), so `--help` and `download` start at
-// once; each backend's module is imported only when it is tried.
+// which `auto` tries them. It loads no TensorFlow.js (~0.1 s of CPU even the way src/tf.cts loads it), so
+// `--help` and `download` start at once; each backend's module is imported only when it is tried.
 
 import { AlexnetError } from '../errors.js';
 import type { Field } from '../recipe.js';

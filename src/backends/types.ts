@@ -5,7 +5,7 @@
 import type { Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
 import type { Recipe } from '../recipe.js';
-import type * as tf from '../tf.js';
+import type tfl from '../tfl.cjs';
 
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
@@ -20,7 +20,7 @@ export type Settings = Record<string, number | string>;
 
 export interface RunnerOptions {
   /** The network, whose variables hold the weights at the start; the runner trains them (see `sync`). */
-  model: tf.LayersModel;
+  model: tfl.LayersModel;
   /** The optimiser's hyperparameters; the learning rate comes with each step (a schedule may change it). */
   recipe: Recipe;
   /** This backend's settings as asked; a runner takes what concerns it. */
@@ -85,7 +85,7 @@ export interface ActiveBackend {
   /** What runs and why, e.g. `wasm (CPU; no GPU backend: ...)`; the stderr line is `backend: ` + detail. */
   detail: string;
   /** Largest batch (training or evaluation) of `model` the backend can hold; larger ones are refused before any work. */
-  maxBatch(model: tf.LayersModel): number;
+  maxBatch(model: tfl.LayersModel): number;
   /** The way this backend runs steps and evaluations of `opts.model`. */
   runner(opts: RunnerOptions): Promise<Runner>;
   /** Waits for queued device work and releases the device, so the process exits promptly and cleanly. */

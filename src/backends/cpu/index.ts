@@ -4,8 +4,8 @@
 
 // Imported by name: the package marks its Node build free of side effects, so a bundler (esbuild)
 // would drop a bare `import '@tensorflow/tfjs-backend-cpu'`, and with it the backend's registration.
-import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import * as tf from '../../tf.js';
+import { version_cpu } from './package.cjs';
+import tf from '../../tf.cjs';
 import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { registerCpuKernels } from './kernels/Conv2DBackpropFilter.js';

@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import * as tf from '../../tf.js';
+import tf from '../../tf.cjs';
 import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { findLibraries, ldconfig } from '../libraries.js';

@@ -2,8 +2,8 @@
 // or slow (./kernels/), and data-parallel steps on worker threads (./parallel.ts).
 
 import { readFileSync } from 'node:fs';
-import '@tensorflow/tfjs-backend-wasm';
-import * as tf from '../../tf.js';
+import './package.cjs';
+import tf from '../../tf.cjs';
 import { OpsRunner } from '../runner.js';
 import type { ActiveBackend, DoctorSection, StartRequest, StartResult } from '../types.js';
 import { registerWasmKernels } from './kernels/register_all_kernels.js';

@@ -6,7 +6,8 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { batchTensors, lossAndGrads } from '../../step.js';
-import * as tf from '../../tf.js';
+import tf from '../../tf.cjs';
+import tfl from '../../tfl.cjs';
 import { start } from './index.js';
 import { evalBatch, onHeap, type WorkerData, type WorkerReply, type WorkerRequest } from './parallel.js';
 
@@ -22,7 +23,7 @@ try {
   const { topology, shapes } = data;
   const weights = new Float32Array(data.weights);
   const out = new Float32Array(data.grads);
-  const model = await tf.models.modelFromJSON(JSON.parse(topology));
+  const model = await tfl.models.modelFromJSON(JSON.parse(topology));
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (shapes.length !== vars.length || shapes.some((s, i) => s.join() !== vars[i]!.shape.join())) {
     throw new Error(`the network's weights have shapes ${JSON.stringify(vars.map((v) => v.shape))}, not ${JSON.stringify(shapes)}`);

@@ -23,7 +23,8 @@ import { BatchBuffers, inOrder, type Batch } from '../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
 import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } from '../../step.js';
-import * as tf from '../../tf.js';
+import tf from '../../tf.cjs';
+import tfl from '../../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
 import { heap } from './kernels/util.js';
 
@@ -79,7 +80,7 @@ export class DataParallel implements Runner {
   private readonly sum: Float32Array;
 
   private constructor(
-    private readonly model: tf.LayersModel,
+    private readonly model: tfl.LayersModel,
     private readonly workers: Worker[],
     /** The weights the workers read, and each worker's gradient (WorkerData). */
     private readonly shared: { weights: Float32Array; grads: Float32Array[] },
@@ -258,7 +259,7 @@ export interface BatchEval {
 }
 
 /** Evaluates one batch and reads the results (each shard is read anyway, to be combined on the host). */
-export function evalBatch(model: tf.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
+export function evalBatch(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
   const [loss, acc, pred] = tf.tidy(() => {
     const logits = model.apply(x, { training: false }) as tf.Tensor2D;
     return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1)];

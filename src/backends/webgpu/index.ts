@@ -24,7 +24,8 @@
 //   queue, then destroys the device and drops the GPU object so that Node.js can exit.
 
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import * as tf from '../../tf.js';
+import tf from '../../tf.cjs';
+import tfl from '../../tfl.cjs';
 import type { ActiveBackend, NotStarted, Runner, RunnerOptions, StartRequest, StartResult } from '../types.js';
 import { NATIVE_API, dawnFlags, describeAdapter, forgetGpu, openGpu, packageVersion, preflight, withStderrSilenced, type Adapter } from './adapter.js';
 import { adapterFix, notInstalledHint } from './doctor.js';
@@ -73,7 +74,7 @@ async function open(allowSoftware: boolean, quiet: boolean): Promise<Opened | ({
   }
   Object.assign(globalThis, globals);
   Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: `Node.js ${process.version}` }, configurable: true, writable: true });
-  await import('@tensorflow/tfjs-backend-webgpu'); // a literal, so that a bundler (esbuild) includes it
+  await import('./package.cjs'); // a literal, so that a bundler (esbuild) includes it
   if (!(await tf.setBackend('webgpu'))) {
     return { ok: false, installed: true, reason: `WebGPU: ${TFJS_PACKAGE} did not start on ${adapter.name}`, hint: 'run `alexnet doctor`' };
   }
@@ -132,7 +133,7 @@ export async function start(req: StartRequest): Promise<StartResult> {
 }
 
 /** The most values any layer of `model` holds per image (its input included). */
-function largestPerImage(model: tf.LayersModel): number {
+function largestPerImage(model: tfl.LayersModel): number {
   const perImage = (shape: (number | null)[]) => shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   return Math.max(...model.inputs.map((t) => perImage(t.shape)), ...model.layers.map((l) => perImage(l.outputShape as (number | null)[])));
 }

@@ -6,7 +6,7 @@
 // tests to seconds; `--backend cpu` users get the same speed-up. NCHW goes to the stock kernel.
 
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 
 interface Args {
   inputs: { x: tf.TensorInfo; dy: tf.TensorInfo };

@@ -1,7 +1,7 @@
 // Our kernels for the wasm backend, registered over (or, for Conv2DBackpropFilter, beside the missing) stock ones,
 // as tfjs-backend-wasm's register_all_kernels.ts lists its own. Why each exists is in its file.
 
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 import { batchMatMulConfig } from './BatchMatMul.js';
 import { castConfig } from './Cast.js';
 import { conv2DConfig } from './Conv2D.js';

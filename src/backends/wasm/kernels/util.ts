@@ -2,7 +2,7 @@
 // convolutions the convolution kernels cover.
 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 import { Gemm, type Heap } from '../gemm.js';
 import { Simd } from '../simd.js';
 

@@ -3,7 +3,7 @@
 // (src/model.ts): this reads them, it does not restate them. A layer it does not know (or a configuration of a
 // known one it does not cover) is not compiled: compilePlan says why, and the op-by-op runner runs the model.
 
-import * as tf from '../../../tf.js';
+import tfl from '../../../tfl.cjs';
 
 /** A tensor per image, NHWC: [h, w, c]; dense activations are [1, 1, c]. */
 export type Shape = [number, number, number];
@@ -31,7 +31,7 @@ export interface Plan {
   layers: PlanLayer[];
   classes: number; // the last layer's width: the logits
   /** Every trainable weight in model.trainableWeights order: its variable, and where it lives in the flat buffer. */
-  weights: { variable: tf.LayerVariable; offset: number; size: number }[];
+  weights: { variable: tfl.LayerVariable; offset: number; size: number }[];
   size: number; // floats in the flat weight buffer
 }
 
@@ -47,17 +47,17 @@ function windowed(n: number, k: number, s: number, padding: string): { out: numb
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)]);
 
 /** The plan of `model`, or why it has none. */
-export function compilePlan(model: tf.LayersModel): Plan | { reason: string } {
+export function compilePlan(model: tfl.LayersModel): Plan | { reason: string } {
   const inShape = model.inputs[0]?.shape;
   if (model.inputs.length !== 1 || !inShape || inShape.length !== 4) return { reason: 'the model does not take one NHWC image input' };
   const input = inShape.slice(1) as Shape;
-  const offsets = new Map<tf.LayerVariable, number>();
+  const offsets = new Map<tfl.LayerVariable, number>();
   let flat = 0;
   for (const v of model.trainableWeights) {
     offsets.set(v, flat);
     flat += v.shape.reduce((a, b) => a! * b!, 1)!;
   }
-  const weightsOf = (layer: tf.layers.Layer, useBias: boolean): Weights => {
+  const weightsOf = (layer: tfl.layers.Layer, useBias: boolean): Weights => {
     const [kernel, bias] = layer.trainableWeights;
     return { kernel: offsets.get(kernel!)!, bias: useBias && bias ? offsets.get(bias)! : null };
   };

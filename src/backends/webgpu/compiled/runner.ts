@@ -18,7 +18,7 @@
 
 import { BatchBuffers, NORMALISE, inOrder, type Batch } from '../../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../../data/cifar.js';
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 import { concatFloats, sgdOptions, type SgdOptions } from '../../../step.js';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../../types.js';
 import { throwIfGpuError } from '../errors.js';

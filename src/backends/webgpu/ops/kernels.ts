@@ -2,7 +2,7 @@
 // fallback for layouts ours does not handle (NCHW).
 
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 import { planSplitK } from '../wgsl/splitk.js';
 import { Conv2DDerFilterSplitKProgram, SumSlicesProgram } from './conv_backprop_filter_splitk_webgpu.js';
 

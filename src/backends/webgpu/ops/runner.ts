@@ -9,7 +9,7 @@ import { NORMALISE, type Batch } from '../../../batches.js';
 import type { Split } from '../../../data/cifar.js';
 import { INPUT_SHAPE } from '../../../model.js';
 import { isPlainSgd, sgdOptions, type Objective } from '../../../step.js';
-import * as tf from '../../../tf.js';
+import tf from '../../../tf.cjs';
 import { OpsRunner } from '../../runner.js';
 import type { RunnerOptions, RunnerProbe } from '../../types.js';
 import { throwIfGpuError } from '../errors.js';
