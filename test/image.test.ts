@@ -67,6 +67,56 @@ test('toCifarImage: each output pixel is the mean of the area it covers; alpha i
   assert.deepEqual([t[0], t[15 * 3], t[16 * 3], t[(16 * 32) * 3], t[IMAGE_BYTES - 3]], [10, 10, 20, 30, 40]);
 });
 
+/**
+ * toCifarImage as written first, the area-weighted mean with alpha over white for every pixel: the kernel takes
+ * shortcuts (opaque pixels apart), which must give these bytes exactly.
+ */
+function boxMeanReference(img: RgbaImage): Uint8Array {
+  const side = Math.min(img.width, img.height);
+  const taps = (start: number) => Array.from({ length: IMAGE_SIZE }, (_, o) => {
+    const scale = side / IMAGE_SIZE;
+    const [lo, hi] = [o * scale, (o + 1) * scale];
+    const t: { index: number; weight: number }[] = [];
+    for (let i = Math.floor(lo); i < hi; i++) {
+      const w = Math.min(hi, i + 1) - Math.max(lo, i);
+      if (w > 1e-12) t.push({ index: start + i, weight: w / scale });
+    }
+    return t;
+  });
+  const xs = taps(Math.floor((img.width - side) / 2));
+  const ys = taps(Math.floor((img.height - side) / 2));
+  const out = new Uint8Array(IMAGE_BYTES);
+  for (let oy = 0; oy < IMAGE_SIZE; oy++) {
+    for (let ox = 0; ox < IMAGE_SIZE; ox++) {
+      const acc = [0, 0, 0];
+      for (const ty of ys[oy]!) {
+        for (const tx of xs[ox]!) {
+          const p = (ty.index * img.width + tx.index) * 4;
+          const alpha = img.data[p + 3]! / 255;
+          for (let c = 0; c < 3; c++) acc[c]! += ty.weight * tx.weight * (img.data[p + c]! * alpha + 255 * (1 - alpha));
+        }
+      }
+      acc.forEach((v, c) => (out[(oy * IMAGE_SIZE + ox) * 3 + c] = Math.min(255, Math.max(0, Math.round(v)))));
+    }
+  }
+  return out;
+}
+
+test('toCifarImage: the same bytes as the plain area-weighted mean, at sizes that do not divide and with any alpha', () => {
+  const cases: [number, number, 'opaque' | 'mixed' | 'translucent'][] = [
+    [37, 53, 'mixed'], [53, 37, 'opaque'], [100, 71, 'translucent'], [33, 33, 'mixed'], [5, 7, 'mixed'], [640, 480, 'opaque'], [301, 999, 'mixed'],
+  ];
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+  for (const [w, h, alpha] of cases) {
+    const img: RgbaImage = { width: w, height: h, data: Uint8Array.from({ length: w * h * 4 }, (_, i) => {
+      if (i % 4 !== 3) return next();
+      return alpha === 'opaque' ? 255 : alpha === 'translucent' ? next() : next() < 128 ? 255 : next();
+    }) };
+    assert.deepEqual(toCifarImage(img), boxMeanReference(img), `${w} x ${h}, ${alpha}`);
+  }
+});
+
 test('decodeImage: PNG and JPEG decode; damaged or foreign bytes are one-line IMAGE errors', () => {
   const img = pattern(3);
   const rgba = upscale(img, 1);

@@ -152,25 +152,46 @@ function boxWeights(start: number, span: number, outSize: number): { index: numb
  * The image as CIFAR-10 stores it after decoding: 32x32x3 bytes, HWC. Centre crop to a square, alpha over
  * white, then each output pixel is the area-weighted mean of its source pixels. Smaller images are enlarged
  * by the same rule, which is then nearest-neighbour.
+ *
+ * Each source pixel adds w * (v * alpha + 255 * (1 - alpha)) per channel, rows then columns in order. An opaque
+ * pixel's term is w * v to the bit (v * 1 + 255 * 0), so it is added as that, in locals rather than an array:
+ * 59 opaque megapixels took 0.92-1.20 s and take 0.37-0.40 s, with the same bytes out (this function alone,
+ * three interleaved runs, Intel Xeon, 2026-12-07; test/image.test.ts holds it to the plain formula).
  */
 export function toCifarImage(img: RgbaImage, out = new Uint8Array(IMAGE_BYTES)): Uint8Array {
   const side = Math.min(img.width, img.height);
   const xs = boxWeights(Math.floor((img.width - side) / 2), side, IMAGE_SIZE);
   const ys = boxWeights(Math.floor((img.height - side) / 2), side, IMAGE_SIZE);
-  const acc = new Float64Array(CHANNELS);
+  const data = img.data;
   for (let oy = 0; oy < IMAGE_SIZE; oy++) {
     for (let ox = 0; ox < IMAGE_SIZE; ox++) {
-      acc.fill(0);
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      const taps = xs[ox]!;
       for (const ty of ys[oy]!) {
-        for (const tx of xs[ox]!) {
-          const p = (ty.index * img.width + tx.index) * 4;
+        const row = ty.index * img.width;
+        for (let t = 0; t < taps.length; t++) {
+          const tx = taps[t]!;
+          const p = (row + tx.index) * 4;
           const w = ty.weight * tx.weight;
-          const alpha = img.data[p + 3]! / 255;
-          for (let c = 0; c < CHANNELS; c++) acc[c] += w * (img.data[p + c]! * alpha + BACKGROUND * (1 - alpha));
+          const a = data[p + 3]!;
+          if (a === 255) {
+            r += w * data[p]!;
+            g += w * data[p + 1]!;
+            b += w * data[p + 2]!;
+          } else {
+            const alpha = a / 255;
+            r += w * (data[p]! * alpha + BACKGROUND * (1 - alpha));
+            g += w * (data[p + 1]! * alpha + BACKGROUND * (1 - alpha));
+            b += w * (data[p + 2]! * alpha + BACKGROUND * (1 - alpha));
+          }
         }
       }
       const o = (oy * IMAGE_SIZE + ox) * CHANNELS;
-      for (let c = 0; c < CHANNELS; c++) out[o + c] = Math.min(255, Math.max(0, Math.round(acc[c]!)));
+      out[o] = Math.min(255, Math.max(0, Math.round(r)));
+      out[o + 1] = Math.min(255, Math.max(0, Math.round(g)));
+      out[o + 2] = Math.min(255, Math.max(0, Math.round(b)));
     }
   }
   return out;
