@@ -11,9 +11,10 @@
 // the same way.
 //
 // The weights go to the workers, and their gradients come back, through shared memory (one SharedArrayBuffer
-// for the weights, one per worker for its gradient), and the main thread sums into a buffer it keeps: copying
-// and allocating ~9 MB a step made the averaging take 5 to 41 ms (garbage collection of the copies) where it
-// takes ~5 (issue #28; Intel Xeon, 2 cores, 2026-12-06). The sums are the same, in the same order.
+// for the weights, one per worker for its gradient), and the main thread sums them into its own gradient on
+// the wasm heap: copying and allocating ~9 MB a step made the averaging take 5 to 41 ms (garbage collection of
+// the copies; issue #28, Intel Xeon, 2 cores, 2026-12-06), a buffer of its own and new tensors 9-11 ms, and
+// this ~5 (the same machine, 2026-12-07). The sums are the same, in the same order.
 
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
@@ -76,8 +77,6 @@ export class DataParallel implements Runner {
   private pending: number[] = [];
 
   private readonly sgd: Sgd;
-  /** The batch's gradient, summed here step after step (one buffer, every weight concatenated). */
-  private readonly sum: Float32Array;
 
   private constructor(
     private readonly model: tfl.LayersModel,
@@ -87,7 +86,6 @@ export class DataParallel implements Runner {
     opts: RunnerOptions,
   ) {
     this.sgd = new Sgd(model, sgdOptions(opts.recipe), opts.optimizerState);
-    this.sum = new Float32Array(shared.weights.length);
   }
 
   /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of the model's network. */
@@ -129,32 +127,23 @@ export class DataParallel implements Runner {
     const own = lossAndGrads(this.model, x0, y0);
     tf.dispose([x0, y0]);
     const results = await Promise.all(pending.map(async (p) => expect(await p, 'result')));
-    // The batch mean of loss, accuracy and gradient: each shard's mean weighted by its share of the batch.
+    // The batch mean of loss, accuracy and gradient: each shard's mean weighted by its share of the batch, summed
+    // into the main thread's own gradient where it lies on the wasm heap (the threads idle meanwhile: see the top).
     let loss = (own.loss.dataSync()[0]! * n0) / n;
     let acc = (own.acc.dataSync()[0]! * n0) / n;
-    const combined: tf.NamedTensorMap = {};
     let off = 0;
     for (const v of vars) {
-      // Plain loops: Float32Array.from with a map function took ~100 ms for these 576,778 values.
-      const mine = onHeap(own.grads[v.name]!);
-      const sum = this.sum.subarray(off, off + v.size);
-      const w0 = n0 / n;
-      for (let k = 0; k < sum.length; k++) sum[k] = mine[k]! * w0;
-      results.forEach((_, i) => {
-        const g = this.shared.grads[i]!;
-        const w = sizes[i + 1]! / n;
-        for (let k = 0; k < sum.length; k++) sum[k] += g[off + k]! * w;
-      });
-      combined[v.name] = tf.tensor(sum, v.shape);
+      const sum = onHeap(own.grads[v.name]!);
+      // With no shard but the main thread's (a batch of one), n0 = n and the gradient is already the mean.
+      for (let i = 0; i < results.length; i++) scaleAndAdd(sum, i === 0 ? n0 / n : 1, this.shared.grads[i]!, off, sizes[i + 1]! / n);
       off += v.size;
     }
     results.forEach((r, i) => {
       loss += (r.loss * sizes[i + 1]!) / n;
       acc += (r.acc * sizes[i + 1]!) / n;
     });
+    this.sgd.apply(own.grads, lr); // on the main thread's model: the workers get the weights with each shard
     tf.dispose([own.loss, own.acc, ...Object.values(own.grads)]);
-    this.sgd.apply(combined, lr); // on the main thread's model: the workers get the weights with each shard
-    tf.dispose(Object.values(combined));
     this.pending.push(loss, acc);
   }
 
@@ -250,6 +239,15 @@ export class DataParallel implements Runner {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.sgd.dispose();
   }
+}
+
+/**
+ * sum[k] = sum[k] * w0 + g[off + k] * w, the product sum[k] * w0 rounded to float32 as if stored first, so the
+ * values are those of scaling in one pass and adding in another, in one pass over the memory. With w0 = 1 that
+ * product is sum[k] itself.
+ */
+function scaleAndAdd(sum: Float32Array, w0: number, g: Float32Array, off: number, w: number): void {
+  for (let k = 0; k < sum.length; k++) sum[k] = Math.fround(sum[k]! * w0) + g[off + k]! * w;
 }
 
 export interface BatchEval {
