@@ -1,11 +1,11 @@
 // Our WebAssembly matrix product (src/backends/wasm/gemm.ts) on a memory of its own, against a float64 product
 // in JS: plain matrices with rows left over from the 4-row tiles and sums longer than one block, a convolution's
-// patches read where they lie, rows added where a placement puts them (overlapping, as col2im does), with and
-// without the fused multiply-add.
+// patches read where they lie, runs cut by the sum's blocks, rows added where a placement puts them
+// (overlapping, as col2im does), with and without the fused multiply-add.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Gemm, fusedMultiplyAdd, rowMajor, rowMajorOut, type Heap, type Layout, type Placement } from '../src/backends/wasm/gemm.js';
+import { Gemm, fusedMultiplyAdd, rowMajor, rowMajorOut, sumBlocks, type Heap, type Layout, type Placement } from '../src/backends/wasm/gemm.js';
 
 /** A heap of its own: 16 MiB, and an allocator that only bumps (each test makes a fresh one). */
 function ownHeap(): Heap & { f32: () => Float32Array; alloc: (values: number) => number } {
@@ -47,7 +47,7 @@ function reference(mem: Float32Array, a: number, layout: Layout, b: number, ldb:
   return result;
 }
 
-const cases: { name: string; m: number; k: number; n: number; layout?: (h: ReturnType<typeof ownHeap>) => { a: number; layout: Layout }; out?: (m: number, n: number) => Placement; acc?: boolean }[] = [
+const cases: { name: string; m: number; k: number; n: number; layout?: (h: ReturnType<typeof ownHeap>) => { a: number; layout: Layout }; out?: (m: number, n: number) => Placement; acc?: boolean; block?: number }[] = [
   { name: 'plain, 7 rows (3 left over), k = 600 (three blocks of the sum)', m: 7, k: 600, n: 24 },
   { name: 'plain, 1 row, k = 1', m: 1, k: 1, n: 8 },
   {
@@ -62,6 +62,18 @@ const cases: { name: string; m: number; k: number; n: number; layout?: (h: Retur
       const rows: number[] = [];
       for (let b = 0; b < N; b++) for (let y = 0; y <= H - KH; y++) for (let x = 0; x <= W - KW; x++) rows.push(4 * ((b * H + y) * W + x) * C);
       return { a, layout: { rows: Int32Array.from(rows), runs: Int32Array.from({ length: KH }, (_, r) => 4 * r * W * C), runLength: KW * C } };
+    },
+  },
+  {
+    name: 'runs of 5 in a [6, 9] image, the sum in blocks of 8 values that cut them, 3 rows (all left over)',
+    m: 3,
+    k: 4 * 5,
+    n: 8,
+    block: 8,
+    layout: (h) => {
+      const a = h.alloc(6 * 9);
+      fill(h.f32(), a / 4, 6 * 9, 5);
+      return { a, layout: { rows: Int32Array.of(0, 4, 4 * 10), runs: Int32Array.from({ length: 4 }, (_, r) => 4 * r * 9), runLength: 5 } };
     },
   },
   {
@@ -94,7 +106,7 @@ for (const fma of [false, true]) {
       const want = reference(h.f32(), a, layout, b, c.n, out, cAt, c.acc ?? false);
       const gemm = new Gemm(h, fma);
       if (!c.layout && !c.out) gemm.matmul(a, b, cAt, c.m, c.k, c.n);
-      else gemm.product(a, layout, b, c.n, cAt, out, c.acc);
+      else gemm.product(a, layout, b, c.n, cAt, out, c.acc, c.block);
       const got = h.f32();
       let worst = 0;
       for (let i = cAt / 4; i < cAt / 4 + size; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / Math.max(1, Math.abs(want[i]!)));
@@ -102,6 +114,22 @@ for (const fma of [false, true]) {
     });
   }
 }
+
+test('sumBlocks: runs cut where a block of the sum ends; each block\'s first run and B offset', () => {
+  const cases: { name: string; layout: Layout; ldb: number; block: number; runs: number[]; groups: number[] }[] = [
+    { name: 'one block', layout: { rows: Int32Array.of(0), runs: Int32Array.of(0, 100), runLength: 3 }, ldb: 32, block: Infinity, runs: [0, 3, 100, 3], groups: [0, 0, 2, 0] },
+    { name: 'blocks on run ends', layout: { rows: Int32Array.of(0), runs: Int32Array.of(0, 100), runLength: 3 }, ldb: 32, block: 3, runs: [0, 3, 100, 3], groups: [0, 0, 1, 96, 2, 0] },
+    // k = 0..5 in runs of 3 at 0 and 100, blocks of 4: [0, 3) + [100, 101) | [104, 106).
+    { name: 'a block ending inside a run', layout: { rows: Int32Array.of(0), runs: Int32Array.of(0, 100), runLength: 3 }, ldb: 32, block: 4, runs: [0, 3, 100, 1, 104, 2], groups: [0, 0, 2, 128, 3, 0] },
+    // One run of 10 in blocks of 4: KC blocks of a plain row.
+    { name: 'a plain row', layout: rowMajor(2, 10), ldb: 40, block: 4, runs: [0, 4, 16, 4, 32, 2], groups: [0, 0, 1, 160, 2, 320, 3, 0] },
+  ];
+  for (const c of cases) {
+    const got = sumBlocks(c.layout, c.ldb, c.block);
+    assert.deepEqual([...got.runs], c.runs, `${c.name}: runs`);
+    assert.deepEqual([...got.groups], c.groups, `${c.name}: groups`);
+  }
+});
 
 test('the fused multiply-add is fused where the product says it is', (t) => {
   // (-1)(1) + (1 + 2^-23)(1 - 2^-23): fused, the second product is added unrounded and leaves -2^-46; multiplied

@@ -112,6 +112,29 @@ describe('wasm kernels against the cpu backend', () => {
     });
   }
 
+  test('conv1\'s filter gradient, read in place, is the product of its matrix of patches to the bit', async () => {
+    // The kernel reads the patches in x transposed, in runs of OW values that the sum's blocks of 256 cut; the
+    // product of the explicit [75, n*OH*OW] matrix (tf.matMul, the same blocks) sums the same values in the same
+    // order, so every value must match exactly.
+    const [n, h, w, ci, k, co] = [2, 32, 32, 3, 5, 64];
+    const [oh, ow] = [h - k + 1, w - k + 1];
+    const xv = randomArray(n * h * w * ci, 11);
+    const dyv = randomArray(n * oh * ow * co, 12);
+    const got = await on('wasm', () => {
+      const x = tf.tensor4d(xv, [n, h, w, ci]);
+      const dy = tf.tensor4d(dyv, [n, oh, ow, co]);
+      const dw = tf.grad((f) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 1, 'valid'), dy)))(tf.zeros([k, k, ci, co]) as tf.Tensor4D);
+      const patches = new Float32Array(k * k * ci * n * oh * ow);
+      let o = 0;
+      for (let r = 0; r < k; r++) for (let s = 0; s < k; s++) for (let c = 0; c < ci; c++) {
+        for (let b = 0; b < n; b++) for (let y = 0; y < oh; y++) for (let z = 0; z < ow; z++) patches[o++] = xv[((b * h + y + r) * w + z + s) * ci + c]!;
+      }
+      const product = tf.matMul(tf.tensor2d(patches, [k * k * ci, n * oh * ow]), tf.reshape(dy, [n * oh * ow, co]));
+      return { kernel: dw.dataSync().slice(), product: product.dataSync().slice() };
+    });
+    assert.deepEqual(got.kernel, got.product);
+  });
+
   test('the filter-gradient kernel rejects a stride it does not cover', async () => {
     await useBackend('wasm');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;

@@ -15,21 +15,24 @@ import v8 from 'node:v8';
 import { body, countDown, countUp, f32x4Add, f32x4Mul, i32Load, load32Splat, moduleOf, op, relaxedMadd, v128Load, v128Store, zero } from './wasm-code.js';
 
 // The parameters, in order, then the locals.
-const [A, ROWS, SEGS, NSEG, SEGLEN, B, LDB, C, CROWS, CCOLS, M, N, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+const [A, ROWS, RUNS, GROUPS, NGROUP, B, LDB, C, CROWS, CCOLS, M, N, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 const PARAMS = 13;
 
 /**
  * One function: C[M,N] (+)= A[M,K] . B[K,N] in f32, where A's rows may lie anywhere: row i starts `rows[i]`
- * bytes after A, and its K = nseg x seglen values are `nseg` runs of `seglen` contiguous values, run j starting
- * `segs[j]` bytes into the row. So a convolution's patches are read where they lie in the image (implicit
- * im2col), and a plain matrix is one run a row. B is row-major, its rows `ldb` bytes apart. C's values may lie
- * anywhere too, in blocks of 8: row i's block j at `crows[i] + ccols[j]` bytes after C, so a convolution's
- * input gradient adds each patch's product into the image where the patch lies (col2im fused in). M is a
- * multiple of `mr`, N of 8; with `acc` set, the products are added to C's values instead of replacing them.
+ * bytes after A, and its K values are runs of contiguous values, run j starting `runs[2j]` bytes into the row
+ * and `runs[2j + 1]` values long (at least 1). So a convolution's patches are read where they lie in the image
+ * (implicit im2col), and a plain matrix is one run a row. B is row-major, its rows `ldb` bytes apart, in the
+ * order of the runs' values. The sum goes in `ngroup` blocks of runs: block g is runs groups[2g] up to
+ * groups[2g + 2], its B rows from `groups[2g + 1]` bytes after B; each block's sums start from zero and are
+ * added to C's values (the first block's too with `acc` set), so a block of B can stay in cache while every row
+ * tile passes over it. C's values may lie anywhere too, in blocks of 8: row i's block j at `crows[i] +
+ * ccols[j]` bytes after C, so a convolution's input gradient adds each patch's product into the image where the
+ * patch lies (col2im fused in). M is a multiple of `mr`, N of 8.
  */
 function gemmBody(mr: number, fma: boolean): number[] {
   let next = PARAMS;
-  const m = next++, n = next++, k = next++, s = next++, pb = next++, pc = next++, so = next++, col = next++;
+  const g = next++, m = next++, n = next++, k = next++, s = next++, send = next++, pb = next++, pc = next++, so = next++, col = next++;
   const row = Array.from({ length: mr }, () => next++);
   const crow = Array.from({ length: mr }, () => next++);
   const pa = Array.from({ length: mr }, () => next++);
@@ -40,7 +43,10 @@ function gemmBody(mr: number, fma: boolean): number[] {
   const madd = (acc: number, b: number) => (fma
     ? [...op.get(a), ...op.get(b), ...op.get(acc), ...relaxedMadd, ...op.set(acc)]
     : [...op.get(a), ...op.get(b), ...f32x4Mul, ...op.get(acc), ...f32x4Add, ...op.set(acc)]);
+  const group = (field: number) => [...op.get(GROUPS), ...op.get(g), ...op.i32(8), ...op.mul, ...op.add, ...i32Load(4 * field)];
   const code: number[] = [
+    ...op.i32(0), ...op.set(g),
+    ...op.loop, // blocks of the sum
     ...op.i32(0), ...op.set(m),
     ...op.block, ...op.loop, // rows, MR at a time
     ...op.get(m), ...op.get(M), ...op.geU, ...op.brIf(1),
@@ -50,12 +56,13 @@ function gemmBody(mr: number, fma: boolean): number[] {
     ...op.block, ...op.loop, // columns, 8 at a time
     ...op.get(n), ...op.get(N), ...op.geU, ...op.brIf(1),
     ...c.flatMap(([c0, c1]) => [...zero, ...op.set(c0), ...zero, ...op.set(c1)]),
-    ...op.get(B), ...op.get(n), ...op.i32(4), ...op.mul, ...op.add, ...op.set(pb),
-    ...op.i32(0), ...op.set(s),
-    ...op.loop, // the runs of a row
-    ...op.get(SEGS), ...op.get(s), ...op.i32(4), ...op.mul, ...op.add, ...i32Load(0), ...op.set(so),
+    ...op.get(B), ...group(1), ...op.add, ...op.get(n), ...op.i32(4), ...op.mul, ...op.add, ...op.set(pb),
+    ...group(0), ...op.set(s),
+    ...group(2), ...op.set(send),
+    ...op.loop, // the block's runs
+    ...op.get(RUNS), ...op.get(s), ...op.i32(8), ...op.mul, ...op.add, ...op.tee(so), ...i32Load(4), ...op.set(k),
+    ...op.get(so), ...i32Load(0), ...op.set(so),
     ...pa.flatMap((p, r) => [...op.get(row[r]!), ...op.get(so), ...op.add, ...op.set(p)]),
-    ...op.get(SEGLEN), ...op.set(k),
     ...op.loop, // the sum along a run: B's row of 8, then each row's A value splat and multiplied in
     ...op.get(pb), ...v128Load(0), ...op.set(b0),
     ...op.get(pb), ...v128Load(16), ...op.set(b1),
@@ -67,12 +74,12 @@ function gemmBody(mr: number, fma: boolean): number[] {
     ...op.get(pb), ...op.get(LDB), ...op.add, ...op.set(pb),
     ...countDown(k),
     ...op.end,
-    ...countUp(s, NSEG),
+    ...countUp(s, send),
     ...op.end,
     ...op.get(CCOLS), ...op.get(n), ...op.i32(1), ...op.shrU, ...op.add, ...i32Load(0), ...op.set(col), // block n / 8: n / 2 bytes in
     ...c.flatMap(([c0, c1], r) => [
       ...op.get(crow[r]!), ...op.get(col), ...op.add, ...op.set(pc),
-      ...op.get(ACC), ...op.if,
+      ...op.get(ACC), ...op.get(g), ...op.or, ...op.if, // added to C: asked for, or a block after the first
       ...op.get(c0), ...op.get(pc), ...v128Load(0), ...f32x4Add, ...op.set(c0),
       ...op.get(c1), ...op.get(pc), ...v128Load(16), ...f32x4Add, ...op.set(c1),
       ...op.end,
@@ -85,6 +92,8 @@ function gemmBody(mr: number, fma: boolean): number[] {
     ...op.get(m), ...op.i32(mr), ...op.add, ...op.set(m),
     ...op.br(0),
     ...op.end, ...op.end,
+    ...countUp(g, NGROUP),
+    ...op.end,
   ];
   return body(i32Locals, v128Locals, code);
 }
@@ -132,7 +141,7 @@ function gemmCode(fma: boolean): WebAssembly.Module {
 /** Whether the product has its fused multiply-add in this Node (relaxed SIMD; see relaxedSimd). */
 export const fusedMultiplyAdd = (): boolean => (relaxed ??= relaxedSimd());
 
-type GemmFn = (a: number, rows: number, segs: number, nseg: number, seglen: number, b: number, ldb: number, c: number, crows: number, ccols: number, m: number, n: number, acc: number) => void;
+type GemmFn = (a: number, rows: number, runs: number, groups: number, ngroup: number, b: number, ldb: number, c: number, crows: number, ccols: number, m: number, n: number, acc: number) => void;
 
 /** What the product needs of the wasm backend's module: its memory, and its allocator for the offset tables. */
 export interface Heap {
@@ -141,7 +150,10 @@ export interface Heap {
   free(ptr: number): void;
 }
 
-/** Where A's values lie (see gemmBody): each row's byte offset from A, and its runs' offsets from the row's start. */
+/**
+ * Where A's values lie (see gemmBody): each row's byte offset from A, and its runs' offsets from the row's start,
+ * every run `runLength` values long, the runs in the order of B's rows.
+ */
 export interface Layout {
   rows: Int32Array;
   runs: Int32Array;
@@ -167,11 +179,35 @@ export const rowMajorOut = (m: number, n: number): Placement => ({
   blocks: Int32Array.from({ length: n / 8 }, (_, j) => 32 * j),
 });
 
-/** Sums of at most this many products at a time in a plain product, so that a block of B (KC x N) stays in the
- *  L2 cache while every row tile of A passes over it. conv1's filter-gradient product ([75, 50176] . [50176,
- *  64]) on a memory of its own, median of 12, interleaved, two runs: 18.0-28.7 ms in blocks of 256, 69.3-71.3 ms
- *  in one sweep (Intel Xeon, 2026-12-06). */
-const KC = 256;
+/**
+ * The kernel's run and block tables for `layout`: its runs as (offset, length) pairs, cut where a block of
+ * `block` values of the sum ends, and each block's first run and its B rows' byte offset (B's rows `ldb` bytes
+ * apart); one block where `block` is Infinity.
+ */
+export function sumBlocks(layout: Layout, ldb: number, block: number): { runs: Int32Array; groups: Int32Array } {
+  const runs: number[] = [];
+  const groups: number[] = [0, 0];
+  let k = 0;
+  for (const start of layout.runs) {
+    for (let t = 0; t < layout.runLength;) {
+      const take = Math.min(layout.runLength - t, block - (k % block));
+      runs.push(start + 4 * t, take);
+      t += take;
+      k += take;
+      if (k % block === 0 && k < layout.runs.length * layout.runLength) groups.push(runs.length / 2, k * ldb);
+    }
+  }
+  groups.push(runs.length / 2, 0);
+  return { runs: Int32Array.from(runs), groups: Int32Array.from(groups) };
+}
+
+/**
+ * Sums of at most this many products at a time in a product whose B is large, so that a block of B (KC x N)
+ * stays in the L2 cache while every row tile of A passes over it. conv1's filter-gradient product ([75, 50176]
+ * . [50176, 64]) on a memory of its own, median of 12, interleaved, two runs: 18.0-28.7 ms in blocks of 256,
+ * 69.3-71.3 ms in one sweep (Intel Xeon, 2026-12-06).
+ */
+export const KC = 256;
 
 /** The product on one wasm heap (the wasm backend's). Pointers are byte offsets into its memory. */
 export class Gemm {
@@ -185,26 +221,23 @@ export class Gemm {
     this.tail = exports.gemm1;
   }
 
-  /** C[m,n] = A[m,k] . B[k,n], f32, all row-major; n a multiple of 8 (see `fits`). */
+  /** C[m,n] = A[m,k] . B[k,n], f32, all row-major; n a multiple of 8 (see `fits`); the sum in blocks of KC. */
   matmul(a: number, b: number, c: number, m: number, k: number, n: number): void {
-    const out = rowMajorOut(m, n);
-    const block = rowMajor(m, Math.min(KC, k), k); // each block's rows are where the matrix's are
-    for (let k0 = 0; k0 < k; k0 += KC) {
-      this.product(a + 4 * k0, { ...block, runLength: Math.min(KC, k - k0) }, b + 4 * k0 * n, n, c, out, k0 > 0);
-    }
+    this.product(a, rowMajor(m, k), b, n, c, rowMajorOut(m, n), false, KC);
   }
 
   /**
    * C (+)= A . B: A's m rows of k = runs x runLength values where `layout` says (byte offsets from `a`), B
    * row-major [k, n] with rows `ldb` values apart, C's m x n values where `out` says (from `c`); n a multiple of 8.
-   * With `acc`, the products are added to C's values.
+   * With `acc`, the products are added to C's values. The sum goes in blocks of `block` values (see gemmBody).
    */
-  product(a: number, layout: Layout, b: number, ldb: number, c: number, out: Placement, acc = false): void {
+  product(a: number, layout: Layout, b: number, ldb: number, c: number, out: Placement, acc = false, block = Infinity): void {
     const m = layout.rows.length;
     const k = layout.runs.length * layout.runLength;
     const n = out.blocks.length * 8;
     if (!Gemm.fits(m, k, n) || out.rows.length !== m) throw new Error(`gemm: ${m}x${k} . ${k}x${n} into ${out.rows.length} rows is not a product this kernel runs`);
-    const tables = [layout.rows, layout.runs, out.rows, out.blocks];
+    const { runs, groups } = sumBlocks(layout, 4 * ldb, block);
+    const tables = [layout.rows, runs, groups, out.rows, out.blocks];
     const length = tables.reduce((t, x) => t + x.length, 0);
     const base = this.heap.malloc(4 * length);
     try {
@@ -216,11 +249,11 @@ export class Gemm {
         at.push(base + 4 * off);
         off += t.length;
       }
-      const [rows, runs, crows, ccols] = at as [number, number, number, number];
+      const [rows, runsAt, groupsAt, crows, ccols] = at as [number, number, number, number, number];
       const body = m - (m % MR);
-      const args = [layout.runs.length, layout.runLength, b, 4 * ldb, c] as const;
-      if (body > 0) this.main(a, rows, runs, ...args, crows, ccols, body, n, acc ? 1 : 0);
-      if (body < m) this.tail(a, rows + 4 * body, runs, ...args, crows + 4 * body, ccols, m - body, n, acc ? 1 : 0);
+      const args = [runsAt, groupsAt, groups.length / 2 - 1, b, 4 * ldb, c] as const;
+      if (body > 0) this.main(a, rows, ...args, crows, ccols, body, n, acc ? 1 : 0);
+      if (body < m) this.tail(a, rows + 4 * body, ...args, crows + 4 * body, ccols, m - body, n, acc ? 1 : 0);
     } finally {
       this.heap.free(base);
     }

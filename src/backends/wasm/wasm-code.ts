@@ -47,6 +47,7 @@ export const op = {
   add: [0x6a],
   sub: [0x6b],
   mul: [0x6c],
+  or: [0x72],
   shrU: [0x76],
   simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
 };
