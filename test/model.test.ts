@@ -135,6 +135,24 @@ describe('wasm kernels against the cpu backend', () => {
     assert.deepEqual(got.kernel, got.product);
   });
 
+  test('FusedConv2D (evaluation) gives the values of training\'s conv, bias add and ReLU, to the bit', async () => {
+    const xv = randomArray(3 * 13 * 13 * 64, 13);
+    const wv = randomArray(5 * 5 * 64 * 64, 14).map((v) => v / 40);
+    const bv = randomArray(64, 15);
+    const got = await on('wasm', () => {
+      const [x, w, b] = [tf.tensor4d(xv, [3, 13, 13, 64]), tf.tensor4d(wv, [5, 5, 64, 64]), tf.tensor1d(bv)];
+      return {
+        fused: tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'valid', bias: b, activation: 'relu' }).dataSync().slice(),
+        apart: tf.relu(tf.add(tf.conv2d(x, w, 1, 'valid'), b)).dataSync().slice(),
+        linear: tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'valid', bias: b }).dataSync().slice(),
+        added: tf.add(tf.conv2d(x, w, 1, 'valid'), b).dataSync().slice(),
+      };
+    });
+    assert.ok(got.fused.some((v) => v === 0) && got.fused.some((v) => v > 0), 'the ReLU cut some values and kept others');
+    assert.deepEqual(got.fused, got.apart);
+    assert.deepEqual(got.linear, got.added);
+  });
+
   test('the filter-gradient kernel rejects a stride it does not cover', async () => {
     await useBackend('wasm');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;

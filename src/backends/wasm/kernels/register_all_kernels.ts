@@ -4,7 +4,7 @@
 import tf from '../../../tf.cjs';
 import { batchMatMulConfig } from './BatchMatMul.js';
 import { castConfig } from './Cast.js';
-import { conv2DConfig } from './Conv2D.js';
+import { conv2DConfig, fusedConv2DConfig } from './Conv2D.js';
 import { conv2DBackpropFilterConfig } from './Conv2DBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { identityConfig } from './Identity.js';
@@ -12,7 +12,7 @@ import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { sumConfig } from './Sum.js';
 import type { KernelFn, KernelReplacement } from './util.js';
 
-const KERNELS: KernelReplacement[] = [conv2DConfig, maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig, castConfig];
+const KERNELS: KernelReplacement[] = [conv2DConfig, fusedConv2DConfig, maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig, castConfig];
 
 let registered = false;
 
