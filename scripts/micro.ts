@@ -6,6 +6,7 @@
 //   fresh operand; tf.matMul of these shapes now runs our product (src/backends/wasm/gemm.ts), which packs
 //   nothing, so the two should match.
 // - max_pool1's gradient at batch 64 (our MaxPoolGrad).
+// - conv2's filter-gradient input transposed, [64, 13, 13, 64] by [3, 1, 2, 0] (our Transpose), read back.
 // - the kernels of a one-thread training step at batch 64 (tf.profile over 8 steps, after 5): each kernel's
 //   milliseconds a step, the largest first.
 
@@ -49,12 +50,14 @@ async function main(): Promise<void> {
   const fresh = Array.from({ length: SAMPLES + 4 }, (_, i) => tf.randomNormal([K, 64], 0, 1, 'float32', 10 + i));
   const relu = tf.relu(tf.randomNormal([64, 28, 28, 64], 0, 1, 'float32', 3)) as tf.Tensor4D;
   const poolGrad = tf.grad((x: tf.Tensor) => tf.sum(tf.maxPool(x as tf.Tensor4D, 3, 2, 'valid')));
+  const pooled = tf.randomNormal([64, 13, 13, 64], 0, 1, 'float32', 4);
   time({
     'conv1 filter product, a fresh dy each call': (i) => tf.matMul(patches, fresh[i]!),
     'conv1 filter product, one dy reused': () => tf.matMul(patches, reused),
     'max_pool1 gradient, batch 64 (with its sum)': () => poolGrad(relu),
+    'conv2 filter-gradient input transposed': () => tf.transpose(pooled, [3, 1, 2, 0]),
   });
-  tf.dispose([patches, reused, ...fresh, relu]);
+  tf.dispose([patches, reused, ...fresh, relu, pooled]);
   await stepKernels(r.backend);
 }
 

@@ -153,6 +153,24 @@ describe('wasm kernels against the cpu backend', () => {
     assert.deepEqual(got.linear, got.added);
   });
 
+  test('Transpose, ours and the stock kernel it leaves the rest to, gives the cpu backend\'s values to the bit', async () => {
+    // Ours takes float32 of rank 2 to 4 whose last axis moves, it and the axis taking its place multiples of 4.
+    const cases: [number[], number[]][] = [
+      [[8, 5, 3, 12], [3, 1, 2, 0]], // conv2's filter gradient's input, smaller
+      [[4, 6, 8, 4], [3, 0, 1, 2]],
+      [[4, 3, 8, 12], [2, 3, 0, 1]],
+      [[16, 8], [1, 0]],
+      [[3, 8, 12], [2, 0, 1]],
+      [[4, 6, 8, 3], [3, 0, 1, 2]], // a last axis of 3: the stock kernel
+      [[4, 6, 8, 4], [1, 2, 0, 3]], // the last axis stays: the stock kernel
+    ];
+    for (const [shape, perm] of cases) {
+      const v = randomArray(shape.reduce((a, b) => a * b, 1), 16);
+      const run = (backend: 'wasm' | 'cpu') => on(backend, () => tf.transpose(tf.tensor(v, shape), perm).dataSync().slice());
+      assert.deepEqual(await run('wasm'), await run('cpu'), `${JSON.stringify(shape)} by ${JSON.stringify(perm)}`);
+    }
+  });
+
   test('the filter-gradient kernel rejects a stride it does not cover', async () => {
     await useBackend('wasm');
     const x = tf.zeros([1, 8, 8, 2]) as tf.Tensor4D;

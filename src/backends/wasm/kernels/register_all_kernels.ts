@@ -10,9 +10,10 @@ import { conv2DBackpropInputConfig } from './Conv2DBackpropInput.js';
 import { identityConfig } from './Identity.js';
 import { maxPoolGradConfig } from './MaxPoolGrad.js';
 import { sumConfig } from './Sum.js';
+import { transposeConfig } from './Transpose.js';
 import type { KernelFn, KernelReplacement } from './util.js';
 
-const KERNELS: KernelReplacement[] = [conv2DConfig, fusedConv2DConfig, maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig, castConfig];
+const KERNELS: KernelReplacement[] = [conv2DConfig, fusedConv2DConfig, maxPoolGradConfig, sumConfig, batchMatMulConfig, conv2DBackpropInputConfig, conv2DBackpropFilterConfig, identityConfig, castConfig, transposeConfig];
 
 let registered = false;
 
