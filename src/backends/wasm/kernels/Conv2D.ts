@@ -31,18 +31,27 @@ export function patchesOut(x: readonly number[], kh: number, kw: number): Placem
   return { rows, blocks };
 }
 
+/** Whether our product runs this convolution: stride 1, dilation 1, NHWC, 'valid', a multiple of 8 outputs. */
+function covered(x: TensorInfo, filter: TensorInfo, attrs: Args['attrs']): boolean {
+  const [n, h, w] = x.shape as [number, number, number, number];
+  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
+  return unsupportedConv(attrs) === null && h >= kh && w >= kw && Gemm.fits(n * (h - kh + 1) * (w - kw + 1), kh * kw * ci, co);
+}
+
+/** The convolution on our product, for a configuration `covered` says it runs. */
+function conv(backend: Args['backend'], x: TensorInfo, filter: TensorInfo): TensorInfo {
+  const [n, h, w] = x.shape as [number, number, number, number];
+  const [kh, kw, , co] = filter.shape as [number, number, number, number];
+  const [oh, ow] = [h - kh + 1, w - kw + 1];
+  const out = backend.makeOutput([n, oh, ow, co], 'float32');
+  gemmOn(backend).product(heapOffset(backend, x), patches(x.shape, kh, kw), heapOffset(backend, filter), co, heapOffset(backend, out), rowMajorOut(n * oh * ow, co));
+  return out;
+}
+
 function makeConv2D(stock: KernelFn): KernelFn {
   return (args: Args): TensorInfo => {
-    const { backend, attrs } = args;
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const [n, h, w] = x.shape as [number, number, number, number];
-    const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-    const oh = h - kh + 1;
-    const ow = w - kw + 1;
-    if (unsupportedConv(attrs) !== null || oh < 1 || ow < 1 || !Gemm.fits(n * oh * ow, kh * kw * ci, co)) return stock(args);
-    const out = backend.makeOutput([n, oh, ow, co], 'float32');
-    gemmOn(backend).product(heapOffset(backend, x), patches(x.shape, kh, kw), heapOffset(backend, filter), co, heapOffset(backend, out), rowMajorOut(n * oh * ow, co));
-    return out;
+    return covered(x, filter, args.attrs) ? conv(args.backend, x, filter) : stock(args);
   };
 }
 
@@ -60,12 +69,8 @@ function makeFusedConv2D(stock: KernelFn): KernelFn {
     const { backend, attrs } = args;
     const { x, filter, bias, preluActivationWeights } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
     const activation = (attrs.activation as string | undefined) ?? 'linear';
-    const [n, h, w] = x.shape as [number, number, number, number];
-    const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-    const rows = n * (h - kh + 1) * (w - kw + 1);
-    const covered = unsupportedConv(attrs) === null && h >= kh && w >= kw && Gemm.fits(rows, kh * kw * ci, co);
-    if (!covered || preluActivationWeights || (bias && bias.shape.length !== 1) || (activation !== 'linear' && activation !== 'relu')) return stock(args);
-    let out = kernel('Conv2D')({ inputs: { x, filter }, backend, attrs });
+    if (!covered(x, filter, attrs) || preluActivationWeights || (bias && bias.shape.length !== 1) || (activation !== 'linear' && activation !== 'relu')) return stock(args);
+    let out = conv(backend, x, filter);
     const then = (name: string, inputs: Record<string, TensorInfo>) => {
       const next = kernel(name)({ inputs, backend, attrs: {} });
       backend.disposeData(out.dataId);
