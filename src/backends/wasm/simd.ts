@@ -1,6 +1,6 @@
-// Two kernels of the training step as a WebAssembly module of our own (see ./wasm-code.ts) on the wasm backend's
-// heap, each giving the same numbers to the bit as the JS loop it replaces (kernels/ keeps those loops for the
-// shapes these do not take).
+// Kernels of the training step as a WebAssembly module of our own (see ./wasm-code.ts) on the wasm backend's heap,
+// each giving the same numbers to the bit as the JS loop it replaces (kernels/ keeps those loops for the shapes
+// these do not take), or, for transpose, as the stock kernel.
 //
 // maxPoolGrad: max-pooling's gradient, four channels a pass with SIMD, no branches. Each window position's value
 // is compared with the window's maximum (the forward output); the first position that matches (row-major) takes
@@ -14,7 +14,7 @@
 // and a position that does not take the gradient adds +0, which leaves a sum as it was: each value of dx gets
 // the same additions in the same order as in that loop, so the results are the same to the bit.
 
-import { body, countDown, countUp, f32x4Add, f32x4DemoteZero, f32x4Eq, f64x2Add, f64x2PromoteLow, highToLow, moduleOf, op, shuffle32, v128And, v128AndNot, v128Load, v128Or, v128Store, v128Store64Lane, zero } from './wasm-code.js';
+import { body, countDown, countUp, f32x4Add, f32x4DemoteZero, f32x4Eq, f64x2Add, f64x2PromoteLow, moduleOf, op, shuffle32, v128And, v128AndNot, v128Load, v128Or, v128Store, v128Store64Lane, zero } from './wasm-code.js';
 
 const [X, Y, DY, DX, N, H, W, C4, OH, OW, FH, FW, SH, SW] = Array.from({ length: 14 }, (_, i) => i) as number[];
 const PARAMS = 14;
@@ -60,7 +60,7 @@ function maxPoolGradBody(): number[] {
     ...countUp(ki, FH),
     ...op.end,
     ...op.get(o), ...op.i32(16), ...op.add, ...op.set(o),
-    ...op.get(ch), ...op.i32(16), ...op.add, ...op.tee(ch), ...op.get(C4), ...op.ltU, ...op.brIf(0),
+    ...countUp(ch, C4, 16),
     ...op.end,
     ...countUp(j, OW),
     ...op.end,
@@ -96,13 +96,13 @@ function channelSumBody(): number[] {
     ...[0, 1, 2, 3].flatMap((q) => [
       ...op.get(p), ...v128Load(16 * q), ...op.set(v),
       ...op.get(acc[2 * q]!), ...op.get(v), ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q]!),
-      ...op.get(acc[2 * q + 1]!), ...op.get(v), ...op.get(v), ...highToLow, ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q + 1]!),
+      ...op.get(acc[2 * q + 1]!), ...op.get(v), ...op.get(v), ...shuffle32(2, 3, 2, 3), ...f64x2PromoteLow, ...f64x2Add, ...op.set(acc[2 * q + 1]!),
     ]),
     ...op.get(p), ...op.get(rowBytes), ...op.add, ...op.set(p),
     ...countDown(r),
     ...op.end,
     ...acc.flatMap((l, q) => [...op.get(SOUT), ...op.get(g), ...op.add, ...op.get(l), ...f32x4DemoteZero, ...v128Store64Lane(8 * q, 0)]),
-    ...op.get(g), ...op.i32(64), ...op.add, ...op.tee(g), ...op.get(rowBytes), ...op.ltU, ...op.brIf(0),
+    ...countUp(g, rowBytes, 64),
     ...op.end,
   ];
   return body(i32Locals, v128Locals, code);
@@ -148,9 +148,9 @@ function transposeBody(): number[] {
     ...op.get(t1), ...op.get(t3), ...shuffle32(0, 1, 4, 5), ...op.set(cc), // a2 b2 c2 d2
     ...op.get(t1), ...op.get(t3), ...shuffle32(2, 3, 6, 7), ...op.set(d), // a3 b3 c3 d3
     ...store(a, 0), ...store(b, 1), ...store(cc, 2), ...store(d, 3),
-    ...op.get(c), ...op.i32(4), ...op.add, ...op.tee(c), ...op.get(TC), ...op.ltU, ...op.brIf(0),
+    ...countUp(c, TC, 4),
     ...op.end,
-    ...op.get(r), ...op.i32(4), ...op.add, ...op.tee(r), ...op.get(TR), ...op.ltU, ...op.brIf(0),
+    ...countUp(r, TR, 4),
     ...op.end,
     ...countUp(i1, TN1),
     ...op.end,

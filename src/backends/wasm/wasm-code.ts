@@ -52,8 +52,8 @@ export const op = {
   simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
 };
 
-/** The end of a counted loop's body: local `l` += 1, and round again while it is below local `limit`. */
-export const countUp = (l: number, limit: number) => [...op.get(l), ...op.i32(1), ...op.add, ...op.tee(l), ...op.get(limit), ...op.ltU, ...op.brIf(0)];
+/** The end of a counted loop's body: local `l` += step, and round again while it is below local `limit`. */
+export const countUp = (l: number, limit: number, step = 1) => [...op.get(l), ...op.i32(step), ...op.add, ...op.tee(l), ...op.get(limit), ...op.ltU, ...op.brIf(0)];
 /** The end of a counted loop's body: local `l` -= 1, and round again while it is not 0. */
 export const countDown = (l: number) => [...op.get(l), ...op.i32(1), ...op.sub, ...op.tee(l), ...op.brIf(0)];
 export const v128Load = (offset: number) => op.simd(0x00, 4, ...uleb(offset)); // align 2^4
@@ -71,7 +71,6 @@ export const v128Or = op.simd(0x50);
 export const f64x2Add = op.simd(0xf0);
 export const f64x2PromoteLow = op.simd(0x5f); // f32x4 lanes 0 and 1 -> f64x2
 export const f32x4DemoteZero = op.simd(0x5e); // f64x2 -> f32x4 lanes 0 and 1 (rounded to nearest), 2 and 3 zero
-export const highToLow = op.simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15); // i8x16.shuffle of v, v
 /** i8x16.shuffle of two vectors, picking 32-bit lanes (0-3 from the first, 4-7 from the second). */
 export const shuffle32 = (...lanes: number[]) => op.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
 export const v128Store64Lane = (offset: number, lane: number) => op.simd(0x5b, 3, ...uleb(offset), lane);
