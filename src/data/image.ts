@@ -148,6 +148,9 @@ function boxWeights(start: number, span: number, outSize: number): { index: numb
   });
 }
 
+/** A channel's mean as a byte. */
+const toByte = (v: number) => Math.min(255, Math.max(0, Math.round(v)));
+
 /**
  * The image as CIFAR-10 stores it after decoding: 32x32x3 bytes, HWC. Centre crop to a square, alpha over
  * white, then each output pixel is the area-weighted mean of its source pixels. Smaller images are enlarged
@@ -182,16 +185,14 @@ export function toCifarImage(img: RgbaImage, out = new Uint8Array(IMAGE_BYTES)):
             b += w * data[p + 2]!;
           } else {
             const alpha = a / 255;
-            r += w * (data[p]! * alpha + BACKGROUND * (1 - alpha));
-            g += w * (data[p + 1]! * alpha + BACKGROUND * (1 - alpha));
-            b += w * (data[p + 2]! * alpha + BACKGROUND * (1 - alpha));
+            const behind = BACKGROUND * (1 - alpha);
+            r += w * (data[p]! * alpha + behind);
+            g += w * (data[p + 1]! * alpha + behind);
+            b += w * (data[p + 2]! * alpha + behind);
           }
         }
       }
-      const o = (oy * IMAGE_SIZE + ox) * CHANNELS;
-      out[o] = Math.min(255, Math.max(0, Math.round(r)));
-      out[o + 1] = Math.min(255, Math.max(0, Math.round(g)));
-      out[o + 2] = Math.min(255, Math.max(0, Math.round(b)));
+      out.set([r, g, b].map(toByte), (oy * IMAGE_SIZE + ox) * CHANNELS);
     }
   }
   return out;
