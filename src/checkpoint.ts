@@ -1,5 +1,5 @@
 // Checkpoints: the model in TensorFlow.js's format (model.json + a weights file, loadable by
-// tfl.loadLayersModel), state.json (recipe, epoch, position in the epoch, data) and metrics.jsonl.
+// tf.loadLayersModel), state.json (recipe, epoch, position in the epoch, data) and metrics.jsonl.
 //
 // A checkpoint is atomic as a set (issue #13: a kill between two renames used to leave neither the old nor the
 // new one usable). The weights go to a new file named by their hash, `weights-<sha>.bin`, beside the old one;

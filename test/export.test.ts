@@ -1,6 +1,6 @@
 // `alexnet export` (issue #27), checked by the clients users deploy to: ONNX Runtime (onnxruntime-node) gives the
 // probabilities `alexnet predict --json` gives, ONNX's own checker passes where Debian's python3-onnx is installed,
-// and the TensorFlow.js folder loads through tfl.loadLayersModel over HTTP, as a browser loads it.
+// and the TensorFlow.js folder loads through tf.loadLayersModel over HTTP, as a browser loads it.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
