@@ -24,7 +24,8 @@ export const int = (min: number, max: number): Kind<number> => {
   const valid = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
   return {
     what: max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in ${min}..${max}`,
-    parse: (text) => (/^\s*-?\d+\s*$/.test(text) && valid(Number(text)) ? Number(text) : undefined),
+    // Any decimal form whose value is whole (`20`, `1e3`, `1.6e1`, `64.0`), as the README promises number flags take.
+    parse: (text) => { const v = decimal(text); return valid(v) ? v + 0 : undefined; }, // + 0: `-0` is 0
     valid,
   };
 };
