@@ -257,7 +257,7 @@ const MISTAKES: [RegExp, string][] = [
 ];
 
 export async function main(argv: string[]): Promise<number> {
-  installProcessHandlers();
+  installProcessHandlers(asStarted);
   const program = buildProgram();
   for (const c of [program, ...program.commands]) {
     // commander's `(Did you mean --epochs?)` goes into the one hint line, after the one error line.
@@ -269,7 +269,9 @@ export async function main(argv: string[]): Promise<number> {
         const suggestion = rest.map((l) => /^\(Did you mean (.+)\?\)$/.exec(l)?.[1]).find(Boolean);
         const mistake = MISTAKES.find(([re]) => re.test(first ?? ''))?.[1];
         write(`${printable(first ?? '')}\n`);
-        write(`hint: ${mistake ? `${mistake}; ` : suggestion ? `did you mean ${suggestion}? ` : ''}run \`${howStarted()} ${usage}\` for usage\n`);
+        // A question ends its own sentence (`did you mean --lr? run ...`); a statement takes a `;`.
+        const lead = mistake ? `${mistake}${mistake.endsWith('?') ? ' ' : '; '}` : suggestion ? `did you mean ${suggestion}? ` : '';
+        write(`hint: ${lead}run \`${howStarted()} ${usage}\` for usage\n`);
       },
     });
     if (c === program) continue;

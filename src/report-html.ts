@@ -123,6 +123,17 @@ function recipeText(r: TrainState['recipe']): string {
   return `${sgd.join(', ')}, batch ${r.batchSize} (eval ${r.evalBatchSize}), init ${r.init}, seed ${r.seed} (--recipe ${r.preset})`;
 }
 
+/**
+ * The best epoch in words, and where its weights are: in best/ (--keep-best), in the run's own files (it is the
+ * last epoch), or nowhere, which a reader who saw `best epoch 6` beside a model of epoch 8 was not told.
+ */
+export function bestText(state: Pick<TrainState, 'best' | 'keepBest' | 'epoch' | 'batch'>): string {
+  const best = state.best!;
+  const saved = state.batch > 0 ? `epoch ${state.epoch} at batch ${state.batch}` : `epoch ${state.epoch - 1}`;
+  const where = state.keepBest ? 'kept in best/' : best.epoch === state.epoch - 1 && state.batch === 0 ? 'the saved model' : `its weights were not kept: the saved model is ${saved}; --keep-best keeps the best in best/`;
+  return `${best.epoch}: valid accuracy ${best.validAcc.toFixed(4)} (${where})`;
+}
+
 /** The whole page. */
 export async function renderReport(state: TrainState, meta: ReportMeta): Promise<string> {
   const classNames = state.classNames ?? DEFAULT_CLASS_NAMES;
@@ -141,7 +152,7 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
     ['recipe', recipeText(r)],
     ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit < 1 ? `${r.validSplit * 100}% of the` : r.validSplit} training images held out to validate on` : '; the test images validate'}`],
     ...(last ? [['last epoch', `valid accuracy ${last.validAcc.toFixed(4)}, valid loss ${last.validLoss.toFixed(4)}`] as [string, string]] : []),
-    ...(state.best ? [['best epoch', `${state.best.epoch}: valid accuracy ${state.best.validAcc.toFixed(4)}${state.keepBest ? ' (kept in best/)' : ''}`] as [string, string]] : []),
+    ...(state.best ? [['best epoch', bestText(state)] as [string, string]] : []),
     ...(state.test ? [['test split', `loss ${state.test.loss.toFixed(4)}, accuracy ${state.test.acc.toFixed(4)} (after the last epoch)`] as [string, string]] : []),
     ...(meta.backend ? [['backend', meta.backend] as [string, string]] : []),
     ['written', meta.generated.toISOString()],

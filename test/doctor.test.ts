@@ -76,7 +76,12 @@ test('alexnet doctor here: each backend\'s state, the auto backend, exit 0; --js
   else {
     assert.equal(g.code, 3);
     assert.match(g.stderr, /^error: no GPU backend works here$/m);
-    assert.match(g.stderr, /^hint: /m);
+    const hint = g.stderr.split('\n').find((l) => l.startsWith('hint: '))!;
+    assert.ok(hint, g.stderr);
+    // Each GPU backend's own fix; the CPU-only package is no answer to "no GPU".
+    assert.doesNotMatch(hint, /@tensorflow\/tfjs-node@/, hint);
+    assert.match(hint, /tfjs-node-gpu/);
+    assert.match(hint, /Vulkan|WebGPU/);
   }
 });
 

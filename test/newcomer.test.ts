@@ -117,10 +117,11 @@ describe('downloads that cannot work', () => {
     assert.match(r.stderr, /^hint: copy it again/m);
   });
 
-  test('a checksum mismatch gives the size too', async () => {
+  test('a checksum mismatch gives the size too, and its hint the way in for an archive of one\'s own (--no-verify)', async () => {
     const r = await runCli(['download', '--data-dir', tmpDir(), '--url', fixtureFile()]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`^error: checksum mismatch for .*: MD5 ${md5(archiveBytes)}, expected c32a1d4ab5d03f1284b67883e8d87530 \\(${archiveBytes.length.toLocaleString('en-US')} bytes; the official archive has 170,052,171 bytes\\)$`, 'm'));
+    assert.match(r.stderr, /^hint: .*pass the right --md5, or --no-verify for an archive of your own$/m);
   });
 });
 
@@ -197,13 +198,15 @@ describe('paper cuts of the first hour', () => {
     const cases: [string[], RegExp][] = [
       [['train', '--backend', 'gpu'], /^hint: for a GPU pass --gpu /m],
       [['train', '--device', 'cuda'], /^hint: the device is chosen with --gpu \(any GPU backend\) or --backend /m],
-      [['train', '--learning-rate', '0.01'], /^hint: did you mean --lr\?; run /m],
+      [['train', '--learning-rate', '0.01'], /^hint: did you mean --lr\? run `[^`]+ train --help` for usage$/m],
+      [['train', '--val-split', '0.1'], /^hint: did you mean --valid-split \(a count, or a fraction such as 0\.1\)\? run /m],
     ];
     for (const [args, hint] of cases) {
       const r = await runCli(args);
       assert.equal(r.code, 2);
       assert.match(r.stderr, hint);
       assert.doesNotMatch(r.stderr, /--recipe/);
+      assert.doesNotMatch(r.stderr, /\?;/);
     }
   });
 
@@ -243,9 +246,16 @@ describe('the README', () => {
     const made = await run(process.execPath, [path.join(ROOT, fixture[1]!), ...fixture.slice(2)]);
     assert.equal(made.code, 0, made.stderr);
     const train = at(example[2]!).slice(2); // after `npx alexnet`
-    const r = await runCli([...train, '--backend', 'wasm', '--threads', '2']);
+    const save = path.join(dir, 'fx-run');
+    const r = await runCli([...train, '--backend', 'wasm', '--threads', '2', '--save', save]);
     assert.equal(r.code, 0, r.stderr);
     const noTime = (s: string) => s.trim().split('\n').map((l) => l.replace(/, Time \d\d:\d\d:\d\d$/, ''));
     assert.deepEqual(noTime(r.stdout), noTime(example[3]!));
+    // `eval` of that run, as the README's eval section shows it: its first two lines.
+    const evalSample = /`npx alexnet eval --model \/tmp\/fx-run`, prints[^\n]*\n[^`]*```\n(Test Loss[^\n]+\nCorrect[^\n]+)\n/.exec(readme);
+    assert.ok(evalSample, 'the README has the eval sample');
+    const e = await runCli(['eval', '--model', save, '--backend', 'wasm', '-q']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.deepEqual(e.stdout.split('\n').slice(0, 2), evalSample[1]!.split('\n'));
   });
 });

@@ -33,6 +33,7 @@ async function pick(choice: BackendChoice, gpu: boolean, quiet: boolean): Promis
     throw new AlexnetError(gpu ? 'NO_GPU' : 'BACKEND', `${gpu ? '--gpu' : `--backend ${choice}`}: ${r.reason}`, r.hint);
   }
   const notes: NotStarted[] = [];
+  gpuRefusals = [];
   const reasons = () => [...new Set(notes.map((n) => n.reason))].join('; '); // each once
   for (const step of AUTO_ORDER) {
     if (gpu && !step.gpuOnly) continue;
@@ -41,14 +42,23 @@ async function pick(choice: BackendChoice, gpu: boolean, quiet: boolean): Promis
     const r = await (await backendEntry(step.name).load()).start({ gpuOnly: step.gpuOnly, auto: true, why, quiet });
     if (r.ok) return r.backend;
     notes.push(r);
+    if (step.gpuOnly) gpuRefusals.push(r);
   }
-  if (gpu) {
-    // Each GPU backend's own fix (WebGPU's driver, CUDA's packages), and where to look further.
-    const hints = [...new Set(notes.map((n) => n.hint))];
-    throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${reasons()}`, `${hints.join('; ')}; \`alexnet doctor\` checks each`);
-  }
+  if (gpu) throw new AlexnetError('NO_GPU', `--gpu: no GPU backend works here: ${reasons()}`, `${noGpuFixes()}; \`alexnet doctor\` checks each`);
   // The last round's hint: the CPU fallback's, the one that says what to change on any machine.
   throw new AlexnetError('BACKEND', `no backend starts here: ${reasons()}`, notes.at(-1)?.hint ?? 'run `alexnet doctor`');
+}
+
+/** Why each GPU backend did not start when `auto` last tried them, in AUTO_ORDER. */
+let gpuRefusals: NotStarted[] = [];
+
+/**
+ * Each GPU backend's own fix (WebGPU's driver, CUDA's packages) from `auto`'s last choice, once each: what answers
+ * "no GPU" (`--gpu`, `doctor --require-gpu`), where the CPU fallback's fix (the CPU-only tfjs-node) does not.
+ */
+export function noGpuFixes(): string {
+  const hints = [...new Set(gpuRefusals.map((n) => n.hint))];
+  return hints.length > 0 ? hints.join('; ') : 'see README "GPU"';
 }
 
 /** Each backend's module, in table order (for `doctor`). */

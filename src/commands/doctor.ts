@@ -1,3 +1,4 @@
+import { noGpuFixes } from '../backends/index.js';
 import { doctorReport, type DoctorReport, type Section } from '../doctor.js';
 import { AlexnetError } from '../errors.js';
 import { processConsole, type Console } from './output.js';
@@ -22,7 +23,8 @@ export async function doctorCommand(opts: DoctorOptions, con: Console = processC
   con.out((opts.json ? JSON.stringify({ type: 'doctor', ...report }) : doctorText(report, sections)) + '\n');
   if (!report.canTrain) throw new AlexnetError('BACKEND', 'no backend can train here', 'follow the fixes above');
   if (opts.requireGpu && !report.gpuBackend) {
-    throw new AlexnetError('NO_GPU', 'no GPU backend works here', report.fixes[0]?.fix ?? 'see the fixes above');
+    // Each GPU backend's fix: the first of all the fixes could be the CPU-only tfjs-node's, which answers no GPU.
+    throw new AlexnetError('NO_GPU', 'no GPU backend works here', noGpuFixes());
   }
   return report;
 }

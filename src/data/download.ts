@@ -115,9 +115,10 @@ export async function fetchArchive(opts: FetchOptions): Promise<FetchResult> {
     throw new AlexnetError(
       'CHECKSUM',
       `checksum mismatch for ${shownUrl(opts.url)}: MD5 ${result.md5}, expected ${opts.md5.toLowerCase()}${size}`,
+      // An archive of one's own (a fixture, a re-encoding) has no published MD5: --no-verify is the way in.
       source.kind === 'http'
-        ? 'the download was corrupted or the URL serves another file; run the command again, or pass the right --md5'
-        : 'the file is corrupted or not the CIFAR-10 binary archive; copy it again, or pass the right --md5',
+        ? 'the download was corrupted or the URL serves another file; run the command again, pass the right --md5, or --no-verify for an archive of your own'
+        : 'the file is corrupted or not the CIFAR-10 binary archive; copy it again, pass the right --md5, or --no-verify for an archive of your own',
     );
   }
   if (source.kind === 'http') {
