@@ -4,12 +4,14 @@
 // by writeFileAtomic, a folder written under a temporary name and renamed.
 
 import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { BackendChoice } from './backends/index.js';
-import { checkModelDir, checkpointFiles, loadTrainedModel, MODEL_FILE } from './checkpoint.js';
+import { checkModelDir, checkpointFiles, hasCheckpoint, loadTrainedModel, MODEL_FILE, STATE_FILE } from './checkpoint.js';
 import { AlexnetError } from './errors.js';
-import { errnoCode, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
+import { ATOMIC_TEMPORARIES, errnoCode, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
+import { pidAlive, removeLeftovers } from './lock.js';
 import { INPUT_WORDS, OPSET, onnxModel, readLayers, type NetLayer } from './onnx.js';
 import { startBackend } from './run.js';
 import { WEIGHTS_NAME } from './state.js';
@@ -45,10 +47,12 @@ export interface ExportResult {
 }
 
 /** A tfjs export's own files: model.json and its hashed weights. Only a folder of these is replaced by --overwrite. */
-const isExportFile = (name: string) => name === MODEL_FILE || WEIGHTS_NAME.test(name);
+const isExportFile = (name: string) => name === MODEL_FILE || WEIGHTS_NAME.test(name) || ATOMIC_TEMPORARIES.test(name);
 
 export async function runExport(opts: ExportOptions, hooks: { log?: (line: string) => void } = {}): Promise<ExportResult> {
   await checkModelDir(opts.modelDir);
+  // First: an export an older version moved aside is back at --out before --out is judged.
+  await tidyExportLeftovers(opts.out);
   await checkOut(opts);
   await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}) });
   const { model, classNames, epochs } = await loadTrainedModel(opts.modelDir);
@@ -69,9 +73,32 @@ export async function runExport(opts: ExportOptions, hooks: { log?: (line: strin
   }
 }
 
-/** Refuses, before any work, an `out` that holds something this export would replace without --overwrite. */
+/** `p` with its folder's symbolic links resolved, where the folder exists (else as given). */
+const realFolder = async (p: string) => path.join(await fsp.realpath(path.dirname(p)).catch(() => path.dirname(p)), path.basename(p));
+const isInside = (p: string, dir: string) => p === dir || p.startsWith(dir + path.sep);
+
+/**
+ * Refuses an `out` that is the model being read or a file of a run, with or without --overwrite: `export --model RUN
+ * --out RUN/state.json --overwrite` destroyed the checkpoint it read (so did model.json, metrics.jsonl, the weights,
+ * and another run's best/state.json).
+ */
+async function checkNotARun(opts: ExportOptions, st: Stats | null): Promise<void> {
+  const out = await realFolder(opts.out);
+  const model = await fsp.realpath(opts.modelDir).catch(() => path.resolve(opts.modelDir));
+  const hint = opts.format === 'onnx' ? 'pass an --out outside it, e.g. --out model.onnx' : 'pass an --out outside it, e.g. --out web-model';
+  if (isInside(model, out)) throw new AlexnetError('USAGE', `--out ${opts.out} holds the model being read (--model ${opts.modelDir})`, hint);
+  if (st && isInside(out, model)) throw new AlexnetError('USAGE', `--out ${opts.out} is a file of the model being read (--model ${opts.modelDir}): an export never replaces it`, hint);
+  if (st && (await hasCheckpoint(path.dirname(out)))) throw new AlexnetError('USAGE', `--out ${opts.out} belongs to the run in ${path.dirname(opts.out)} (a folder with ${STATE_FILE}): an export never replaces a run's files`, hint);
+}
+
+/** Refuses, before any work, an `out` that this export must not replace, or would replace without --overwrite. */
 async function checkOut(opts: ExportOptions): Promise<void> {
   const st = await fsp.lstat(opts.out).catch(() => null);
+  await checkReplace(opts, st);
+  await checkNotARun(opts, st);
+}
+
+async function checkReplace(opts: ExportOptions, st: Stats | null): Promise<void> {
   if (!st) return;
   const again = '`alexnet export ... --overwrite` replaces it';
   if (opts.format === 'onnx') {
@@ -95,31 +122,51 @@ async function writeOnnx(opts: ExportOptions, layers: NetLayer[], classNames: st
   return { bytes: bytes.length, input: `${INPUT_WORDS}; ONNX opset ${OPSET}` };
 }
 
+/** `s` as a literal part of a regular expression. */
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * What killed exports to `out` left beside it: writeFileAtomic's `.NAME.tmp-PID-HEX` (an .onnx file, or a tfjs
+ * folder being made) and an older version's `.NAME.tmp-PID-HEX-old` (the export it moved aside), their makers'
+ * pids dead. Such a moved-aside export is whole: where `out` is gone (a kill between that version's two renames
+ * left nothing there), it is put back first.
+ */
+async function tidyExportLeftovers(out: string): Promise<void> {
+  const dir = path.dirname(out);
+  const pattern = new RegExp(`^\\.${literal(path.basename(out))}\\.tmp-(\\d+)-[0-9a-f]{12}(-old)?$`);
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  const aside = names.find((n) => pattern.exec(n)?.[2] !== undefined && !pidAlive(Number(pattern.exec(n)![1])));
+  if (aside && !(await fsp.lstat(out).catch(() => null))) await fsp.rename(path.join(dir, aside), out).catch(() => {});
+  await removeLeftovers(dir, pattern);
+}
+
 /**
  * The checkpoint's model.json and weights, with the class names and the input in model.json's
- * `userDefinedMetadata` (which `tf.loadLayersModel` keeps: `model.getUserDefinedMetadata()`). Written into a
- * temporary folder beside `out`, then renamed: an earlier export is replaced only once the new one is whole.
+ * `userDefinedMetadata` (which `tf.loadLayersModel` keeps: `model.getUserDefinedMetadata()`). At every instant `out`
+ * holds the earlier export or the new one, whole, as a checkpoint is saved (src/checkpoint.ts): a new folder is
+ * written under a temporary name and renamed into place; an earlier export gets the new weights beside its own
+ * (hash-named, so they do not collide), then model.json, which names them, renamed over, then loses its old weights.
+ * (Moving the earlier folder aside and the new one in, two renames, left neither where a kill fell between them.)
  */
 async function writeTfjs(opts: ExportOptions, files: Awaited<ReturnType<typeof checkpointFiles>>, classNames: string[]) {
-  const modelJson = { ...(JSON.parse(files.modelJson) as object), userDefinedMetadata: { classNames, input: TFJS_INPUT_WORDS } };
-  const tmp = path.join(path.dirname(opts.out), `.${path.basename(opts.out)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
-  await fsp.mkdir(tmp);
-  let old: string | null = null;
-  try {
-    await writeFileAtomic(path.join(tmp, files.weightsFile), files.weights);
-    await writeFileAtomic(path.join(tmp, MODEL_FILE), JSON.stringify(modelJson));
-    // A folder that exists is moved aside (checkOut allowed it: empty, or an earlier export), then removed.
-    if (await fsp.lstat(opts.out).then(() => true, () => false)) {
-      old = `${tmp}-old`;
-      await fsp.rename(opts.out, old);
+  const modelJson = JSON.stringify({ ...(JSON.parse(files.modelJson) as object), userDefinedMetadata: { classNames, input: TFJS_INPUT_WORDS } });
+  if (await fsp.lstat(opts.out).then(() => true, () => false)) {
+    await removeLeftovers(opts.out, ATOMIC_TEMPORARIES);
+    await writeFileAtomic(path.join(opts.out, files.weightsFile), files.weights);
+    await writeFileAtomic(path.join(opts.out, MODEL_FILE), modelJson);
+    for (const n of await fsp.readdir(opts.out)) if (WEIGHTS_NAME.test(n) && n !== files.weightsFile) await fsp.rm(path.join(opts.out, n), { force: true });
+  } else {
+    const tmp = path.join(path.dirname(opts.out), `.${path.basename(opts.out)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    await fsp.mkdir(tmp);
+    try {
+      await writeFileAtomic(path.join(tmp, files.weightsFile), files.weights);
+      await writeFileAtomic(path.join(tmp, MODEL_FILE), modelJson);
+      await fsp.rename(tmp, opts.out);
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      if (errnoCode(e) === 'ENOTEMPTY' || errnoCode(e) === 'EEXIST') throw new AlexnetError('IO', `--out ${opts.out} changed while the export was written`, 'run the command again');
+      throw e;
     }
-    await fsp.rename(tmp, opts.out);
-  } catch (e) {
-    if (old) await fsp.rename(old, opts.out).catch(() => {});
-    await fsp.rm(tmp, { recursive: true, force: true });
-    if (errnoCode(e) === 'ENOTEMPTY') throw new AlexnetError('IO', `--out ${opts.out} changed while the export was written`, 'run the command again');
-    throw e;
   }
-  if (old) await fsp.rm(old, { recursive: true, force: true });
-  return { bytes: files.weights.length + Buffer.byteLength(JSON.stringify(modelJson)), input: TFJS_INPUT_WORDS };
+  return { bytes: files.weights.length + Buffer.byteLength(modelJson), input: TFJS_INPUT_WORDS };
 }

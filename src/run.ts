@@ -7,7 +7,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { defaultSettings, initBackend, optionsProblem, type ActiveBackend, type BackendChoice, type Settings } from './backends/index.js';
-import { checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
+import { STATE_FILE, checkModelDir, loadCheckpoint, loadTrainedModel, readState, readStateIfAny } from './checkpoint.js';
 import { fixedConflict, startingState, type SavedState, type TrainData } from './state.js';
 import { checkExtracted } from './data/archive.js';
 import { decodeImage, toCifarImage } from './data/image.js';
@@ -18,7 +18,7 @@ import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
 import { READ_CAPS, readRegularFile } from './files.js';
 import { predictTop, type ClassScore } from './predict.js';
-import { BEST_DIR, checkBest, checkpointer, claimRunDir, tidyRunDir } from './rundir.js';
+import { BEST_DIR, checkBest, checkpointer, claimRunDir, cutSaveLeftovers, tidyRunDir } from './rundir.js';
 import { createModel, summarize, type ModelSummary } from './model.js';
 import { holdOut } from './batches.js';
 import { scheduleProblem } from './schedule.js';
@@ -31,6 +31,8 @@ import { trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, ty
 export interface DataRequest extends DataSource {
   /** Whether --data-dir, --url, --md5 or --no-verify was given; if not, a saved run's own data is used. */
   explicit: boolean;
+  /** Which of --dataset, --labels and --images were given: a resume holds them to its run's before any data is touched. */
+  named?: ('--dataset' | '--labels' | '--images')[];
 }
 
 /** How the run reports: the commands print what these are given. */
@@ -38,8 +40,11 @@ export interface RunHooks extends ObtainHooks {
   onBatch?: (p: BatchProgress) => void;
   onEval?: (p: EvalProgress) => void;
   onEpochEnd?: (m: EpochMetrics) => void;
-  /** Runs a checkpoint write (`what`: `the checkpoint in DIR`); the train command makes a second Ctrl-C wait for it. */
-  critical?: <T>(what: string, write: () => Promise<T>) => Promise<T>;
+  /**
+   * Runs a checkpoint write (`what`: `the checkpoint in DIR`; `hint`: how to go on from it); the train command makes
+   * a second Ctrl-C wait for it.
+   */
+  critical?: <T>(what: string, write: () => Promise<T>, hint: string) => Promise<T>;
 }
 
 export interface TrainingOptions {
@@ -144,18 +149,25 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     // The head has a unit a class: CIFAR-10's 10, CIFAR-100's 100 (or 20 coarse), an image folder's.
     model ??= createModel({ init: recipe.init, seed: recipe.seed, classes: data.classNames.length });
     // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
+    // A recipe that does not fit the data: a flag of a new run, or (a resume takes none of these flags) a state.json
+    // edited by hand, whose hint must not name a flag --resume refuses (it hinted `--valid-split 9`).
+    const misfit = (field: string, problem: string, hint: string) => resumed
+      ? new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: ${STATE_FILE}: recipe.${field} ${problem}`, `the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run`)
+      : new AlexnetError('USAGE', `${RECIPE[field as keyof Recipe].flag} ${problem}`, hint);
     const held = heldOutCount(recipe.validSplit, data.train.count);
     if (held >= data.train.count) {
-      throw new AlexnetError('USAGE', `--valid-split ${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
+      throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
     }
     // An image folder without test/ has no test split: the held-out images validate, and nothing is tested at the end.
     if (data.test.count === 0 && held === 0 && (limits.limitTest ?? 1) > 0) {
+      if (resumed) throw misfit('validSplit', `0 holds out nothing to validate on, and ${source.images?.dir ?? info.source} has no test/ folder`, '');
       throw new AlexnetError('USAGE', `--images ${source.images?.dir ?? info.source}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
     }
     const { train: trainSplit, valid: validSplit } = held > 0 ? holdOut(data.train, held, recipe.seed) : { train: data.train, valid: data.test };
     const testSplit = data.test.count === 0 ? validSplit : data.test;
     const batches = Math.ceil(trainSplit.count / recipe.batchSize);
     const schedule = scheduleProblem(recipe, batches);
+    if (schedule && resumed) throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: ${schedule}`, 'the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run');
     if (schedule) throw new AlexnetError('USAGE', schedule, recipe.warmupEpochs > 0 ? 'pass another --warmup-epochs, more --epochs, or a smaller --batch-size' : 'pass more --epochs or a smaller --batch-size');
     if (resumed && resumed.state.batch >= batches) {
       throw new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: state.json: batch ${resumed.state.batch} is past the epoch's ${batches} batches`, 'the checkpoint was modified or damaged; resume from a complete one');
@@ -184,7 +196,7 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
         train: trainSplit,
         valid: validSplit,
         test: testSplit,
-        checkpointer: writer && { save: (m, s, o, best) => critical(`the checkpoint in ${saveDir}${best && s.keepBest ? ' and its best/' : ''}`, () => writer.save(m, s, o, best)) },
+        checkpointer: writer && { save: (m, s, o, best) => critical(`the checkpoint in ${saveDir}${best && s.keepBest ? ' and its best/' : ''}`, () => writer.save(m, s, o, best), `continue with \`alexnet train --resume ${saveDir}\``) },
         signal: hooks.signal,
         onBatch: hooks.onBatch,
         onEval: hooks.onEval,
@@ -223,7 +235,12 @@ function savedSource(saved: TrainData): Pick<DataSource, 'dataset' | 'labels' | 
 
 /** state.json of the run to resume, checked against the flags given with --resume. */
 async function readResumable(opts: TrainingOptions): Promise<{ dir: string; state: SavedState }> {
+  const cut = await cutSaveLeftovers(opts.resume!);
+  if (cut.length > 0) {
+    throw new AlexnetError('CHECKPOINT', `cannot resume from ${opts.resume}: nothing was saved yet (its first save was cut short: ${cut.slice(0, 3).join(', ')}, no state.json)`, `start the run anew: the command that started it (\`alexnet train ... --save ${opts.resume}\`) removes what the cut save left`);
+  }
   const state = await readState(opts.resume!);
+  checkSameDataset(opts.resume!, state, opts.data);
   // A resumed run takes its recipe and limits from the checkpoint (the schema's `fixed` fields); a flag that says
   // otherwise is an error.
   const differs = fixedConflict(state, { recipe: opts.recipe, ...opts.limits }, opts.explicit);
@@ -246,6 +263,23 @@ async function readResumable(opts: TrainingOptions): Promise<{ dir: string; stat
     throw new AlexnetError('USAGE', `the checkpoint has already done ${done}${epochs !== state.recipe.epochs ? `, as many as --epochs ${epochs} asks for` : ''}`, state.recipe.schedule === 'constant' ? `pass --epochs N with N > ${state.epoch} to train further` : `the run is finished: to train longer, start a new run with more --epochs (a ${state.recipe.schedule} schedule's length is set when the run starts)`);
   }
   return { dir: opts.resume!, state };
+}
+
+/**
+ * --dataset, --labels or --images given with --resume must name the run's own data, said before any download or
+ * decoding: `--dataset` tried a download, or decoded `--images` into the default data dir, then was refused by
+ * record count without being named.
+ */
+function checkSameDataset(dir: string, state: SavedState, asked: DataRequest): void {
+  if (!state.data || !asked.named?.length) return;
+  const saved = savedSource(state.data);
+  const runs = { '--dataset': datasetOf({ ...asked, images: null }), '--labels': asked.labels ?? 'fine', '--images': asked.images?.dir ?? null };
+  const had = { '--dataset': saved.images ? 'images' : (saved.dataset ?? 'cifar10'), '--labels': saved.labels ?? 'fine', '--images': saved.images?.dir ?? null };
+  for (const flag of asked.named) {
+    if (runs[flag] === had[flag]) continue;
+    const was = had['--images'] ? `the image folder ${had['--images']}` : `${had['--dataset']}${had['--dataset'] === 'cifar100' ? ` (${had['--labels']} labels)` : ''}`;
+    throw new AlexnetError('USAGE', `${flag} ${runs[flag] ?? ''}`.trimEnd() + ` differs from the data ${dir} was trained on: ${was}`, `drop ${flag} to resume on the run's data, or start a new run without --resume`);
+  }
 }
 
 /**

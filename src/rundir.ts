@@ -74,25 +74,64 @@ async function refuseBestOfAnother(dir: string): Promise<void> {
   if (await hasCheckpoint(parent)) throw new AlexnetError('USAGE', `${dir} is the best checkpoint of the run in ${parent}: only that run writes it`, `pass another --save DIR (to go on from this best epoch: --resume ${dir} --save NEW_DIR)`);
 }
 
-/** A new run into a folder that holds one: refused, or (--overwrite) the old run's files removed, state.json first. */
-async function refuseOrClear(dir: string, opts: ClaimOptions): Promise<void> {
-  const state = await readStateIfAny(dir).catch(() => null);
-  const names = await fsp.readdir(dir);
-  // state.json first: from then on the folder holds no run, whatever else a kill leaves.
-  const found = names.filter((n) => isRunFile(n) || n === BEST_DIR).sort((a, b) => Number(b === STATE_FILE) - Number(a === STATE_FILE));
-  if (found.length === 0) return;
-  if (!opts.overwrite) {
-    const what = state ? `a run of ${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''} (of ${state.recipe.epochs})` : `files of a run (${found.slice(0, 3).join(', ')})`;
-    throw new AlexnetError('USAGE', `${dir} holds ${what} already`, `continue it with \`alexnet train --resume ${dir}\`, or pass --overwrite to replace it (its best/ too)`);
-  }
-  opts.say(`--overwrite: removing the run in ${dir}${found.includes(BEST_DIR) ? ' and its best/' : ''}`);
-  for (const name of found) {
+/** The run's files and best/ in `dir`, state.json first (the order they are removed in). */
+async function runEntries(dir: string): Promise<string[]> {
+  return (await fsp.readdir(dir)).filter((n) => isRunFile(n) || n === BEST_DIR).sort((a, b) => Number(b === STATE_FILE) - Number(a === STATE_FILE));
+}
+
+/**
+ * What a first save cut short left in `dir` (weights, model.json, metrics.jsonl: its state.json, renamed last, never
+ * came), or an --overwrite cut short after state.json went: a run's files and no state.json, so no run. Empty where
+ * `dir` holds a run, nothing, or a TensorFlow.js export (model.json with `userDefinedMetadata`, which only export writes).
+ */
+export async function cutSaveLeftovers(dir: string): Promise<string[]> {
+  if (await hasCheckpoint(dir)) return [];
+  const found = await runEntries(dir).catch(() => [] as string[]);
+  // best/ is written after state.json: a folder holding one was put there otherwise, and is said, not removed.
+  if (found.length === 0 || found.includes(BEST_DIR) || (await isExport(dir))) return [];
+  return found;
+}
+
+/** Whether `dir` holds a TensorFlow.js export: a model.json with `userDefinedMetadata`, which only export writes. */
+async function isExport(dir: string): Promise<boolean> {
+  const model = await fsp.readFile(path.join(dir, MODEL_FILE), 'utf8').then((t) => JSON.parse(t) as { userDefinedMetadata?: unknown } | null, () => null);
+  return model?.userDefinedMetadata !== undefined;
+}
+
+/** Removes `names` (a run's files and best/) from `dir`, in that order: a best/ that is a link goes as a link. */
+async function removeRunEntries(dir: string, names: string[]): Promise<void> {
+  for (const name of names) {
     const p = path.join(dir, name);
     // A best/ that is a link goes as a link: what it points to is not the run's.
     const link = (await fsp.lstat(p)).isSymbolicLink();
     if (name === BEST_DIR && !link) await removeBest(p);
     else await fsp.rm(p, { force: true });
   }
+}
+
+/** A new run into a folder that holds one: refused, or (--overwrite) the old run's files removed, state.json first. */
+async function refuseOrClear(dir: string, opts: ClaimOptions): Promise<void> {
+  // A folder without state.json holds no run (a kill in the first save blocked it for good: `--resume` found no
+  // state.json, and only --overwrite got out): what the cut save left is removed, and the new run starts.
+  const leftovers = await cutSaveLeftovers(dir);
+  if (leftovers.length > 0) {
+    opts.say(`${dir} holds no run, only what a save cut short left (${leftovers.slice(0, 3).join(', ')}${leftovers.length > 3 ? ', ...' : ''}): removing it`);
+    await removeRunEntries(dir, leftovers);
+    return;
+  }
+  const state = await readStateIfAny(dir).catch(() => null);
+  // state.json first: from then on the folder holds no run, whatever else a kill leaves.
+  const found = await runEntries(dir);
+  if (found.length === 0) return;
+  if (!(await hasCheckpoint(dir)) && (await isExport(dir))) {
+    throw new AlexnetError('USAGE', `${dir} holds a TensorFlow.js export (${found.slice(0, 3).join(', ')}), not a run`, 'pass another --save DIR (a run and an export each have a folder of their own)');
+  }
+  if (!opts.overwrite) {
+    const what = state ? `a run of ${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''} (of ${state.recipe.epochs})` : `files of a run (${found.slice(0, 3).join(', ')})`;
+    throw new AlexnetError('USAGE', `${dir} holds ${what} already`, `continue it with \`alexnet train --resume ${dir}\`, or pass --overwrite to replace it (its best/ too)`);
+  }
+  opts.say(`--overwrite: removing the run in ${dir}${found.includes(BEST_DIR) ? ' and its best/' : ''}`);
+  await removeRunEntries(dir, found);
 }
 
 /** Removes a best/ folder: the run's files in it, then the folder where nothing else is left. */

@@ -17,7 +17,7 @@ import { decodeOnnx, kernelToOihw, onnxModel, readLayers } from '../src/onnx.js'
 import tf from '../src/tf.cjs';
 import tfl from '../src/tfl.cjs';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { listFiles, noTrace, runCli, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
+import { listFiles, noStrace, noTrace, runCli, runCliUnder, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
 
 const entries = cifarEntries({ trainPerBatch: 20, test: 40 });
 const archive = gzipTar(entries);
@@ -41,6 +41,8 @@ const softmax = (row: number[]) => {
 
 /** The first python3 with Debian's python3-onnx (PATH's, else /usr/bin's), or null. */
 const onnxPython = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import onnx']).status === 0) ?? null;
+
+if (noStrace && process.env.ALEXNET_REQUIRE_FAULT_TOOLS === '1') throw new Error(`ALEXNET_REQUIRE_FAULT_TOOLS=1, but: ${noStrace}`);
 
 describe('export', () => {
   let model: string;
@@ -168,6 +170,82 @@ describe('export', () => {
     assert.match(again.stderr, /holds an earlier export/);
     assert.equal((await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q'])).code, 0);
     assert.equal(listFiles(dir).length, 3, listFiles(dir).join());
+  });
+
+  test('--overwrite never replaces a file of a run (this one\'s or another\'s best/), nor the model being read', async () => {
+    const run = path.join(tmpDir(), 'run');
+    fs.cpSync(model, run, { recursive: true });
+    fs.cpSync(model, path.join(run, 'best'), { recursive: true });
+    const before = listFiles(run);
+    const bytes = (f: string) => fs.readFileSync(path.join(run, f));
+    const saved = before.map(bytes);
+    const weights = before.find((f) => /^weights-/.test(f))!;
+    const cases: [string[], RegExp][] = [
+      ...['state.json', 'model.json', 'metrics.jsonl', weights].map((f): [string[], RegExp] => [['--out', path.join(run, f)], new RegExp(`^error: --out ${path.join(run, f)} is a file of the model being read \\(--model ${run}\\): an export never replaces it$`, 'm')]),
+      [['--out', path.join(run, 'best', 'state.json')], /^error: --out .*best\/state\.json is a file of the model being read/],
+      [['--out', path.join(run, 'best'), '--format', 'tfjs'], /^error: --out .*best holds other files than an export's/],
+      [['--out', path.dirname(run), '--format', 'tfjs'], /^error: --out .* holds other files than an export's/],
+    ];
+    for (const [args, want] of cases) {
+      const r = await runCli(['export', '--model', run, ...args, '--overwrite', '-q']);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.match(r.stderr, /^hint: /m);
+      noTrace(r.stderr);
+    }
+    // Another run's files: its best/ read as the model, the run beside it written to.
+    const other = await runCli(['export', '--model', path.join(run, 'best'), '--out', path.join(run, 'state.json'), '--overwrite', '-q']);
+    assert.equal(other.code, 2, other.stderr);
+    assert.match(other.stderr, new RegExp(`^error: --out ${path.join(run, 'state.json')} belongs to the run in ${run} \\(a folder with state\\.json\\): an export never replaces a run's files$`, 'm'));
+    assert.deepEqual(listFiles(run), before);
+    assert.deepEqual(before.map(bytes), saved, 'every file of the run as it was');
+    // A new file beside the run is fine: it replaces nothing.
+    const beside = await runCli(['export', '--model', run, '--out', path.join(run, 'model.onnx'), '-q']);
+    assert.equal(beside.code, 0, beside.stderr);
+  });
+
+  test('a killed tfjs --overwrite leaves the earlier export or the new one at --out, and the next export tidies what it left', { skip: noStrace }, async () => {
+    const dir = tmpDir();
+    const web = path.join(dir, 'web');
+    assert.equal((await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '-q'])).code, 0);
+    // An earlier export with other weights: its weights file renamed, as another model's would be named.
+    const earlier = () => {
+      fs.rmSync(web, { recursive: true, force: true });
+      fs.cpSync(path.join(dir, 'keep'), web, { recursive: true });
+    };
+    const json = JSON.parse(fs.readFileSync(path.join(web, 'model.json'), 'utf8'));
+    const real = json.weightsManifest[0].paths[0].slice(2);
+    fs.renameSync(path.join(web, real), path.join(web, 'weights-00000000000000ee.bin'));
+    json.weightsManifest[0].paths = ['./weights-00000000000000ee.bin'];
+    fs.writeFileSync(path.join(web, 'model.json'), JSON.stringify(json));
+    fs.cpSync(web, path.join(dir, 'keep'), { recursive: true });
+    // The overwrite renames the new weights into place, then model.json: a SIGKILL as each rename starts.
+    for (const when of [1, 2]) {
+      earlier();
+      const r = await runCliUnder(['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', `inject=rename:signal=KILL:when=${when}`], ['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q'], { env: { UV_THREADPOOL_SIZE: '1' } });
+      assert.notEqual(r.code, 0, `when=${when}: ${r.stderr}`);
+      const named = JSON.parse(fs.readFileSync(path.join(web, 'model.json'), 'utf8')).weightsManifest[0].paths[0].slice(2);
+      assert.equal(named, 'weights-00000000000000ee.bin', `when=${when}: the earlier export, whole`);
+      assert.equal(fs.statSync(path.join(web, named)).size, 2_307_112, `when=${when}: the weights model.json names are there, whole`);
+    }
+    // What a killed export left: its temporaries inside --out, an .onnx's beside it, and an older version's pair of
+    // folders (the new export, and the earlier one moved aside, with nothing at --out).
+    const dead = 2 ** 22 + 4321;
+    fs.writeFileSync(path.join(web, `.model.json.tmp-${dead}-0123456789ab`), '{');
+    fs.writeFileSync(path.join(dir, `.m.onnx.tmp-${dead}-0123456789ab`), Buffer.alloc(1000));
+    const onnx = await runCli(['export', '--model', model, '--out', path.join(dir, 'm.onnx'), '-q']);
+    assert.equal(onnx.code, 0, onnx.stderr);
+    const again = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(listFiles(web), ['model.json', real]);
+    fs.rmSync(web, { recursive: true });
+    fs.cpSync(path.join(dir, 'keep'), path.join(dir, `.web.tmp-${dead}-0123456789ab-old`), { recursive: true });
+    fs.cpSync(path.join(dir, 'keep'), path.join(dir, `.web.tmp-${dead}-0123456789ab`), { recursive: true });
+    const restored = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '-q']);
+    assert.equal(restored.code, 2, 'the export moved aside is back at --out, and is not replaced unasked');
+    assert.match(restored.stderr, /holds an earlier export/);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temporaries left');
+    assert.deepEqual(listFiles(web), listFiles(path.join(dir, 'keep')));
   });
 
   test('bad input: one error line and a hint, a non-zero exit, nothing written', async () => {

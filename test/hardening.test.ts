@@ -7,7 +7,7 @@
 // as root and has them).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -24,7 +24,7 @@ import { acquireLock, currentOwner, startTime } from '../src/lock.js';
 import { createModel } from '../src/model.js';
 import { lessonRecipe } from '../src/recipe.js';
 import type { TrainState } from '../src/train.js';
-import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, nativeInstalled, noTrace, runCli, runCliUnder, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, withUlimit, useBackend } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile as writeArchive, cannotMount, listFiles, nativeInstalled, noTrace, runCli, runCliUnder, sendWithRange, serve, tmpDir, tmpfs, trainedModel as trainedOnce, withUlimit, useBackend, works, noStrace } from './helpers.js';
 
 const archiveBytes = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 9 }));
 const RECIPE = SMALL_RUN;
@@ -33,16 +33,6 @@ const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.starts
 
 const archiveFile = (bytes = archiveBytes) => writeArchive(bytes);
 
-/** Whether `cmd args` runs here, or why not (a skip reason). */
-function works(cmd: string, args: string[], why: string): string | false {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return false;
-  } catch {
-    return why;
-  }
-}
-const noStrace = works('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'inject=fsync:error=EIO', 'true'], 'needs strace (apt-get install strace) able to trace here');
 const noUnshare = process.getuid?.() === 0 ? works('unshare', ['--pid', '--fork', '--mount-proc', 'true'], 'unshare --pid --fork --mount-proc fails here') : 'needs root for a new pid namespace';
 const noMount = cannotMount();
 const noDevFull = fs.existsSync('/dev/full') ? false : 'needs /dev/full';

@@ -44,6 +44,19 @@ const AUTO_WITHOUT_GPU = nativeInstalled
  * test/invariant.test.ts and the GPU check then hold to their numbers.
  */
 export const AUTO_LINE = process.platform === 'linux' && preflight().noHardware !== null ? AUTO_WITHOUT_GPU : /^backend: \w+ \(.+\)$/m;
+/** Whether `cmd args` runs here, or why not (a skip reason). */
+export function works(cmd: string, args: string[], why: string): string | false {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return false;
+  } catch {
+    return why;
+  }
+}
+
+/** Why the tests that inject faults with strace (errors, delays, a SIGKILL at a syscall) skip here, or false. */
+export const noStrace = works('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'inject=fsync:error=EIO:delay_enter=1', 'true'], 'needs strace (apt-get install strace) able to trace here');
+
 /** The CLI the end-to-end tests run: this checkout's, or another build's (ALEXNET_TEST_BIN: to show a test fails there). */
 export const BIN = process.env.ALEXNET_TEST_BIN ?? path.join(ROOT, 'bin', 'alexnet');
 

@@ -4,7 +4,7 @@
 // that cannot be made. In-process where the run's core is what is tested; the real CLI where a user's command is.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -17,20 +17,12 @@ import { retryDelay } from '../src/data/download.js';
 import { makeDirs } from '../src/files.js';
 import { positive, range, lessonRecipe, type Recipe } from '../src/recipe.js';
 import { runTraining, type TrainingOptions } from '../src/run.js';
-import { BIN, SMALL_RUN, archiveFile, noTrace, runCli, runCliUnder, runOptions, serveArchive, tmpDir, useBackend } from './helpers.js';
+import { BIN, SMALL_RUN, archiveFile, noStrace, noTrace, runCli, runCliUnder, runOptions, serveArchive, tmpDir, useBackend } from './helpers.js';
 
 const archive = gzipTar(cifarEntries({ trainPerBatch: 100, test: 100, seed: 31 }));
 const RECIPE: Recipe = { ...lessonRecipe(4), batchSize: 16, epochs: 2 };
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('error:'));
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, any>;
-const noStrace = (() => {
-  try {
-    execFileSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'inject=fsync:delay_enter=1', 'true'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return 'needs strace (apt-get install strace) able to trace here';
-  }
-})();
 if (noStrace && process.env.ALEXNET_REQUIRE_FAULT_TOOLS === '1') throw new Error(`ALEXNET_REQUIRE_FAULT_TOOLS=1, but: ${noStrace}`);
 
 describe('runs, in-process', () => {
@@ -202,7 +194,8 @@ describe('number flags, timings and images: pure checks', () => {
   test('retry and stall times from the environment are bounded, and said as variables', () => {
     assert.deepEqual(networkTimingFromEnv({ ALEXNET_STALL_MS: '5', ALEXNET_RETRY_DELAY_MS: '0' }), { stallMs: 5, retryDelayMs: 0 });
     assert.throws(() => networkTimingFromEnv({ ALEXNET_STALL_MS: String(2 ** 31) }), { code: 'USAGE', message: `ALEXNET_STALL_MS must be an integer in 1..${MAX_TIMING_MS} (ms), got "2147483648"`, hint: 'e.g. ALEXNET_STALL_MS=30000, or unset it' });
-    assert.throws(() => networkTimingFromEnv({ ALEXNET_RETRY_DELAY_MS: '1e3' }), { hint: 'e.g. ALEXNET_RETRY_DELAY_MS=1000, or unset it' });
+    assert.throws(() => networkTimingFromEnv({ ALEXNET_RETRY_DELAY_MS: '1e-3' }), { hint: 'e.g. ALEXNET_RETRY_DELAY_MS=1000, or unset it' });
+    assert.equal(networkTimingFromEnv({ ALEXNET_RETRY_DELAY_MS: '1e3' }).retryDelayMs, 1000, 'a whole number in any decimal form, as the flags take');
     // Doubled past 2^31 ms, Node.js's timer fired at once (a flood of retries) or the wait overflowed.
     for (let attempt = 0; attempt < 60; attempt++) assert.ok(retryDelay(MAX_TIMING_MS, attempt, undefined, false) <= MAX_TIMING_MS);
     assert.equal(retryDelay(1000, 3, undefined, false), 8000);
@@ -245,6 +238,77 @@ describe('runs, as a user runs them', () => {
     assert.match(over.stderr, new RegExp(`^--overwrite: removing the run in ${save} and its best/$`, 'm'));
     assert.ok(!fs.existsSync(path.join(save, 'best')), 'the old best/ is gone with its run');
     noTrace(again.stderr + over.stderr);
+  });
+
+  test('a first save killed before its state.json leaves no run: --resume says nothing was saved yet, and the same command again starts it', { skip: noStrace }, async () => {
+    const save = path.join(tmpDir(), 'run');
+    assert.equal((await runCli(['download', ...data, '-q'])).code, 0);
+    const args = ['train', '--epochs', '1', '--save', save, ...SMALL_RUN, ...data];
+    // A first save renames weights, model.json, metrics.jsonl, then state.json: SIGKILL as the 4th rename starts
+    // (strace counts per thread: one libuv thread does them all).
+    const killed = await runCliUnder(['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', 'inject=rename:signal=KILL:when=4'], args, { env: { UV_THREADPOOL_SIZE: '1' } });
+    assert.notEqual(killed.code, 0, killed.stderr);
+    const left = fs.readdirSync(save);
+    assert.ok(!left.includes('state.json') && left.includes('model.json') && left.some((f) => /^weights-/.test(f)), left.join(' '));
+    const resume = await runCli(['train', '--resume', save]);
+    assert.equal(resume.code, 1, resume.stderr);
+    assert.match(errorLines(resume.stderr)[0]!, new RegExp(`^error: cannot resume from ${save}: nothing was saved yet \\(its first save was cut short: .*weights-.*, no state\\.json\\)$`));
+    assert.match(resume.stderr, new RegExp(`^hint: start the run anew: the command that started it \\(\`[^\`]+ train \\.\\.\\. --save ${save}\`\\) removes what the cut save left$`, 'm'));
+    const again = await runCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`^${save} holds no run, only what a save cut short left \\(.+\\): removing it$`, 'm'));
+    assert.equal(fs.readdirSync(save).filter((f) => /^weights-/.test(f)).length, 1, 'the cut save\'s weights went');
+    assert.equal((await runCli(['train', '--resume', save, '--epochs', '1'])).code, 2, 'a whole run, done');
+    noTrace(resume.stderr + again.stderr);
+  });
+
+  test('a TensorFlow.js export is no run: --save into it is refused, and it is left as it is', async () => {
+    const save = path.join(tmpDir(), 'run');
+    assert.equal((await runCli(['train', '--epochs', '1', '--save', save, ...SMALL_RUN, ...data, '-q'])).code, 0);
+    const web = path.join(tmpDir(), 'web');
+    assert.equal((await runCli(['export', '--model', save, '--format', 'tfjs', '--out', web, '-q'])).code, 0);
+    const before = fs.readdirSync(web).sort();
+    const r = await runCli(['train', '--epochs', '1', '--save', web, ...SMALL_RUN, ...data]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(errorLines(r.stderr)[0]!, new RegExp(`^error: ${web} holds a TensorFlow.js export \\(.+\\), not a run$`));
+    assert.deepEqual(fs.readdirSync(web).sort(), before);
+  });
+
+  test('--dataset, --labels or --images with --resume must name the run\'s data, refused before any data is touched', async () => {
+    const save = path.join(tmpDir(), 'run');
+    assert.equal((await runCli(['train', '--epochs', '2', '--save', save, ...SMALL_RUN, ...data, '-q'])).code, 0);
+    const home = tmpDir(); // the default data dir goes here: nothing may be written into it
+    const images = tmpDir();
+    const cases: [string[], RegExp][] = [
+      [['--dataset', 'cifar100'], new RegExp(`^error: --dataset cifar100 differs from the data ${save} was trained on: cifar10$`)],
+      [['--dataset', 'cifar100', '--labels', 'coarse'], /^error: --dataset cifar100 differs from/],
+      [['--images', images], new RegExp(`^error: --images ${images} differs from the data ${save} was trained on: cifar10$`)],
+    ];
+    for (const [flags, want] of cases) {
+      const r = await runCli(['train', '--resume', save, '--epochs', '3', ...flags], { env: { XDG_CACHE_HOME: home, HOME: home, ALEXNET_DATA_DIR: path.join(home, 'data') } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(errorLines(r.stderr)[0]!, want);
+      assert.match(r.stderr, new RegExp(`^hint: drop ${flags[0]} to resume on the run's data, or start a new run without --resume$`, 'm'));
+      assert.doesNotMatch(r.stderr, /^(backend|data|decoding|downloading)\b|^CIFAR-10 /m, 'refused before the backend, a download or decoding');
+    }
+    assert.deepEqual(fs.readdirSync(home), []);
+    const same = await runCli(['train', '--resume', save, '--epochs', '3', '--dataset', 'cifar10', ...data, '-q']);
+    assert.equal(same.code, 0, same.stderr);
+  });
+
+  test('a resume refused for a hand-edited recipe hints at nothing --resume refuses', async () => {
+    const save = path.join(tmpDir(), 'run');
+    assert.equal((await runCli(['train', '--epochs', '1', '--save', save, ...SMALL_RUN, ...data, '-q'])).code, 0);
+    const state = readJson(path.join(save, 'state.json'));
+    // 64 images: holding out 64 (a valid count in itself) leaves none to train on.
+    state.recipe.validSplit = 64;
+    fs.writeFileSync(path.join(save, 'state.json'), JSON.stringify(state));
+    const r = await runCli(['train', '--resume', save, '--epochs', '2']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(errorLines(r.stderr), [`error: cannot resume from ${save}: state.json: recipe.validSplit 64 leaves no training images (there are 64)`]);
+    const hint = r.stderr.split('\n').find((l) => l.startsWith('hint:'))!;
+    assert.doesNotMatch(hint, /--valid-split/);
+    assert.match(hint, /^hint: the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run$/);
   });
 
   test('number flags in hex or binary are refused before a --save folder is made', async () => {
@@ -337,6 +401,8 @@ describe('runs, as a user runs them', () => {
     });
     assert.equal(r.code, 130, r.stderr);
     assert.match(r.stderr, new RegExp(`^SIGINT again: stopping as soon as the checkpoint in ${save} is written whole$`, 'm'));
+    // Where the checkpoint is and how to go on, as the first Ctrl-C's error says.
+    assert.match(r.stderr, new RegExp(`^error: interrupted again: stopped once the checkpoint in ${save} was written whole\nhint: continue with \`[^\`]+ train --resume ${save}\`$`, 'm'));
     const resumed = await runCli(['train', '--resume', save, '-q']);
     assert.equal(resumed.code, 0, resumed.stderr);
   });

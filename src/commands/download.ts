@@ -53,6 +53,7 @@ export function dataRequest(flags: DataFlags, isExplicit: (flag: string) => bool
     ...(dataset === 'cifar10' ? {} : { dataset: dataset as ArchiveDataset, labels: (flags.labels as LabelKind | undefined) ?? 'fine' }),
     ...(flags.images !== undefined ? { images: { dir: parsePath('--images', flags.images), skipBad: Boolean(flags.skipBadImages) } } : {}),
     explicit: ['dataDir', 'url', 'md5', 'verify', 'dataset', 'labels', 'images', 'skipBadImages'].some(isExplicit),
+    named: (['dataset', 'labels', 'images'] as const).filter(isExplicit).map((f) => `--${f}` as const),
   };
 }
 

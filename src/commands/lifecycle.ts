@@ -25,19 +25,25 @@ let criticalDepth = 0;
 let exitWhenSafe = false;
 /** What the write under way is, for the line a second Ctrl-C gets: `the checkpoint in DIR and its best/`. */
 let criticalWhat = '';
+/** What to do once it is whole: `continue with \`alexnet train --resume DIR\``. */
+let criticalHint = '';
+/** A hint's commands as this process was started (cli.ts's asStarted), for the lines printed here. */
+let hintText = (hint: string) => hint;
 
 /**
  * Runs `fn` (a checkpoint write, `what`) so that a second Ctrl-C waits for it instead of cutting it in half, and says
- * so (it used to exit 130 without a word while best/ was written: issue #24).
+ * so (it used to exit 130 without a word while best/ was written: issue #24), then where it is and how to go on
+ * (`hint`), as the first Ctrl-C's error does.
  */
-export async function critical<T>(what: string, fn: () => Promise<T>): Promise<T> {
+export async function critical<T>(what: string, fn: () => Promise<T>, hint = ''): Promise<T> {
   criticalDepth++;
   criticalWhat = what;
+  criticalHint = hint;
   try {
     return await fn();
   } finally {
     criticalDepth--;
-    if (criticalDepth === 0 && exitWhenSafe) leave(EXIT_CODES.INTERRUPTED, 'error: interrupted again: stopped once the write was whole');
+    if (criticalDepth === 0 && exitWhenSafe) leave(EXIT_CODES.INTERRUPTED, `error: interrupted again: stopped once ${what} was written whole${criticalHint ? `\nhint: ${hintText(criticalHint)}` : ''}`);
   }
 }
 
@@ -53,7 +59,8 @@ const onStdoutClosed = new Set<() => void>();
  * closes stdout (`| head -1`) stops the command quietly with 141, as Unix tools stop; a training run first
  * finishes its checkpoint (EPIPE used to be a stack trace, or an unhandled 'error' event).
  */
-export function installProcessHandlers(): void {
+export function installProcessHandlers(asStarted: (hint: string) => string = (h) => h): void {
+  hintText = asStarted;
   const early = (sig: NodeJS.Signals) => {
     received ??= sig;
     if (owners === 0) leave(EXIT_CODES.INTERRUPTED, `error: interrupted by ${sig}`);
