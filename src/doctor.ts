@@ -20,9 +20,11 @@ export interface Section {
 
 export async function doctorReport(): Promise<{ report: DoctorReport; sections: Section[] }> {
   const napi = Number(process.versions.napi);
-  const node = { version: process.versions.node, napi, ok: Number(process.versions.node.split('.')[0]) >= 20 };
+  // 20.9: sharp's least (it decodes the images of `predict` and `--images`).
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const node = { version: process.versions.node, napi, ok: major > 20 || (major === 20 && minor >= 9) };
   const fixes: Fix[] = [];
-  if (!node.ok) fixes.push({ problem: `Node.js ${node.version} is older than this tool supports`, fix: 'use Node.js 20 or later' });
+  if (!node.ok) fixes.push({ problem: `Node.js ${node.version} is older than this tool supports`, fix: 'use Node.js 20.9 or later' });
 
   const backends: DoctorReport['backends'] = {};
   const sections: Section[] = [];

@@ -7,7 +7,7 @@
 //   FIFO hung `predict` (opened with O_NONBLOCK, so a FIFO is seen, not waited on).
 
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { AlexnetError, type ErrorCode } from './errors.js';
@@ -135,19 +135,56 @@ export async function readRegularFile(file: string, cap: number, code: ErrorCode
   try {
     fh = await fsp.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new AlexnetError(code, `cannot read ${what}: ${errnoCode(e) === 'ENOENT' ? 'no such file' : errnoWords(e)}`, hint);
+    throw openError(e, code, what, hint);
   }
   try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw new AlexnetError(code, `cannot read ${what}: it is a directory`, hint);
-    if (!st.isFile()) throw new AlexnetError(code, `cannot read ${what}: not a regular file (a device, FIFO or socket)`, hint);
-    if (st.size > cap) throw new AlexnetError(code, `cannot read ${what}: ${st.size.toLocaleString('en-US')} bytes is more than the ${cap.toLocaleString('en-US')} such a file can have`, hint);
+    checkReadable(await fh.stat(), cap, code, what, hint);
     // A read that fails midway (EIO) is named too, not a stack (issue #20).
-    const buf = await fh.readFile().catch((e: unknown) => Promise.reject(new AlexnetError(code, `cannot read ${what}: ${errnoWords(e)}`, errnoCode(e) === 'EIO' ? `${DISK_FIXES.EIO}, then run the command again` : hint)));
-    if (buf.length > cap) throw new AlexnetError(code, `cannot read ${what}: it grew past ${cap.toLocaleString('en-US')} bytes while being read`, hint);
-    return buf;
+    const buf = await fh.readFile().catch((e: unknown) => Promise.reject(readError(e, code, what, hint)));
+    return checkGrown(buf, cap, code, what, hint);
   } finally {
     await fh.close();
+  }
+}
+
+/** Refuses what is not a regular file of at most `cap` bytes (readRegularFile's checks). */
+function checkReadable(st: Stats, cap: number, code: ErrorCode, what: string, hint: string): void {
+  if (st.isDirectory()) throw new AlexnetError(code, `cannot read ${what}: it is a directory`, hint);
+  if (!st.isFile()) throw new AlexnetError(code, `cannot read ${what}: not a regular file (a device, FIFO or socket)`, hint);
+  if (st.size > cap) throw new AlexnetError(code, `cannot read ${what}: ${st.size.toLocaleString('en-US')} bytes is more than the ${cap.toLocaleString('en-US')} such a file can have`, hint);
+}
+
+const readError = (e: unknown, code: ErrorCode, what: string, hint: string) => new AlexnetError(code, `cannot read ${what}: ${errnoWords(e)}`, errnoCode(e) === 'EIO' ? `${DISK_FIXES.EIO}, then run the command again` : hint);
+
+function checkGrown(buf: Buffer, cap: number, code: ErrorCode, what: string, hint: string): Buffer {
+  if (buf.length > cap) throw new AlexnetError(code, `cannot read ${what}: it grew past ${cap.toLocaleString('en-US')} bytes while being read`, hint);
+  return buf;
+}
+
+const openError = (e: unknown, code: ErrorCode, what: string, hint: string) => new AlexnetError(code, `cannot read ${what}: ${errnoCode(e) === 'ENOENT' ? 'no such file' : errnoWords(e)}`, hint);
+
+/**
+ * readRegularFile without the event loop's round trips, for many small files (an image folder's 60,000 JPEGs of
+ * ~1 KB: four awaited calls a file took 4.3 s of the 49 s that 50,000 took to become records; these take under 1).
+ */
+export function readRegularFileSync(file: string, cap: number, code: ErrorCode, what: string, hint: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw openError(e, code, what, hint);
+  }
+  try {
+    checkReadable(fstatSync(fd), cap, code, what, hint);
+    let buf: Buffer;
+    try {
+      buf = readFileSync(fd);
+    } catch (e) {
+      throw readError(e, code, what, hint);
+    }
+    return checkGrown(buf, cap, code, what, hint);
+  } finally {
+    closeSync(fd);
   }
 }
 

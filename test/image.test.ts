@@ -1,15 +1,18 @@
 // Pure pieces behind `predict`, `samples`, `eval` and the report, on hand-made pixels and counts.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'node:test';
+import sharp from 'sharp';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { IMAGE_BYTES, IMAGE_SIZE } from '../src/data/cifar.js';
 import { decodeImage, sniffImageType, toCifarImage, type RgbaImage } from '../src/data/image.js';
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from '../src/font.js';
 import { renderSamples, sampleLayout } from '../src/samples.js';
-import { confusionMatrix, perClassAccuracy } from '../src/evaluate.js';
-import { tileMismatch, upscale } from './helpers.js';
+import { confusionMatrix, perClassAccuracy, perClassPrecision } from '../src/evaluate.js';
+import { ROOT, tileMismatch, upscale } from './helpers.js';
 
 /** A deterministic 32x32 RGB image (HWC) with every pixel different from its neighbours. */
 function pattern(seed: number): Uint8Array {
@@ -17,20 +20,68 @@ function pattern(seed: number): Uint8Array {
 }
 
 test('sniffImageType: by the first bytes, not the name', () => {
-  const cases: [number[], 'png' | 'jpeg' | null][] = [
+  const ascii = (t: string) => [...t].map((c) => c.charCodeAt(0));
+  const cases: [number[], string | null][] = [
     [[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0], 'png'],
     [[0xff, 0xd8, 0xff, 0xe0], 'jpeg'],
     [[0xff, 0xd8], null], // too short to be a JPEG
-    [[0x47, 0x49, 0x46, 0x38], null], // GIF
+    [ascii('GIF89a'), 'gif'],
+    [ascii('GIF8'), null],
+    [[...ascii('RIFF'), 0, 0, 0, 0, ...ascii('WEBP')], 'webp'],
+    [[...ascii('RIFF'), 0, 0, 0, 0, ...ascii('WAVE')], null],
+    [[0x49, 0x49, 0x2a, 0x00], 'tiff'],
+    [[0x4d, 0x4d, 0x00, 0x2a], 'tiff'],
+    [[0, 0, 0, 0x1c, ...ascii('ftypavif')], 'avif'],
+    [[0, 0, 0, 0x1c, ...ascii('ftypisom')], null], // an MP4
     [[], null],
   ];
   for (const [bytes, want] of cases) assert.equal(sniffImageType(Uint8Array.from(bytes)), want, bytes.join(','));
+});
+
+test('real photographs decode to the pixels libjpeg-turbo gives PIL, byte for byte (test/data/photos)', async () => {
+  const dir = path.join(ROOT, 'test', 'data', 'photos');
+  const pil = fs.readFileSync(path.join(dir, 'pil-rgb.bin'));
+  const files = fs.readdirSync(dir).filter((c) => fs.statSync(path.join(dir, c)).isDirectory()).sort().flatMap((c) => ['0000', '1234', '4321'].map((n) => path.join(dir, c, `${n}.jpg`)));
+  assert.equal(files.length * IMAGE_BYTES, pil.length);
+  for (const [i, f] of files.entries()) {
+    const img = await decodeImage(fs.readFileSync(f), f);
+    assert.deepEqual([img.width, img.height], [32, 32]);
+    const rgb = img.data;
+    assert.equal(img.channels, 3, 'a JPEG has no alpha');
+    assert.deepEqual(new Uint8Array(rgb), new Uint8Array(pil.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)), f);
+    assert.deepEqual(toCifarImage(img), new Uint8Array(rgb), 'a 32x32 image passes the resize unchanged');
+  }
+});
+
+test('WebP, AVIF, GIF and TIFF decode as PNG does (lossless ones to the same pixels)', async () => {
+  const img = pattern(5);
+  const raw = { raw: { width: 32, height: 32, channels: 3 as const } };
+  const cases: [string, Buffer, number][] = [
+    ['webp', await sharp(Buffer.from(img), raw).webp({ lossless: true }).toBuffer(), 0],
+    ['tiff', await sharp(Buffer.from(img), raw).tiff({ compression: 'lzw' }).toBuffer(), 0],
+    ['avif', await sharp(Buffer.from(img), raw).avif({ lossless: true }).toBuffer(), 40],
+    ['gif', await sharp(Buffer.from(img), raw).gif({ colours: 256, dither: 0 }).toBuffer(), 80],
+  ];
+  for (const [type, bytes, tolerance] of cases) {
+    assert.equal(sniffImageType(bytes), type);
+    const back = toCifarImage(await decodeImage(bytes, `a.${type}`));
+    const worst = back.reduce((m, v, i) => Math.max(m, Math.abs(v - img[i]!)), 0);
+    assert.ok(worst <= tolerance, `${type}: at most ${tolerance} levels off, got ${worst}`);
+  }
 });
 
 test('toCifarImage: an image enlarged k times (nearest) comes back to its exact pixels', () => {
   for (const k of [1, 2, 3, 5]) {
     const img = pattern(k);
     assert.deepEqual(toCifarImage(upscale(img, k)), img, `k=${k}`);
+  }
+});
+
+test('toCifarImage: an RGB image (no alpha channel, as libvips gives a JPEG) is the opaque RGBA one', () => {
+  for (const [k, pad] of [[1, 0], [3, 0], [2, 7]] as const) {
+    const rgba = upscale(pattern(k), k, pad, 9);
+    const rgb = Uint8Array.from({ length: rgba.width * rgba.height * 3 }, (_, i) => rgba.data[Math.floor(i / 3) * 4 + (i % 3)]!);
+    assert.deepEqual(toCifarImage({ width: rgba.width, height: rgba.height, channels: 3, data: rgb }), toCifarImage(rgba), `k=${k} pad=${pad}`);
   }
 });
 
@@ -117,15 +168,15 @@ test('toCifarImage: the same bytes as the plain area-weighted mean, at sizes tha
   }
 });
 
-test('decodeImage: PNG and JPEG decode; damaged or foreign bytes are one-line IMAGE errors', () => {
+test('decodeImage: PNG and JPEG decode; damaged or foreign bytes are one-line IMAGE errors', async () => {
   const img = pattern(3);
   const rgba = upscale(img, 1);
   const png = new PNG({ width: 32, height: 32 });
   png.data = Buffer.from(rgba.data);
   const pngBytes = PNG.sync.write(png);
-  assert.deepEqual(toCifarImage(decodeImage(pngBytes, 'a.png')), img);
+  assert.deepEqual(toCifarImage(await decodeImage(pngBytes, 'a.png')), img);
   const jpg = jpeg.encode({ width: 32, height: 32, data: Buffer.from(rgba.data) }, 100).data;
-  const back = toCifarImage(decodeImage(jpg, 'a.jpg'));
+  const back = toCifarImage(await decodeImage(jpg, 'a.jpg'));
   const meanError = back.reduce((s, v, i) => s + Math.abs(v - img[i]!), 0) / IMAGE_BYTES;
   assert.ok(meanError < 12, `JPEG at quality 100 stays close: mean error ${meanError}`);
 
@@ -133,16 +184,35 @@ test('decodeImage: PNG and JPEG decode; damaged or foreign bytes are one-line IM
   hugePng.writeUInt32BE(20_000, 16);
   hugePng.writeUInt32BE(20_000, 20);
   const cases: [Uint8Array, RegExp][] = [
-    [Buffer.from('hello'), /^cannot read x: not a PNG or JPEG file$/],
+    [Buffer.from('hello'), /^cannot read x: not a PNG, JPEG, WebP, AVIF, GIF or TIFF file$/],
     [pngBytes.subarray(0, 60), /^cannot read x: the PNG data is damaged \(.+\)$/],
     [jpg.subarray(0, 40), /^cannot read x: the JPEG data is damaged \(.+\)$/],
     [hugePng, /^cannot read x: \d+ x \d+ pixels is too large: more than 100 megapixels$/],
   ];
   for (const [bytes, re] of cases) {
-    assert.throws(() => decodeImage(bytes, 'x'), (e: Error & { code?: string }) => {
+    await assert.rejects(decodeImage(bytes, 'x'), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'IMAGE');
       assert.match(e.message, re);
       return true;
+    });
+  }
+});
+
+test('perClassPrecision: precision and F1 per class, as scikit-learn\'s classification_report', () => {
+  // [true labels, predictions, classes, precision, F1] (sklearn.metrics.precision_recall_fscore_support, zero_division=nan)
+  const cases: [number[], number[], number, number[], number[]][] = [
+    [[0, 1, 2], [0, 1, 2], 3, [1, 1, 1], [1, 1, 1]],
+    [[0, 0, 1, 1], [1, 0, 1, 1], 3, [1, 2 / 3, NaN], [2 / 3, 0.8, NaN]],
+    [[0, 0, 0, 1], [1, 1, 1, 1], 2, [NaN, 0.25], [NaN, 0.4]],
+    [[0, 1], [1, 0], 2, [0, 0], [0, 0]],
+  ];
+  for (const [labels, preds, k, precision, f1] of cases) {
+    const got = perClassPrecision(confusionMatrix(labels, preds, k));
+    got.forEach((g, c) => {
+      for (const [v, want] of [[g.precision, precision[c]!], [g.f1, f1[c]!]] as const) {
+        if (Number.isNaN(want)) assert.ok(Number.isNaN(v), `${labels} ${preds}: class ${c}`);
+        else assert.ok(Math.abs(v - want) < 1e-12, `${labels} ${preds}: class ${c}: ${v} vs ${want}`);
+      }
     });
   }
 });
