@@ -21,6 +21,21 @@ export function perClassAccuracy(confusion: number[][]): { count: number; correc
   });
 }
 
+/**
+ * Per predicted class: its precision (the right share of the records predicted as it), and its F1 with the class's
+ * accuracy (its recall), as scikit-learn's classification_report gives them; NaN where a ratio has no records.
+ */
+export function perClassPrecision(confusion: number[][]): { predicted: number; precision: number; f1: number }[] {
+  return confusion.map((row, c) => {
+    const predicted = confusion.reduce((n, r) => n + r[c]!, 0);
+    const count = row.reduce((a, b) => a + b, 0);
+    const precision = predicted === 0 ? NaN : row[c]! / predicted;
+    const recall = count === 0 ? NaN : row[c]! / count;
+    const f1 = Number.isNaN(precision) || Number.isNaN(recall) ? NaN : precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+    return { predicted, precision, f1 };
+  });
+}
+
 export interface EvalReport {
   /** As the training line's Valid Loss and Valid Acc: means of per-batch means, so the numbers match. */
   loss: number;
@@ -30,7 +45,8 @@ export interface EvalReport {
   fractionCorrect: number;
   images: number;
   classNames: string[];
-  perClass: { name: string; count: number; correct: number; accuracy: number }[];
+  /** `accuracy` is the class's recall; `predicted`: the records predicted as it. */
+  perClass: { name: string; count: number; correct: number; accuracy: number; predicted: number; precision: number; f1: number }[];
   confusion: number[][]; // [true class][predicted class]
 }
 
@@ -38,7 +54,8 @@ export interface EvalReport {
 export async function evaluateReport(split: Split, batchSize: number, classNames: string[], runner: Runner): Promise<EvalReport> {
   const r = await runner.evaluate(split, batchSize);
   const confusion = confusionMatrix(split.labels, r.predictions, classNames.length);
-  const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c }));
+  const precision = perClassPrecision(confusion);
+  const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c, ...precision[i]! }));
   return {
     loss: r.loss,
     accuracy: r.acc,

@@ -1,7 +1,10 @@
 // `alexnet export`: a trained model where users deploy it (issue #27): ONNX for ONNX Runtime and its kin
 // (src/onnx.ts), or a TensorFlow.js folder that `tf.loadLayersModel` loads in a browser. The model is read as
 // `eval` reads it (its weights checked against state.json), and the result appears whole or not at all: a file
-// by writeFileAtomic, a folder written under a temporary name and renamed.
+// by writeFileAtomic, a folder written under a temporary name and renamed. The class names go beside the model, a
+// line each in output order (`model.labels.txt` beside `model.onnx`, `labels.txt` in a tfjs folder): ONNX Runtime
+// for Node cannot read a model's metadata, so a Node user could not name the classes from the .onnx alone. With
+// `--input raw` the model takes a decoder's pixels and normalises inside (src/onnx.ts; a Rescaling layer in tfjs).
 
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
@@ -12,13 +15,22 @@ import { checkModelDir, checkpointFiles, hasCheckpoint, loadTrainedModel, MODEL_
 import { AlexnetError } from './errors.js';
 import { ATOMIC_TEMPORARIES, errnoCode, makeDirs, removeMadeDirs, writeFileAtomic } from './files.js';
 import { pidAlive, removeLeftovers } from './lock.js';
-import { INPUT_WORDS, OPSET, onnxModel, readLayers, type NetLayer } from './onnx.js';
+import { ONNX_INPUTS, OPSET, onnxModel, readLayers, type InputKind, type NetLayer } from './onnx.js';
 import { startBackend } from './run.js';
 import { WEIGHTS_NAME } from './state.js';
 import { NORMALISE_WORDS } from './batches.js';
+import tfl from './tfl.cjs';
 
 /** What a tfjs export takes, in words (its model.json's userDefinedMetadata says it). */
-const TFJS_INPUT_WORDS = `float32 [N, 32, 32, 3] (NHWC, RGB), each value ${NORMALISE_WORDS}`;
+const TFJS_INPUTS: Record<InputKind, string> = {
+  normalized: `float32 [N, 32, 32, 3] (NHWC, RGB), each value ${NORMALISE_WORDS}`,
+  raw: 'float32 [N, 32, 32, 3] (NHWC, RGB), pixels 0-255 as tf.browser.fromPixels gives them; normalised inside (a Rescaling layer)',
+};
+/** The class names file of a tfjs folder. */
+const LABELS_FILE = 'labels.txt';
+/** The class names file beside an .onnx file: `model.onnx` -> `model.labels.txt`. */
+export const onnxLabelsPath = (out: string) => path.join(path.dirname(out), `${path.basename(out).replace(/\.onnx$/i, '')}.labels.txt`);
+const labelsText = (classNames: string[]) => classNames.join('\n') + '\n';
 
 export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -28,6 +40,8 @@ export interface ExportOptions {
   format: ExportFormat;
   /** The .onnx file, or the folder for tfjs. */
   out: string;
+  /** What the model takes: what the network sees, or (raw) a decoder's pixels, normalised inside. */
+  input: InputKind;
   /** Replace an earlier export at `out` (a tfjs folder only when it holds nothing else). */
   overwrite: boolean;
   backend: BackendChoice;
@@ -44,10 +58,12 @@ export interface ExportResult {
   epochs: number | null;
   /** What the exported model takes, in words. */
   input: string;
+  /** The class names file written beside the model. */
+  labels: string;
 }
 
-/** A tfjs export's own files: model.json and its hashed weights. Only a folder of these is replaced by --overwrite. */
-const isExportFile = (name: string) => name === MODEL_FILE || WEIGHTS_NAME.test(name) || ATOMIC_TEMPORARIES.test(name);
+/** A tfjs export's own files: model.json, its hashed weights, labels.txt. Only a folder of these is replaced by --overwrite. */
+const isExportFile = (name: string) => name === MODEL_FILE || name === LABELS_FILE || WEIGHTS_NAME.test(name) || ATOMIC_TEMPORARIES.test(name);
 
 export async function runExport(opts: ExportOptions, hooks: { log?: (line: string) => void } = {}): Promise<ExportResult> {
   await checkModelDir(opts.modelDir);
@@ -62,9 +78,9 @@ export async function runExport(opts: ExportOptions, hooks: { log?: (line: strin
     try {
       const result = opts.format === 'onnx'
         ? await writeOnnx(opts, await readLayers(model, opts.modelDir), classNames, model.inputs[0]!.shape.slice(1) as number[])
-        : await writeTfjs(opts, await checkpointFiles(model), classNames);
+        : await writeTfjs(opts, await checkpointFiles(opts.input === 'raw' ? withRescaling(model) : model), classNames);
       done = true;
-      return { format: opts.format, out: opts.out, bytes: result.bytes, classNames, epochs, input: result.input };
+      return { format: opts.format, out: opts.out, bytes: result.bytes, classNames, epochs, input: result.input, labels: result.labels };
     } finally {
       if (!done) await removeMadeDirs(path.dirname(opts.out), created);
     }
@@ -96,6 +112,13 @@ async function checkOut(opts: ExportOptions): Promise<void> {
   const st = await fsp.lstat(opts.out).catch(() => null);
   await checkReplace(opts, st);
   await checkNotARun(opts, st);
+  if (opts.format === 'onnx') {
+    // The labels beside it are part of the export: replaced with it, never a file of a run's.
+    const labels = { ...opts, out: onnxLabelsPath(opts.out) };
+    const lst = await fsp.lstat(labels.out).catch(() => null);
+    await checkReplace(labels, lst);
+    await checkNotARun(labels, lst);
+  }
 }
 
 async function checkReplace(opts: ExportOptions, st: Stats | null): Promise<void> {
@@ -117,9 +140,21 @@ async function checkReplace(opts: ExportOptions, st: Stats | null): Promise<void
 }
 
 async function writeOnnx(opts: ExportOptions, layers: NetLayer[], classNames: string[], inputShape: number[]) {
-  const bytes = onnxModel(layers, { classNames, inputShape, producerVersion: opts.producerVersion });
+  const bytes = onnxModel(layers, { classNames, inputShape, producerVersion: opts.producerVersion, input: opts.input });
+  const labels = onnxLabelsPath(opts.out);
+  await writeFileAtomic(labels, labelsText(classNames));
   await writeFileAtomic(opts.out, bytes);
-  return { bytes: bytes.length, input: `${INPUT_WORDS}; ONNX opset ${OPSET}` };
+  return { bytes: bytes.length, input: `${ONNX_INPUTS[opts.input].words}; ONNX opset ${OPSET}`, labels };
+}
+
+/**
+ * The network behind a Rescaling layer (Keras's, in tfjs-layers) that takes 0-255 pixels to x / 127.5 - 1, the
+ * seed's normalisation (float32's rounding of 1/127.5 aside: within 1e-7 of the values training uses). The layers
+ * are the model's own, shared: nothing is copied.
+ */
+function withRescaling(model: tfl.LayersModel): tfl.LayersModel {
+  const [, h, w, c] = model.inputs[0]!.shape as number[];
+  return tfl.sequential({ layers: [tfl.layers.rescaling({ scale: 1 / 127.5, offset: -1, inputShape: [h!, w!, c!], name: 'normalise' }), ...model.layers] });
 }
 
 /** `s` as a literal part of a regular expression. */
@@ -149,9 +184,11 @@ async function tidyExportLeftovers(out: string): Promise<void> {
  * (Moving the earlier folder aside and the new one in, two renames, left neither where a kill fell between them.)
  */
 async function writeTfjs(opts: ExportOptions, files: Awaited<ReturnType<typeof checkpointFiles>>, classNames: string[]) {
-  const modelJson = JSON.stringify({ ...(JSON.parse(files.modelJson) as object), userDefinedMetadata: { classNames, input: TFJS_INPUT_WORDS } });
+  const input = TFJS_INPUTS[opts.input];
+  const modelJson = JSON.stringify({ ...(JSON.parse(files.modelJson) as object), userDefinedMetadata: { classNames, input } });
   if (await fsp.lstat(opts.out).then(() => true, () => false)) {
     await removeLeftovers(opts.out, ATOMIC_TEMPORARIES);
+    await writeFileAtomic(path.join(opts.out, LABELS_FILE), labelsText(classNames));
     await writeFileAtomic(path.join(opts.out, files.weightsFile), files.weights);
     await writeFileAtomic(path.join(opts.out, MODEL_FILE), modelJson);
     for (const n of await fsp.readdir(opts.out)) if (WEIGHTS_NAME.test(n) && n !== files.weightsFile) await fsp.rm(path.join(opts.out, n), { force: true });
@@ -159,6 +196,7 @@ async function writeTfjs(opts: ExportOptions, files: Awaited<ReturnType<typeof c
     const tmp = path.join(path.dirname(opts.out), `.${path.basename(opts.out)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     await fsp.mkdir(tmp);
     try {
+      await writeFileAtomic(path.join(tmp, LABELS_FILE), labelsText(classNames));
       await writeFileAtomic(path.join(tmp, files.weightsFile), files.weights);
       await writeFileAtomic(path.join(tmp, MODEL_FILE), modelJson);
       await fsp.rename(tmp, opts.out);
@@ -168,5 +206,5 @@ async function writeTfjs(opts: ExportOptions, files: Awaited<ReturnType<typeof c
       throw e;
     }
   }
-  return { bytes: files.weights.length + Buffer.byteLength(modelJson), input: TFJS_INPUT_WORDS };
+  return { bytes: files.weights.length + Buffer.byteLength(modelJson), input, labels: path.join(opts.out, LABELS_FILE) };
 }

@@ -8,11 +8,14 @@
 // - TensorFlow.js flattens [h, w, c] in that order, so Flatten is preceded by a Transpose back to NHWC, and the
 //   dense weights keep their order;
 // - `same` padding is TensorFlow's (the extra row and column at the end): ONNX's SAME_UPPER.
-// The normalisation stays outside the graph: its input is what the network sees, (pixel/255 - 0.5)/0.5 per RGB
-// channel (the seed's), as PyTorch users feed a torchvision model; the model's metadata says so.
+// By default the normalisation stays outside the graph: its input is what the network sees, (pixel/255 - 0.5)/0.5
+// per RGB channel (the seed's), as PyTorch users feed a torchvision model; the model's metadata says so. With
+// `--input raw` the graph takes the pixels as a decoder gives them, uint8 [N, 32, 32, 3] (NHWC, RGB), and
+// normalises inside (a Gather from the 256 values training uses, so to the bit), as a Keras model carries its
+// Rescaling layer: every consumer had to repeat the formula and the transpose by hand (issue #35).
 
 import onnxProto from 'onnx-proto';
-import { NORMALISE_WORDS } from './batches.js';
+import { NORMALISE, NORMALISE_WORDS } from './batches.js';
 import { AlexnetError } from './errors.js';
 import tfl from './tfl.cjs';
 
@@ -21,10 +24,15 @@ const { onnx } = onnxProto;
 /** opset 13 (ONNX 1.8, 2020): every op used here has had its present form since; IR version 7 goes with it. */
 export const OPSET = 13;
 const IR_VERSION = 7;
-const INPUT_NAME = 'images';
 const OUTPUT_NAME = 'logits';
-/** What the graph's input holds, in words: the model's metadata (`input`) and the README say it. */
-export const INPUT_WORDS = `float32 [N, 3, 32, 32] (NCHW, RGB), each value ${NORMALISE_WORDS}`;
+/** What an export takes: what the network sees (`normalized`), or a decoder's pixels (`raw`). */
+export const INPUT_KINDS = ['normalized', 'raw'] as const;
+export type InputKind = (typeof INPUT_KINDS)[number];
+/** Each input's name in the graph and what it holds, in words: the model's metadata (`input`) and the README say it. */
+export const ONNX_INPUTS: Record<InputKind, { name: string; words: string }> = {
+  normalized: { name: 'images', words: `float32 [N, 3, 32, 32] (NCHW, RGB), each value ${NORMALISE_WORDS}` },
+  raw: { name: 'pixels', words: 'uint8 [N, 32, 32, 3] (NHWC, RGB), pixels 0-255 as a decoder gives them; normalised inside' },
+};
 
 type Activation = 'linear' | 'relu' | 'tanh' | 'sigmoid';
 /** The ONNX op of each activation TensorFlow.js names; the linear one has none. */
@@ -93,13 +101,16 @@ export function kernelToOihw(k: Float32Array, [kh, kw, cin, cout]: [number, numb
 
 export interface OnnxMeta {
   classNames: string[];
+  /** What the graph takes (ONNX_INPUTS). */
+  input: InputKind;
   /** [h, w, c] of one image, as the layers model takes it. */
   inputShape: number[];
   producerVersion: string;
 }
 
-/** The layers as an ONNX model's bytes: input INPUT_NAME (NCHW), output OUTPUT_NAME (logits), the class names in its metadata. */
+/** The layers as an ONNX model's bytes: input ONNX_INPUTS[meta.input], output OUTPUT_NAME (logits), the class names in its metadata. */
 export function onnxModel(layers: NetLayer[], meta: OnnxMeta): Uint8Array {
+  const input = ONNX_INPUTS[meta.input];
   const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   const initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   const tensor = (name: string, dims: number[], values: Float32Array) => {
@@ -109,7 +120,7 @@ export function onnxModel(layers: NetLayer[], meta: OnnxMeta): Uint8Array {
   const ints = (name: string, values: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
   const int = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
   const text = (name: string, s: string) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(s) });
-  let current = INPUT_NAME;
+  let current = input.name;
   const node = (opType: string, name: string, inputs: string[], attribute: InstanceType<typeof onnx.AttributeProto>[] = []) => {
     nodes.push(onnx.NodeProto.create({ opType, name, input: inputs, output: [name], attribute }));
     current = name;
@@ -119,6 +130,12 @@ export function onnxModel(layers: NetLayer[], meta: OnnxMeta): Uint8Array {
     if (op) node(op, `${layer}/${a}`, [current]);
   };
   const padding = (p: 'valid' | 'same') => (p === 'same' ? [text('auto_pad', 'SAME_UPPER')] : [ints('pads', [0, 0, 0, 0])]);
+  if (meta.input === 'raw') {
+    // Each pixel indexes the 256 values training normalises to (NORMALISE), then NHWC becomes NCHW.
+    node('Cast', 'pixels/index', [current], [int('to', onnx.TensorProto.DataType.INT32)]);
+    node('Gather', 'pixels/normalised', [tensor('pixels/table', [256], NORMALISE), current], [int('axis', 0)]);
+    node('Transpose', 'pixels/to_nchw', [current], [ints('perm', [0, 3, 1, 2])]);
+  }
   let rank = 4; // NCHW until a flatten
   for (const l of layers) {
     switch (l.kind) {
@@ -155,24 +172,24 @@ export function onnxModel(layers: NetLayer[], meta: OnnxMeta): Uint8Array {
   const classes = meta.classNames.length;
   const valueInfo = (name: string, dims: (number | string)[]) => onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+    type: { tensorType: { elemType: name === ONNX_INPUTS.raw.name ? onnx.TensorProto.DataType.UINT8 : onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
   });
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'alexnet',
     producerVersion: meta.producerVersion,
-    docString: `AlexNet-style CIFAR network trained by alexnet. Input: ${INPUT_WORDS}. Output: ${classes} logits (softmax for probabilities); classes in metadata "classNames".`,
+    docString: `AlexNet-style CIFAR network trained by alexnet. Input: ${input.words}. Output: ${classes} logits (softmax for probabilities); classes in metadata "classNames".`,
     graph: {
       name: 'alexnet',
       node: nodes,
       initializer: initializers,
-      input: [valueInfo(INPUT_NAME, ['N', c!, h!, w!])],
+      input: [valueInfo(input.name, meta.input === 'raw' ? ['N', h!, w!, c!] : ['N', c!, h!, w!])],
       output: [valueInfo(OUTPUT_NAME, ['N', classes])],
     },
     metadataProps: [
       { key: 'classNames', value: JSON.stringify(meta.classNames) },
-      { key: 'input', value: INPUT_WORDS },
+      { key: 'input', value: input.words },
     ],
   });
   return onnx.ModelProto.encode(model).finish();

@@ -13,24 +13,35 @@ export interface ClassScore {
   probability: number;
 }
 
-/** The `top` most probable classes for each 32x32x3 HWC image, in batches of `batchSize`. */
-export async function predictTop(model: tfl.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<ClassScore[][]> {
+/** What the model says of one image: its `top` classes, best first, and the whole of its output. */
+export interface Prediction {
+  top: ClassScore[];
+  /** The softmax of the logits, a value a class, in the model's class order. */
+  probabilities: number[];
+  /** The network's output, before the softmax. */
+  logits: number[];
+}
+
+/** The `top` most probable classes for each 32x32x3 HWC image, with all probabilities and logits, in batches of `batchSize`. */
+export async function predictTop(model: tfl.LayersModel, images: Uint8Array[], classNames: string[], top: number, batchSize = 128): Promise<Prediction[]> {
   const split: Split = { images: new Uint8Array(images.length * IMAGE_BYTES), labels: new Uint16Array(images.length), count: images.length };
   images.forEach((img, i) => split.images.set(img, i * IMAGE_BYTES));
   const buffers = new BatchBuffers();
-  const results: ClassScore[][] = [];
+  const results: Prediction[] = [];
   for (let start = 0; start < images.length; start += batchSize) {
     const n = Math.min(batchSize, images.length - start);
     const b = buffers.fill(split, inOrder(start, n));
     const { x, y } = batchTensors(b.x, b.y, n);
-    const probs = tf.tidy(() => tf.softmax(model.apply(x, { training: false }) as tf.Tensor2D));
-    const p = (await probs.data()) as Float32Array;
+    const logits = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor2D);
+    const probs = tf.tidy(() => tf.softmax(logits));
+    const [l, p] = (await Promise.all([logits.data(), probs.data()])) as [Float32Array, Float32Array];
     const k = probs.shape[1]!;
-    tf.dispose([x, y, probs]);
+    tf.dispose([x, y, logits, probs]);
     for (let i = 0; i < n; i++) {
       const row = Array.from(p.subarray(i * k, (i + 1) * k), (probability, index) => ({ index, name: classNames[index] ?? String(index), probability }));
+      const probabilities = row.map((c) => c.probability);
       row.sort((a, c) => c.probability - a.probability || a.index - c.index);
-      results.push(row.slice(0, top));
+      results.push({ top: row.slice(0, top), probabilities, logits: Array.from(l.subarray(i * k, (i + 1) * k)) });
     }
   }
   return results;

@@ -4,6 +4,7 @@
 // and nothing to fetch, so it opens from a CI artifact or an air-gapped machine. Pure: state in, HTML out.
 
 import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
+import { shownUrl } from './data/download.js';
 import { perClassAccuracy } from './evaluate.js';
 import { hhmmss, lrText } from './report.js';
 import type { EpochMetrics, TrainState } from './train.js';
@@ -124,6 +125,18 @@ function recipeText(r: TrainState['recipe']): string {
 }
 
 /**
+ * Which data the run trained on, in words: the page said how many images, not which (issue #35). An image folder's
+ * digest is the SHA-256 of its listing (names, sizes, times), which a resume holds the folder to.
+ */
+export function dataSetText(d: NonNullable<TrainState['data']>): string {
+  const records = `${d.records.toLocaleString('en-US')} records`;
+  if (d.dataset === 'images') return `the image folder ${d.images} (${records}${d.skipBadImages ? ', unreadable files left out' : ''}${/^[0-9a-f]{64}$/.test(d.archiveMd5) ? `; listing SHA-256 ${d.archiveMd5.slice(0, 16)}` : ''})`;
+  const title = d.dataset === 'cifar100' ? `CIFAR-100 (${d.labels ?? 'fine'} labels)` : 'CIFAR-10';
+  const kind = d.official === true ? `the official ${title}` : d.official === false ? `NOT the official ${title}` : title;
+  return `${kind}: ${records}${d.archiveMd5 !== 'unknown' ? `, archive MD5 ${d.archiveMd5}` : ''}, from ${shownUrl(d.url)}; unpacked in ${d.dataDir}`; // a password in the URL as ***
+}
+
+/**
  * The best epoch in words, and where its weights are: in best/ (--keep-best), in the run's own files (it is the
  * last epoch), or nowhere, which a reader who saw `best epoch 6` beside a model of epoch 8 was not told.
  */
@@ -150,6 +163,7 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
   const facts: [string, string][] = [
     ['epochs done', `${state.epoch} of ${r.epochs}${state.batch > 0 ? ` (epoch ${state.epoch} stopped at batch ${state.batch})` : ''}`],
     ['recipe', recipeText(r)],
+    ...(state.data ? [['data set', dataSetText(state.data)] as [string, string]] : []),
     ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit < 1 ? `${r.validSplit * 100}% of the` : r.validSplit} training images held out to validate on` : '; the test images validate'}`],
     ...(last ? [['last epoch', `valid accuracy ${last.validAcc.toFixed(4)}, valid loss ${last.validLoss.toFixed(4)}`] as [string, string]] : []),
     ...(state.best ? [['best epoch', bestText(state)] as [string, string]] : []),

@@ -71,8 +71,11 @@ export function evalText(report: EvalReport): string {
     `${testLine({ loss: r.loss, acc: r.accuracy })} (means over batches, as the training log's Valid Loss and Valid Acc)`,
     `Correct: ${r.correct.toLocaleString('en-US')} of ${n} images (${r.fractionCorrect.toFixed(6)})`,
     '',
-    `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy`,
-    ...r.perClass.map((c) => `${c.name.padEnd(nameW)}  ${`${c.correct} / ${c.count}`.padStart(13)}  ${Number.isNaN(c.accuracy) ? '       -' : c.accuracy.toFixed(4).padStart(8)}`),
+    // accuracy is the class's recall; precision and F1 as scikit-learn's classification_report has them.
+    `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy  precision      F1`,
+    ...r.perClass.map((c) => `${c.name.padEnd(nameW)}  ${`${c.correct} / ${c.count}`.padStart(13)}  ${ratio(c.accuracy, 8)}  ${ratio(c.precision, 9)}  ${ratio(c.f1, 6)}`),
+    '',
+    `macro average: precision ${ratio(mean(r.perClass.map((c) => c.precision)), 0)}, recall ${ratio(mean(r.perClass.map((c) => c.accuracy)), 0)}, F1 ${ratio(mean(r.perClass.map((c) => c.f1)), 0)}`,
   ];
   // CIFAR-100's 100 columns would not fit a terminal: the matrix is in --json and the run's report.html.
   if (r.classNames.length > MAX_MATRIX_CLASSES) {
@@ -87,8 +90,19 @@ export function evalText(report: EvalReport): string {
   return lines.join('\n');
 }
 
+/** A ratio as the table prints it, right-aligned in `width`, `-` where it has no records (NaN). */
+const ratio = (v: number, width: number) => (Number.isNaN(v) ? '-' : v.toFixed(4)).padStart(width);
+/** The mean of the values that are numbers (scikit-learn's macro average leaves out none; NaN classes have no records). */
+const mean = (vs: number[]) => {
+  const ok = vs.filter((v) => !Number.isNaN(v));
+  return ok.length === 0 ? NaN : ok.reduce((a, b) => a + b, 0) / ok.length;
+};
+const jsonRatio = (v: number) => (Number.isNaN(v) ? null : round6(v));
+
 export function evalJson(r: EvalReport, data?: DataInfo): string {
-  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass: r.perClass.map((c) => ({ ...c, accuracy: Number.isNaN(c.accuracy) ? null : round6(c.accuracy) })), data: data && dataRecord(data) });
+  const perClass = r.perClass.map((c) => ({ ...c, accuracy: jsonRatio(c.accuracy), recall: jsonRatio(c.accuracy), precision: jsonRatio(c.precision), f1: jsonRatio(c.f1) }));
+  const macro = { precision: jsonRatio(mean(r.perClass.map((c) => c.precision))), recall: jsonRatio(mean(r.perClass.map((c) => c.accuracy))), f1: jsonRatio(mean(r.perClass.map((c) => c.f1))) };
+  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass, macro, data: data && dataRecord(data) });
 }
 
 /** JSON numbers as the text lines print them, without float32 noise (0.1600000001490116 -> 0.16). */

@@ -17,7 +17,7 @@ import { folderFormat, recordsDirOf } from './data/folder.js';
 import { AlexnetError } from './errors.js';
 import { evaluateReport, type EvalReport } from './evaluate.js';
 import { READ_CAPS, readRegularFile } from './files.js';
-import { predictTop, type ClassScore } from './predict.js';
+import { predictTop, type Prediction } from './predict.js';
 import { BEST_DIR, checkBest, checkpointer, claimRunDir, cutSaveLeftovers, tidyRunDir } from './rundir.js';
 import { createModel, summarize, type ModelSummary } from './model.js';
 import { holdOut } from './batches.js';
@@ -132,6 +132,15 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
   const loaded = resumed ? await loadCheckpoint(resumed.dir, resumed.state) : null;
   let model = loaded?.model ?? null;
   try {
+    // A recipe that does not fit the data: a flag of a new run, or (a resume takes none of these flags) a state.json
+    // edited by hand, whose hint must not name a flag --resume refuses (it hinted `--valid-split 9`).
+    const misfit = (field: string, problem: string, hint: string) => resumed
+      ? new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: ${STATE_FILE}: recipe.${field} ${problem}`, `the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run`)
+      : new AlexnetError('USAGE', `${RECIPE[field as keyof Recipe].flag} ${problem}`, hint);
+    // An image folder without test/ has no test split: the held-out images validate, and nothing is tested at the end.
+    const noTestFolder = () => resumed
+      ? misfit('validSplit', `0 holds out nothing to validate on, and ${source.images?.dir} has no test/ folder`, '')
+      : new AlexnetError('USAGE', `--images ${source.images?.dir}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
     // Before any data work: what a backend holds depends on the largest layer (conv1), not on the head, so a
     // network of the lesson's shape tells.
     const probe = model ?? createModel({ init: recipe.init, seed: recipe.seed });
@@ -140,7 +149,14 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     } finally {
       if (probe !== model) probe.dispose();
     }
-    const info = await obtainData(source, hooks);
+    // The flags against an image folder's listing, before any of its files is decoded.
+    const check = ({ trainFiles, split }: { trainFiles: number; split: boolean }) => {
+      const train = Math.min(trainFiles, limits.limitTrain ?? Infinity);
+      const held = heldOutCount(recipe.validSplit, train);
+      if (held >= train) throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${train})`, `hold out fewer, e.g. --valid-split ${Math.floor(train / 10) || 1} or --valid-split 0.1`);
+      if (!split && held === 0 && (limits.limitTest ?? 1) > 0) throw noTestFolder();
+    };
+    const info = await obtainData(resumed ? runFolder(source, resumed.state, `${resumed.dir}`, 'put the folder back as it was, or start a new run on it (without --resume)') : source, { ...hooks, check });
     if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
     const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined, labeling: info.labeling });
     if (resumed?.state.classNames && resumed.state.classNames.join('\n') !== data.classNames.join('\n')) {
@@ -151,18 +167,11 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
     // A recipe that does not fit the data: a flag of a new run, or (a resume takes none of these flags) a state.json
     // edited by hand, whose hint must not name a flag --resume refuses (it hinted `--valid-split 9`).
-    const misfit = (field: string, problem: string, hint: string) => resumed
-      ? new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: ${STATE_FILE}: recipe.${field} ${problem}`, `the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run`)
-      : new AlexnetError('USAGE', `${RECIPE[field as keyof Recipe].flag} ${problem}`, hint);
     const held = heldOutCount(recipe.validSplit, data.train.count);
     if (held >= data.train.count) {
       throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
     }
-    // An image folder without test/ has no test split: the held-out images validate, and nothing is tested at the end.
-    if (data.test.count === 0 && held === 0 && (limits.limitTest ?? 1) > 0) {
-      if (resumed) throw misfit('validSplit', `0 holds out nothing to validate on, and ${source.images?.dir ?? info.source} has no test/ folder`, '');
-      throw new AlexnetError('USAGE', `--images ${source.images?.dir ?? info.source}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
-    }
+    if (data.test.count === 0 && held === 0 && (limits.limitTest ?? 1) > 0) throw noTestFolder();
     const { train: trainSplit, valid: validSplit } = held > 0 ? holdOut(data.train, held, recipe.seed) : { train: data.train, valid: data.test };
     const testSplit = data.test.count === 0 ? validSplit : data.test;
     const batches = Math.ceil(trainSplit.count / recipe.batchSize);
@@ -225,6 +234,17 @@ const isDirectory = (p: string) => fsp.stat(p).then((s) => s.isDirectory(), () =
 function recordedFormat(saved: TrainData): RecordFormat {
   if (saved.dataset === 'images') return folderFormat(recordsDirOf(saved.images!));
   return ARCHIVES[saved.dataset ?? 'cifar10'].spec.format;
+}
+
+/**
+ * `source` holding a run's image folder to the folder it trained on (its digest in state.json): a file added,
+ * removed or replaced since is refused, saying which, instead of training or scoring on other images (issue #35).
+ * Runs of versions that recorded no digest, and other data, pass as they are.
+ */
+function runFolder(source: DataSource, state: SavedState, run: string, hint: string): DataSource {
+  const saved = state.data;
+  if (!source.images || saved?.dataset !== 'images' || path.resolve(saved.images!) !== path.resolve(source.images.dir) || !/^[0-9a-f]{64}$/.test(saved.archiveMd5)) return source;
+  return { ...source, images: { ...source.images, expect: { digest: saved.archiveMd5, run, hint } } };
 }
 
 /** The data source a saved run's state.json records. */
@@ -370,7 +390,9 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
   // dir asked for (the recorded one is never written).
   const folder = state?.data?.dataset === 'images' && !opts.data.explicit && !recorded && (await isDirectory(state.data.images!)) ? state.data : undefined;
   if (state?.data && !opts.data.explicit && !recorded) say(`the run's data (${state.data.dataDir}) is not on this machine; using ${folder ? `the image folder ${folder.images} and ` : ''}${opts.data.dataDir}`);
-  const source = folder ? { ...dataSource(opts.data, undefined), ...savedSource(folder) } : dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
+  const asked = folder ? { ...dataSource(opts.data, undefined), ...savedSource(folder) } : dataSource(opts.data, recorded && { ...recorded, url: opts.data.url, md5: opts.data.md5 });
+  // The run's own folder, unless another was asked for: a folder changed since scored another held-out set.
+  const source = state && !opts.data.explicit ? runFolder(asked, state, opts.modelDir, `put the folder back as it was, or evaluate on it as it is now with \`alexnet eval --model ${opts.modelDir} --images ${state.data?.images ?? 'DIR'}\``) : asked;
   const limitTest = opts.limitTest ?? state?.limitTest ?? null;
   const batchSize = opts.batchSize ?? state?.recipe.evalBatchSize ?? RECIPE.evalBatchSize.default!;
   // The backend first: `eval --gpu` without a GPU fails at once, not after a 170 MB download (issue #19).
@@ -386,6 +408,12 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
     // An image folder without test/: the run's held-out validation images, chosen as training chose them.
     const heldOut = info.labeling.format.emptyTest && state !== null && state.recipe.validSplit > 0;
     const data = await loadCifar(source.dataDir, { limitTrain: heldOut ? (state.limitTrain ?? undefined) : 0, limitTest: limitTest ?? undefined, labeling: info.labeling });
+    // Scores mean something only where label i is the class the model calls i: a folder of other class names (as
+    // many) was scored silently.
+    if (state?.classNames && state.classNames.join('\n') !== data.classNames.join('\n')) {
+      const list = (n: string[]) => `${n.slice(0, 4).join(', ')}${n.length > 4 ? ', ...' : ''}`;
+      throw new AlexnetError('USAGE', `the data's classes (${list(data.classNames)}) are not the ones ${opts.modelDir} was trained on (${list(state.classNames)})`, 'evaluate it on data with its classes, named as its training folders were');
+    }
     const split = heldOut && data.test.count === 0 ? holdOut(data.train, heldOutCount(state.recipe.validSplit, data.train.count), state.recipe.seed).valid : data.test;
     say(`model ${opts.modelDir}${epochs !== null ? ` (trained ${epochs} epochs)` : ''} on ${split.count} ${split === data.test ? 'test' : 'held-out validation (the folder has no test/)'} images`);
     // The run's settings too (wasm's threads round differently), so that its figures equal the last epoch's.
@@ -421,18 +449,18 @@ export interface PredictionOptions {
  * time, stopping at the first that fails (all at once, 1,000 files hit EMFILE under `ulimit -n 256`, and twenty
  * 100-megapixel JPEGs took 1.2 GB and went on decoding after the first error: issue #20).
  */
-export async function runPrediction(opts: PredictionOptions, hooks: { log?: (line: string) => void } = {}): Promise<ClassScore[][]> {
+export async function runPrediction(opts: PredictionOptions, hooks: { log?: (line: string) => void } = {}): Promise<{ predictions: Prediction[]; classNames: string[] }> {
   await checkModelDir(opts.modelDir);
   const images: Uint8Array[] = [];
   for (const file of opts.images) {
     const bytes = await readRegularFile(file, READ_CAPS.image, 'IMAGE', file, 'pass paths of PNG or JPEG files');
-    images.push(toCifarImage(decodeImage(bytes, file)));
+    images.push(toCifarImage(await decodeImage(bytes, file)));
   }
   await startBackend(opts.backend, { gpu: opts.gpu, quiet: opts.quiet, say: hooks.log ?? (() => {}) });
   const { model, classNames } = await loadTrainedModel(opts.modelDir);
   try {
     if (opts.top !== null && opts.top > classNames.length) throw new AlexnetError('USAGE', `--top ${opts.top} is more than the model's ${classNames.length} classes`, `e.g. --top ${Math.min(3, classNames.length)}, or --top ${classNames.length} for all`);
-    return await predictTop(model, images, classNames, opts.top ?? Math.min(DEFAULT_TOP, classNames.length));
+    return { predictions: await predictTop(model, images, classNames, opts.top ?? Math.min(DEFAULT_TOP, classNames.length)), classNames };
   } finally {
     model.dispose();
   }

@@ -31,7 +31,7 @@ export interface TrainData {
   dataDir: string;
   url: string;
   md5: string | null; // the MD5 asked for; null: --no-verify
-  archiveMd5: string; // the data's archive, from its manifest ('unknown' for a folder unpacked by hand)
+  archiveMd5: string; // the data's archive, from its manifest ('unknown' for a folder unpacked by hand; an image folder's: the SHA-256 of its listing)
   records: number; // training and test records in the data dir
   official: boolean | null; // the official archive, or null when it cannot be told
   /** The data set, where it is not CIFAR-10 (absent: CIFAR-10, as every checkpoint before issue #27). */

@@ -17,7 +17,7 @@ import { decodeOnnx, kernelToOihw, onnxModel, readLayers } from '../src/onnx.js'
 import tf from '../src/tf.cjs';
 import tfl from '../src/tfl.cjs';
 import { cifarEntries, gzipTar } from '../scripts/fixture.js';
-import { listFiles, noStrace, noTrace, runCli, runCliUnder, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
+import { ROOT, listFiles, noStrace, noTrace, relErr, run, runCli, runCliUnder, serve, tmpDir, trainedModel, upscale, useBackend } from './helpers.js';
 
 const entries = cifarEntries({ trainPerBatch: 20, test: 40 });
 const archive = gzipTar(entries);
@@ -58,8 +58,9 @@ describe('export', () => {
     const out = path.join(dir, 'model.onnx');
     const r = await runCli(['export', '--model', model, '--out', out]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^ONNX model written to ${out.replace(/[.]/g, '\\.')} \\([\\d,]+ bytes, 10 classes, trained 1 epoch\\); input: float32 \\[N, 3, 32, 32\\] \\(NCHW, RGB\\), each value \\(pixel / 255 - 0\\.5\\) / 0\\.5 per RGB channel; ONNX opset 13\\n$`));
-    assert.deepEqual(listFiles(dir), ['model.onnx'], 'nothing else written');
+    assert.match(r.stdout, new RegExp(`^ONNX model written to ${out.replace(/[.]/g, '\\.')} \\([\\d,]+ bytes, 10 classes, trained 1 epoch; class names in ${path.join(dir, 'model.labels.txt').replace(/[.]/g, '\\.')}\\); input: float32 \\[N, 3, 32, 32\\] \\(NCHW, RGB\\), each value \\(pixel / 255 - 0\\.5\\) / 0\\.5 per RGB channel; ONNX opset 13\\n$`));
+    assert.deepEqual(listFiles(dir), ['model.labels.txt', 'model.onnx'], 'the model and its class names, nothing else');
+    assert.equal(fs.readFileSync(path.join(dir, 'model.labels.txt'), 'utf8'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
 
     // Images of other sizes, as a user has them: predict resizes them; the same 32x32 goes to ONNX Runtime.
     const files = [0, 1, 2, 3].map((i) => {
@@ -76,7 +77,7 @@ describe('export', () => {
 
     const session = await ort.InferenceSession.create(out);
     assert.deepEqual([session.inputNames, session.outputNames], [['images'], ['logits']]);
-    const images = files.map((f) => toCifarImage(decodeImage(fs.readFileSync(f), f)));
+    const images = await Promise.all(files.map(async (f) => toCifarImage(await decodeImage(fs.readFileSync(f), f))));
     const { logits } = await session.run({ images: nchw(images) });
     assert.deepEqual(logits!.dims, [files.length, 10]);
     const data = Array.from(logits!.data as Float32Array);
@@ -93,6 +94,77 @@ describe('export', () => {
     assert.deepEqual(JSON.parse(meta.classNames!), ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
     assert.match(meta.input!, /NCHW/);
     assert.equal(Number(decoded.opsetImport[0]!.version), 13);
+  });
+
+  test('--input raw: ONNX Runtime fed libjpeg-turbo\'s pixels of real photographs (PIL\'s, uint8 NHWC) gives predict\'s probabilities on the JPEG files', async () => {
+    const photos = path.join(ROOT, 'test', 'data', 'photos');
+    const files = fs.readdirSync(photos).filter((c) => fs.statSync(path.join(photos, c)).isDirectory()).sort().flatMap((c) => ['0000', '1234', '4321'].map((n) => path.join(photos, c, `${n}.jpg`)));
+    const pil = fs.readFileSync(path.join(photos, 'pil-rgb.bin'));
+    const dir = tmpDir();
+    const out = path.join(dir, 'raw.onnx');
+    const r = await runCli(['export', '--model', model, '--input', 'raw', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /; input: uint8 \[N, 32, 32, 3\] \(NHWC, RGB\), pixels 0-255 as a decoder gives them; normalised inside; ONNX opset 13\n$/);
+    const p = await runCli(['predict', '--model', model, '--json', '-q', ...files]);
+    assert.equal(p.code, 0, p.stderr);
+    const predicted = p.stdout.trim().split('\n').map((l) => JSON.parse(l) as { top: { index: number }[]; probabilities: number[]; logits: number[]; classes: string[] });
+    const session = await ort.InferenceSession.create(out);
+    assert.deepEqual(session.inputNames, ['pixels']);
+    const { logits } = await session.run({ pixels: new ort.Tensor('uint8', new Uint8Array(pil), [files.length, 32, 32, 3]) });
+    const data = Array.from(logits!.data as Float32Array);
+    let worst = 0;
+    predicted.forEach((row, n) => {
+      const probs = softmax(data.slice(n * 10, (n + 1) * 10));
+      assert.equal(row.probabilities.length, 10);
+      assert.equal(row.classes[row.top[0]!.index], fs.readFileSync(path.join(dir, 'raw.labels.txt'), 'utf8').split('\n')[row.top[0]!.index]);
+      assert.equal(probs.indexOf(Math.max(...probs)), row.top[0]!.index, `${files[n]}: the same top-1`);
+      row.probabilities.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - probs[k]!))));
+      assert.deepEqual(softmax(row.logits).map((v) => Math.round(v * 1e5)), row.probabilities.map((v) => Math.round(v * 1e5)), 'the probabilities are the logits\' softmax');
+    });
+    assert.ok(worst < 1e-4, `largest difference ${worst}`);
+  });
+
+  test('the README\'s Node.js example runs as printed, and names the class `predict` names', async () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const code = /In Node\.js, with `npm install onnxruntime-node sharp`[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(code, 'the README has the Node.js example');
+    // In a folder of this checkout (removed after), so that its imports resolve to node_modules as a user's do.
+    const dir = fs.mkdtempSync(path.join(ROOT, 'dist', 'readme-example-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'predict.mjs'), code);
+      const e = await runCli(['export', '--model', model, '--input', 'raw', '--out', path.join(dir, 'model.onnx'), '-q']);
+      assert.equal(e.code, 0, e.stderr);
+      const photo = path.join(ROOT, 'test', 'data', 'photos', 'ship', '1234.jpg');
+      const r = await run(process.execPath, ['predict.mjs', photo], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      const p = await runCli(['predict', '--model', model, '-q', photo]);
+      const [name, probability] = p.stdout.trim().split(': ')[1]!.split(', ')[0]!.split(' ');
+      assert.equal(r.stdout.trim(), `${name} ${probability}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--input raw for tfjs: a Rescaling layer inside; 0-255 pixels give what the normalised ones give the run\'s model', async () => {
+    const out = path.join(tmpDir(), 'web');
+    const r = await runCli(['export', '--model', model, '--format', 'tfjs', '--input', 'raw', '--out', out, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    await useBackend('cpu');
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; userDefinedMetadata: { input: string } };
+    const weights = fs.readFileSync(path.join(out, json.weightsManifest[0]!.paths[0]!));
+    const loaded = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]!.weights, weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length) as ArrayBuffer }));
+    assert.match(json.userDefinedMetadata.input, /pixels 0-255 .*Rescaling/);
+    assert.equal(loaded.layers[0]!.getClassName(), 'Rescaling');
+    const pixels = Float32Array.from({ length: 3 * IMAGE_BYTES }, (_, i) => (i * 37 + 11) % 256);
+    const fromRun = (await loadTrainedModel(model)).model;
+    try {
+      const a = tf.tidy(() => (loaded.predict(tf.tensor4d(pixels, [3, 32, 32, 3])) as tf.Tensor).dataSync());
+      const b = tf.tidy(() => (fromRun.predict(tf.tensor4d(pixels.map((v) => NORMALISE[v]!), [3, 32, 32, 3])) as tf.Tensor).dataSync());
+      assert.ok(relErr(a, b) < 1e-5, `relative difference ${relErr(a, b)}`);
+    } finally {
+      loaded.dispose();
+      fromRun.dispose();
+    }
   });
 
   test('ONNX\'s own checker passes (Debian\'s python3-onnx)', (t) => {
@@ -118,8 +190,9 @@ describe('export', () => {
     const j = JSON.parse(r.stdout) as { type: string; format: string; out: string; classNames: string[]; input: string };
     assert.deepEqual([j.type, j.format, j.out, j.classNames.length], ['export', 'tfjs', out, 10]);
     const names = listFiles(dir);
-    assert.equal(names.length, 2, names.join());
-    assert.match(names.join(), /^web\/model\.json,web\/weights-[0-9a-f]{16}\.bin$/);
+    assert.equal(names.length, 3, names.join());
+    assert.match(names.join(), /^web\/labels\.txt,web\/model\.json,web\/weights-[0-9a-f]{16}\.bin$/);
+    assert.equal(fs.readFileSync(path.join(out, 'labels.txt'), 'utf8').split('\n')[9], 'truck');
 
     const server = await serve((req, res) => {
       const file = path.join(out, path.basename(new URL(req.url!, 'http://x').pathname));
@@ -155,7 +228,7 @@ describe('export', () => {
     const o = await runCli(['export', '--model', model, '--out', out, '--overwrite', '-q']);
     assert.equal(o.code, 0, o.stderr);
     assert.ok(fs.statSync(out).size > 2_000_000);
-    assert.deepEqual(listFiles(dir), ['model.onnx']);
+    assert.deepEqual(listFiles(dir), ['model.labels.txt', 'model.onnx']);
 
     const before = listFiles(model);
     const c = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', model, '--overwrite', '-q']);
@@ -169,7 +242,7 @@ describe('export', () => {
     assert.equal(again.code, 2);
     assert.match(again.stderr, /holds an earlier export/);
     assert.equal((await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q'])).code, 0);
-    assert.equal(listFiles(dir).length, 3, listFiles(dir).join());
+    assert.equal(listFiles(dir).length, 5, listFiles(dir).join());
   });
 
   test('--overwrite never replaces a file of a run (this one\'s or another\'s best/), nor the model being read', async () => {
@@ -219,8 +292,8 @@ describe('export', () => {
     json.weightsManifest[0].paths = ['./weights-00000000000000ee.bin'];
     fs.writeFileSync(path.join(web, 'model.json'), JSON.stringify(json));
     fs.cpSync(web, path.join(dir, 'keep'), { recursive: true });
-    // The overwrite renames the new weights into place, then model.json: a SIGKILL as each rename starts.
-    for (const when of [1, 2]) {
+    // The overwrite renames labels.txt, the new weights, then model.json into place: a SIGKILL as each rename starts.
+    for (const when of [1, 2, 3]) {
       earlier();
       const r = await runCliUnder(['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename', '-e', `inject=rename:signal=KILL:when=${when}`], ['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q'], { env: { UV_THREADPOOL_SIZE: '1' } });
       assert.notEqual(r.code, 0, `when=${when}: ${r.stderr}`);
@@ -237,7 +310,7 @@ describe('export', () => {
     assert.equal(onnx.code, 0, onnx.stderr);
     const again = await runCli(['export', '--model', model, '--format', 'tfjs', '--out', web, '--overwrite', '-q']);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(listFiles(web), ['model.json', real]);
+    assert.deepEqual(listFiles(web), ['labels.txt', 'model.json', real]);
     fs.rmSync(web, { recursive: true });
     fs.cpSync(path.join(dir, 'keep'), path.join(dir, `.web.tmp-${dead}-0123456789ab-old`), { recursive: true });
     fs.cpSync(path.join(dir, 'keep'), path.join(dir, `.web.tmp-${dead}-0123456789ab`), { recursive: true });
@@ -286,7 +359,7 @@ describe('the ONNX converter', () => {
     m.add(tfl.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 2 }) }));
     m.add(tfl.layers.flatten());
     m.add(tfl.layers.dense({ units: 5, kernelInitializer: tfl.initializers.randomUniform({ minval: -0.5, maxval: 0.5, seed: 3 }) }));
-    const bytes = onnxModel(await readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test' });
+    const bytes = onnxModel(await readLayers(m, 'test'), { classNames: ['a', 'b', 'c', 'd', 'e'], inputShape: [32, 32, 3], producerVersion: 'test', input: 'normalized' });
     const session = await ort.InferenceSession.create(bytes);
     const images = [0, 1].map((i) => Uint8Array.from({ length: IMAGE_BYTES }, (_, p) => (p * 7 + i * 31) % 256));
     const { logits } = await session.run({ images: nchw(images) });

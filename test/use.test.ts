@@ -106,11 +106,16 @@ describe('using a trained model', () => {
     assert.equal(r.images, 200);
     assert.equal(r.correct, 200);
     assert.deepEqual(r.perClass.map((c) => [c.name, c.count, c.accuracy]), ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'].map((n) => [n, 20, 1]));
+    const classes = (JSON.parse(j.stdout) as { perClass: { precision: number; recall: number; f1: number; predicted: number }[]; macro: { precision: number; recall: number; f1: number } });
+    assert.deepEqual(classes.perClass.map((c) => [c.predicted, c.precision, c.recall, c.f1]), Array.from({ length: 10 }, () => [20, 1, 1, 1]));
+    assert.deepEqual(classes.macro, { precision: 1, recall: 1, f1: 1 });
 
     const t = await runCli(['eval', '--model', model, ...data]);
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /^Test Loss: \d+\.\d{6}, Test Acc: 1\.000000 \(means over batches, as the training log's Valid Loss and Valid Acc\)\nCorrect: 200 of 200 images \(1\.000000\)$/m);
-    assert.match(t.stdout, /^automobile +20 \/ 20 +1\.0000$/m);
+    assert.match(t.stdout, /^class +correct +accuracy +precision +F1$/m);
+    assert.match(t.stdout, /^automobile +20 \/ 20 +1\.0000 +1\.0000 +1\.0000$/m);
+    assert.match(t.stdout, /^macro average: precision 1\.0000, recall 1\.0000, F1 1\.0000$/m);
     assert.match(t.stdout, /^ +airpl +autom +bird +cat +deer +dog +frog +horse +ship +truck$/m);
     assert.match(t.stdout, /^truck( +0){9} +20$/m);
     assert.match(t.stderr, new RegExp(`^model .* \\(trained ${EPOCHS} epochs\\) on 200 test images$`, 'm'));
@@ -202,7 +207,7 @@ describe('using a trained model', () => {
       ['predict, no model.json', () => predictWith(scratch, [image]), 'CHECKPOINT', /^no model in .*: model\.json is missing$/],
       ['predict, wrong weights', () => predictWith(wrong, [image]), 'CHECKPOINT', /^cannot load the model in .*wrong: its weights do not fit its layers \(.*\[192,12\].*\)$/],
       ['eval, wrong weights', () => evalWith(wrong), 'CHECKPOINT', /^cannot load the model in .*wrong: its weights do not fit its layers/],
-      ['predict, not an image', () => predictWith(model, [image, text]), 'IMAGE', /^cannot read .*notes\.png: not a PNG or JPEG file$/],
+      ['predict, not an image', () => predictWith(model, [image, text]), 'IMAGE', /^cannot read .*notes\.png: not a PNG, JPEG, WebP, AVIF, GIF or TIFF file$/],
       ['predict, a damaged PNG', () => predictWith(model, [truncated]), 'IMAGE', /^cannot read .*cut\.png: the PNG data is damaged \(.+\)$/],
       ['predict, no file', () => predictWith(model, [path.join(scratch, 'missing.jpg')]), 'IMAGE', /^cannot read .*missing\.jpg: no such file$/],
       ['predict --top 11', () => predictWith(model, [image], { top: '11' }), 'USAGE', /^--top 11 is more than the model's 10 classes$/],
@@ -219,7 +224,7 @@ describe('using a trained model', () => {
       });
     }
     // As a user sees them: one error line and one hint line on stderr, nothing on stdout, the exit code.
-    for (const [args, code, re] of [[['predict', '--model', model, text], 1, /^error: cannot read .*notes\.png: not a PNG or JPEG file$/], [['predict', '--model', model, '--top', '11', image], 2, /^error: --top 11 is more than the model's 10 classes$/]] as const) {
+    for (const [args, code, re] of [[['predict', '--model', model, text], 1, /^error: cannot read .*notes\.png: not a PNG, JPEG, WebP, AVIF, GIF or TIFF file$/], [['predict', '--model', model, '--top', '11', image], 2, /^error: --top 11 is more than the model's 10 classes$/]] as const) {
       const r = await runCli([...args]);
       assert.equal(r.code, code, r.stderr);
       assert.equal(r.stdout, '');

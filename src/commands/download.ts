@@ -4,7 +4,7 @@ import { parseSource } from '../data/download.js';
 import { AlexnetError } from '../errors.js';
 import type { DataRequest } from '../run.js';
 import { interruptSignal } from './lifecycle.js';
-import { downloadProgress, logger, processConsole, type Console } from './output.js';
+import { decodeProgress, downloadProgress, logger, processConsole, type Console } from './output.js';
 import { networkTimingFromEnv, parseMd5, parsePath } from './parse.js';
 
 /** Flags of every command that reads a data set (and downloads it first when it is missing). */
@@ -60,16 +60,22 @@ export function dataRequest(flags: DataFlags, isExplicit: (flag: string) => bool
 /** The hooks that show a download: a bar or progress lines, the log lines, the retry delay and the signal. */
 export function downloadHooks(con: Console, quiet: boolean, signal?: AbortSignal): ObtainHooks & { stop: () => void } {
   const progress = downloadProgress(con, quiet);
+  const decoding = decodeProgress(con, quiet);
   const say = logger(con, quiet);
   return {
     onProgress: progress.onProgress,
+    onDecode: decoding.onDecode,
     log: (line) => {
       progress.stop();
+      decoding.stop();
       say(line);
     },
     ...networkTimingFromEnv(),
     signal,
-    stop: progress.stop,
+    stop: () => {
+      progress.stop();
+      decoding.stop();
+    },
   };
 }
 

@@ -5,10 +5,12 @@ import { AlexnetError } from '../errors.js';
 import { EXPORT_FORMATS, runExport, type ExportFormat, type ExportOptions, type ExportResult } from '../export.js';
 import { logger, packageVersion, processConsole, type Console } from './output.js';
 import { parsePath } from './parse.js';
+import { INPUT_KINDS, type InputKind } from '../onnx.js';
 
 export interface ExportFlags {
   model: string;
   format?: string;
+  input?: string;
   out?: string;
   overwrite?: boolean;
   backend?: string;
@@ -30,9 +32,12 @@ export function exportOptions(flags: ExportFlags): ExportCommandOptions {
   if (flags.out === undefined) {
     throw new AlexnetError('USAGE', 'export needs --out', format === 'onnx' ? 'e.g. --out model.onnx' : 'e.g. --out web-model (a folder)');
   }
+  const input = flags.input ?? 'normalized';
+  if (!(INPUT_KINDS as readonly string[]).includes(input)) throw new AlexnetError('USAGE', `--input must be ${INPUT_KINDS.join(' or ')}, got ${JSON.stringify(input)}`, 'e.g. --input raw (the model takes 0-255 pixels and normalises them itself)');
   return {
     modelDir: parsePath('--model', flags.model),
     format: format as ExportFormat,
+    input: input as InputKind,
     out: parsePath('--out', flags.out),
     overwrite: Boolean(flags.overwrite),
     backend: parseBackendChoice(flags.backend ?? 'auto'),
@@ -48,6 +53,6 @@ export async function exportCommand(opts: ExportCommandOptions, con: Console = p
   const what = r.format === 'onnx' ? 'ONNX model' : 'TensorFlow.js model';
   con.out((opts.json
     ? JSON.stringify({ type: 'export', ...r })
-    : `${what} written to ${r.out} (${r.bytes.toLocaleString('en-US')} bytes, ${r.classNames.length} classes${r.epochs === null ? '' : `, trained ${r.epochs} epoch${r.epochs === 1 ? '' : 's'}`}); input: ${r.input}`) + '\n');
+    : `${what} written to ${r.out} (${r.bytes.toLocaleString('en-US')} bytes, ${r.classNames.length} classes${r.epochs === null ? '' : `, trained ${r.epochs} epoch${r.epochs === 1 ? '' : 's'}`}; class names in ${r.labels}); input: ${r.input}`) + '\n');
   return r;
 }

@@ -42,12 +42,13 @@ export function predictOptions(images: string[], flags: PredictFlags): PredictOp
 }
 
 export async function predictCommand(opts: PredictOptions, con: Console = processConsole): Promise<ClassScore[][]> {
-  const results = await runPrediction(opts, { log: logger(con, opts.quiet) });
-  const out = results.map((top, i) =>
+  const { predictions, classNames } = await runPrediction(opts, { log: logger(con, opts.quiet) });
+  const out = predictions.map((p, i) =>
     opts.json
-      ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: top.map((s) => ({ class: s.name, index: s.index, probability: round6(s.probability) })) })
-      : predictionLine(opts.images[i]!, top),
+      // `top` as the line shows it (6 places); `probabilities` and `logits` whole (float32 as read), in `classes` order.
+      ? JSON.stringify({ type: 'prediction', image: opts.images[i], top: p.top.map((s) => ({ class: s.name, index: s.index, probability: round6(s.probability) })), classes: classNames, probabilities: p.probabilities, logits: p.logits })
+      : predictionLine(opts.images[i]!, p.top),
   );
   con.out(out.join('\n') + '\n');
-  return results;
+  return predictions.map((p) => p.top);
 }

@@ -12,7 +12,7 @@ import {
   decodeBatch, parseClassNames, printable, recordBytes, type Labeling, type Split,
 } from './cifar.js';
 import { CIFAR100_MD5, CIFAR100_URL, DOWNLOAD_NAME, OFFICIAL_MD5, OFFICIAL_URL, fetchArchive, parseSource, shownUrl, transferOf, type FetchResult, type TransferOptions } from './download.js';
-import { ensureFolderRecords } from './folder.js';
+import { ensureFolderRecords, type FolderOptions } from './folder.js';
 
 /** The data sets `--dataset` names: the official archives this tool downloads (an image folder is `--images DIR`). */
 export const DATASETS = ['cifar10', 'cifar100'] as const;
@@ -38,7 +38,7 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(os.homedir(), '.cache', 'alexnet');
 }
 
-export interface EnsureDataOptions extends DataSource, TransferOptions {
+export interface EnsureDataOptions extends DataSource, TransferOptions, FolderHooks {
   onLog?: (message: string) => void;
 }
 
@@ -96,8 +96,11 @@ export interface DataSource {
   dataset?: ArchiveDataset;
   /** `--labels`, CIFAR-100's; default fine. */
   labels?: LabelKind;
-  /** `--images DIR`: train on a folder of images instead (its records are kept in the data dir). */
-  images?: { dir: string; skipBad: boolean } | null;
+  /**
+   * `--images DIR`: train on a folder of images instead (its records are kept in the data dir); `expect`: the run's
+   * own folder, as it was when it trained (a resume, an `eval` of the run).
+   */
+  images?: { dir: string; skipBad: boolean; expect?: FolderOptions['expect'] } | null;
 }
 
 /** Which data set a source names. */
@@ -110,7 +113,10 @@ export const archiveLabeling = (s: DataSource): Labeling => ((s.dataset ?? 'cifa
  * How obtainData reports, and how its transfer goes: its signal is aborted by Ctrl-C, and the download then stops
  * (its .part kept for a resume) with an INTERRUPTED error.
  */
-export interface ObtainHooks extends TransferOptions {
+/** What an image folder's records report while made, and checks the command makes before any file is decoded. */
+export type FolderHooks = Pick<FolderOptions, 'onDecode' | 'check'>;
+
+export interface ObtainHooks extends TransferOptions, FolderHooks {
   /** A line for the log (stderr): retries, `CIFAR-10 ready in ...`, the notice for data that is not official. */
   log?: (line: string) => void;
 }
@@ -128,7 +134,7 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
   let result: EnsureDataResult;
   try {
     // An image folder's lines are its own; a download's are marked as such.
-    result = await ensureData({ ...source, ...transferOf(hooks), onLog: (m) => say(source.images ? m : `download: ${m}`) });
+    result = await ensureData({ ...source, ...transferOf(hooks), onDecode: hooks.onDecode, check: hooks.check, onLog: (m) => say(source.images ? m : `download: ${m}`) });
   } catch (e) {
     if (hooks.signal?.aborted) throw interrupted(' while getting the data', 'run the command again (a download resumes where it stopped)');
     throw e;
@@ -150,7 +156,7 @@ export async function obtainData(source: DataSource, hooks: ObtainHooks = {}): P
 
 /** Makes sure the batches are in `<dataDir>/cifar-10-batches-bin`, downloading and unpacking if needed. */
 export async function ensureData(opts: EnsureDataOptions): Promise<EnsureDataResult> {
-  if (opts.images) return ensureFolderRecords(opts.images.dir, opts.dataDir, { skipBad: opts.images.skipBad, force: opts.force, log: opts.onLog, signal: opts.signal });
+  if (opts.images) return ensureFolderRecords(opts.images.dir, opts.dataDir, { skipBad: opts.images.skipBad, force: opts.force, log: opts.onLog, signal: opts.signal, onDecode: opts.onDecode, check: opts.check, expect: opts.images.expect });
   const { format } = ARCHIVES[opts.dataset ?? 'cifar10'].spec;
   const labeling = archiveLabeling(opts);
   const dir = path.join(opts.dataDir, format.dir);
