@@ -36,6 +36,13 @@ export function perClassPrecision(confusion: number[][]): { predicted: number; p
   });
 }
 
+/** The records whose label ranks under `k` (labelRank: 0 is a top-1 hit), and their fraction. */
+export function topK(ranks: ArrayLike<number>, k: number): { correct: number; fraction: number } {
+  let correct = 0;
+  for (let i = 0; i < ranks.length; i++) if (ranks[i]! < k) correct++;
+  return { correct, fraction: ranks.length === 0 ? NaN : correct / ranks.length };
+}
+
 export interface EvalReport {
   /** As the training line's Valid Loss and Valid Acc: means of per-batch means, so the numbers match. */
   loss: number;
@@ -43,6 +50,8 @@ export interface EvalReport {
   correct: number;
   /** correct / images: differs from `accuracy` when the last batch is smaller than the others. */
   fractionCorrect: number;
+  /** Images whose label is among the 5 largest logits, and their fraction; null for 5 classes or fewer. */
+  top5: { correct: number; fraction: number } | null;
   images: number;
   classNames: string[];
   /** `accuracy` is the class's recall; `predicted`: the records predicted as it. */
@@ -61,6 +70,7 @@ export async function evaluateReport(split: Split, batchSize: number, classNames
     accuracy: r.acc,
     correct: perClass.reduce((n, c) => n + c.correct, 0),
     fractionCorrect: perClass.reduce((n, c) => n + c.correct, 0) / split.count,
+    top5: classNames.length > 5 ? topK(r.ranks, 5) : null,
     images: split.count,
     classNames,
     perClass,

@@ -70,6 +70,7 @@ export function evalText(report: EvalReport): string {
     // The seed's figures (means of per-batch means, as the training log's Valid columns), then the plain count.
     `${testLine({ loss: r.loss, acc: r.accuracy })} (means over batches, as the training log's Valid Loss and Valid Acc)`,
     `Correct: ${r.correct.toLocaleString('en-US')} of ${n} images (${r.fractionCorrect.toFixed(6)})`,
+    ...(r.top5 ? [`Top-5: ${r.top5.correct.toLocaleString('en-US')} of ${n} images (${r.top5.fraction.toFixed(6)}) with the label among the 5 largest logits`] : []),
     '',
     // accuracy is the class's recall; precision and F1 as scikit-learn's classification_report has them.
     `${'class'.padEnd(nameW)}  ${'correct'.padStart(13)}  accuracy  precision      F1`,
@@ -102,7 +103,7 @@ const jsonRatio = (v: number) => (Number.isNaN(v) ? null : round6(v));
 export function evalJson(r: EvalReport, data?: DataInfo): string {
   const perClass = r.perClass.map((c) => ({ ...c, accuracy: jsonRatio(c.accuracy), recall: jsonRatio(c.accuracy), precision: jsonRatio(c.precision), f1: jsonRatio(c.f1) }));
   const macro = { precision: jsonRatio(mean(r.perClass.map((c) => c.precision))), recall: jsonRatio(mean(r.perClass.map((c) => c.accuracy))), f1: jsonRatio(mean(r.perClass.map((c) => c.f1))) };
-  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), perClass, macro, data: data && dataRecord(data) });
+  return JSON.stringify({ type: 'eval', ...r, loss: round6(r.loss), accuracy: round6(r.accuracy), fractionCorrect: round6(r.fractionCorrect), top5: r.top5 && { correct: r.top5.correct, fraction: round6(r.top5.fraction) }, perClass, macro, data: data && dataRecord(data) });
 }
 
 /** JSON numbers as the text lines print them, without float32 noise (0.1600000001490116 -> 0.16). */

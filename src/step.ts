@@ -25,6 +25,20 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
 }
 
+/**
+ * For each row, how many classes outrank its label: a larger logit, or an equal one of a lower index (argMax's and
+ * tf.topk's order on ties). 0 is a top-1 hit, under k a top-k one: what `eval`'s top-5 counts.
+ */
+export function labelRank(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const classes = logits.shape[1];
+    const own = tf.sum(tf.mul(logits, tf.oneHot(labels, classes)), 1, true); // the label's logit: the rest add zeros
+    const before = tf.less(tf.expandDims(tf.range(0, classes, 1, 'int32'), 0), tf.expandDims(labels, 1));
+    const outrank = tf.logicalOr(tf.greater(logits, own), tf.logicalAnd(tf.equal(logits, own), before));
+    return tf.sum(tf.cast(outrank, 'int32'), 1) as tf.Tensor1D;
+  });
+}
+
 /** The batch's mean loss (differentiable) and accuracy from the logits; a backend may compute them its own way. */
 export type Objective = (logits: tf.Tensor2D, labels: tf.Tensor1D) => { loss: tf.Scalar; acc: tf.Scalar };
 

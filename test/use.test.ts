@@ -109,11 +109,13 @@ describe('using a trained model', () => {
     const classes = (JSON.parse(j.stdout) as { perClass: { precision: number; recall: number; f1: number; predicted: number }[]; macro: { precision: number; recall: number; f1: number } });
     assert.deepEqual(classes.perClass.map((c) => [c.predicted, c.precision, c.recall, c.f1]), Array.from({ length: 10 }, () => [20, 1, 1, 1]));
     assert.deepEqual(classes.macro, { precision: 1, recall: 1, f1: 1 });
+    assert.deepEqual((JSON.parse(j.stdout) as { top5: unknown }).top5, { correct: 200, fraction: 1 });
 
     const t = await runCli(['eval', '--model', model, ...data]);
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /^Test Loss: \d+\.\d{6}, Test Acc: 1\.000000 \(means over batches, as the training log's Valid Loss and Valid Acc\)\nCorrect: 200 of 200 images \(1\.000000\)$/m);
     assert.match(t.stdout, /^class +correct +accuracy +precision +F1$/m);
+    assert.match(t.stdout, /^Top-5: 200 of 200 images \(1\.000000\) with the label among the 5 largest logits$/m);
     assert.match(t.stdout, /^automobile +20 \/ 20 +1\.0000 +1\.0000 +1\.0000$/m);
     assert.match(t.stdout, /^macro average: precision 1\.0000, recall 1\.0000, F1 1\.0000$/m);
     assert.match(t.stdout, /^ +airpl +autom +bird +cat +deer +dog +frog +horse +ship +truck$/m);

@@ -364,6 +364,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
     assert.ok(Math.abs(a.evaluated.loss - ops.evaluated.loss) <= 1e-5, `loss ${a.evaluated.loss} vs ${ops.evaluated.loss}`);
     assert.ok(Math.abs(a.evaluated.acc - ops.evaluated.acc) <= 1e-6);
     assert.deepEqual([...a.evaluated.predictions], [...ops.evaluated.predictions]);
+    assert.deepEqual([...a.evaluated.ranks], [...ops.evaluated.ranks], 'the compiled kernel\'s ranks are labelRank\'s');
   });
 
   test('a model with a layer the compiler does not know runs op by op, and says why', async () => {

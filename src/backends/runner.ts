@@ -6,7 +6,7 @@
 
 import { BatchBuffers, inOrder, type Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
-import { Sgd, batchTensors, lossAndGrads, lessonObjective, sgdOptions, type Objective } from '../step.js';
+import { Sgd, batchTensors, labelRank, lossAndGrads, lessonObjective, sgdOptions, type Objective } from '../step.js';
 import tf from '../tf.cjs';
 import tfl from '../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe, Settings } from './types.js';
@@ -74,12 +74,14 @@ export class OpsRunner implements Runner {
     let lossSum = tf.scalar(0);
     let accSum = tf.scalar(0);
     const preds: tf.Tensor1D[] = [];
+    const ranks: tf.Tensor1D[] = [];
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
       const { x, y } = this.batch(split, inOrder(start, Math.min(batchSize, split.count - start)));
       const next = tf.tidy(() => {
         const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
         preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
+        ranks.push(tf.keep(labelRank(logits, y)));
         const o = this.objective(logits, y);
         return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
       });
@@ -88,9 +90,10 @@ export class OpsRunner implements Runner {
       onBatch?.(b + 1, batches);
     }
     const all = tf.concat(preds);
-    const [predictions, loss, acc] = await Promise.all([all.data(), lossSum.data(), accSum.data()]);
-    tf.dispose([all, lossSum, accSum, ...preds]);
-    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint16Array.from(predictions as Int32Array) };
+    const allRanks = tf.concat(ranks);
+    const [predictions, rank, loss, acc] = await Promise.all([all.data(), allRanks.data(), lossSum.data(), accSum.data()]);
+    tf.dispose([all, allRanks, lossSum, accSum, ...preds, ...ranks]);
+    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint16Array.from(predictions as Int32Array), ranks: Uint16Array.from(rank as Int32Array) };
   }
 
   /** The model's own variables are trained: nothing to write back. */

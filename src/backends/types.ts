@@ -13,6 +13,7 @@ export interface EvalResult {
   loss: number; // mean over batches of each batch's mean loss, as the seed computes it
   acc: number; // likewise for accuracy
   predictions: Uint16Array; // predicted class per record
+  ranks: Uint16Array; // per record, how many classes outrank its true one (step.ts's labelRank): 0 is a top-1 hit
 }
 
 /** A backend's own settings (the table's backend options: wasm's `threads`, webgpu's `webgpuRunner`), by option name. */

@@ -47,7 +47,7 @@ try {
         const { x, y } = tensors(req);
         const r = evalBatch(model, x, y);
         tf.dispose([x, y]);
-        send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer]);
+        send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer, r.ranks.buffer as ArrayBuffer]);
         return;
       }
       setWeights();

@@ -23,7 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { BatchBuffers, inOrder, type Batch } from '../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
-import { Sgd, accuracy, batchTensors, crossEntropy, lossAndGrads, sgdOptions } from '../../step.js';
+import { Sgd, accuracy, batchTensors, crossEntropy, labelRank, lossAndGrads, sgdOptions } from '../../step.js';
 import tf from '../../tf.cjs';
 import tfl from '../../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
@@ -41,7 +41,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'result'; loss: number; acc: number }
-  | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array }
+  | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array; ranks: Int32Array }
   | { type: 'error'; message: string };
 
 /**
@@ -162,6 +162,7 @@ export class DataParallel implements Runner {
     this.shareWeights(this.model.trainableWeights.map((w) => w.read() as tf.Variable));
     this.workers.forEach((w) => w.postMessage({ type: 'weights' } satisfies WorkerRequest));
     const predictions = new Uint16Array(split.count);
+    const ranks = new Uint16Array(split.count);
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = 0;
     let accSum = 0;
@@ -176,10 +177,11 @@ export class DataParallel implements Runner {
         lossSum += (r.loss * sizes[s]!) / n;
         accSum += (r.acc * sizes[s]!) / n;
         predictions.set(r.predictions, start + starts[s]!);
+        ranks.set(r.ranks, start + starts[s]!);
       });
       onBatch?.(b + 1, batches);
     }
-    return { loss: lossSum / batches, acc: accSum / batches, predictions };
+    return { loss: lossSum / batches, acc: accSum / batches, predictions, ranks };
   }
 
   /** The main thread's model holds the one true copy of the weights: nothing to write back. */
@@ -254,16 +256,17 @@ export interface BatchEval {
   loss: number; // the batch's mean loss
   acc: number;
   predictions: Int32Array; // predicted class per image
+  ranks: Int32Array; // per image, how many classes outrank its label (labelRank)
 }
 
 /** Evaluates one batch and reads the results (each shard is read anyway, to be combined on the host). */
 export function evalBatch(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
-  const [loss, acc, pred] = tf.tidy(() => {
+  const [loss, acc, pred, rank] = tf.tidy(() => {
     const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-    return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1)];
+    return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1), labelRank(logits, y)];
   });
-  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array };
-  tf.dispose([loss, acc, pred]);
+  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array, ranks: rank.dataSync() as Int32Array };
+  tf.dispose([loss, acc, pred, rank]);
   return out;
 }
 

@@ -235,8 +235,9 @@ export class CompiledRunner implements Runner {
         sums[0] += r[2 * b]!;
         sums[1] += r[2 * b + 1]!;
       }
-      const preds = new Uint32Array(bytes, Math.max(16, 8 * batches), split.count);
-      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint16Array.from(preds) };
+      // Each word: the predicted class, and in its high 16 bits the label's rank (classes are at most 1,000).
+      const words = new Uint32Array(bytes, Math.max(16, 8 * batches), split.count);
+      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint16Array.from(words, (w) => w & 0xffff), ranks: Uint16Array.from(words, (w) => w >>> 16) };
     } finally {
       results.destroy();
       predictions.destroy();

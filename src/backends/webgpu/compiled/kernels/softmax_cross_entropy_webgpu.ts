@@ -1,7 +1,8 @@
 // The seed's loss in the compiled step (issue #18), in one program: for each image the softmax cross-entropy of
 // its logits and its label, whether its first maximum is the label (tf.argMax's choice on ties), and for
 // training the gradient (softmax - one_hot) / n; the batch's mean loss and accuracy go into the training ring's
-// slot (or, evaluating, the batch's row of the results, with each image's predicted class). One workgroup walks
+// slot (or, evaluating, the batch's row of the results, with each image's predicted class and, in the high 16 bits
+// of the same word, how many classes outrank its label: src/step.ts's labelRank, for top-5). One workgroup walks
 // the batch and sums in a fixed order, so the means repeat bit for bit. Labels are read from the split on the GPU:
 // training through the step's gather words (their images' labels), evaluation from the batch's first image on.
 
@@ -65,7 +66,13 @@ fn main(@builtin(local_invocation_index) lid : u32) {
       ? `for (var c = 0u; c < ${C}u; c = c + 1u) {
       dlogits[row * ${C}u + c] = softmaxGrad(i32(row * ${C}u + c), lse, c == label, f32(n));
     }`
-      : 'predictions[step.start + row] = best;'}
+      : `let own = logits[row * ${C}u + label];
+    var rank = 0u;
+    for (var c = 0u; c < ${C}u; c = c + 1u) {
+      let z = logits[row * ${C}u + c];
+      rank = rank + select(0u, 1u, z > own || (z == own && c < label));
+    }
+    predictions[step.start + row] = best | (rank << 16u);`}
   }
   lossSums[lid] = loss;
   hitSums[lid] = hits;
