@@ -39,6 +39,9 @@ const softmax = (row: number[]) => {
   return e.map((v) => v / s);
 };
 
+/** Debian's Chromium (apt-get install -y chromium), for the README's browser example, or null. */
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p)) ?? null;
+
 /** The first python3 with Debian's python3-onnx (PATH's, else /usr/bin's), or null. */
 const onnxPython = ['python3', '/usr/bin/python3'].find((py) => spawnSync(py, ['-c', 'import onnx']).status === 0) ?? null;
 
@@ -142,6 +145,40 @@ describe('export', () => {
       assert.equal(r.stdout.trim(), `${name} ${probability}`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the README\'s browser example runs offline in headless Chromium and names the class `predict` names', async (t) => {
+    if (chromium === null) {
+      if (process.env.ALEXNET_REQUIRE_CHROMIUM) assert.fail('ALEXNET_REQUIRE_CHROMIUM is set, but there is no chromium here (apt-get install -y chromium)');
+      return t.skip('no chromium here (apt-get install -y chromium)');
+    }
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const page = /In a browser, offline, [\s\S]*?```html\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(page, 'the README has the browser example');
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'index.html'), page);
+    const e = await runCli(['export', '--model', model, '--format', 'tfjs', '--input', 'raw', '--out', path.join(dir, 'web'), '-q']);
+    assert.equal(e.code, 0, e.stderr);
+    // A 32x32 PNG of a test image: the page's resize to 32x32 leaves it as it is, as predict does.
+    const png = new PNG({ width: 32, height: 32 });
+    png.data = Buffer.from(upscale(testSplit.images.subarray(0, IMAGE_BYTES), 1).data);
+    fs.writeFileSync(path.join(dir, 'cat.png'), PNG.sync.write(png));
+    const server = await serve((req, res) => {
+      const url = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+      const file = url.startsWith('/node_modules/') ? path.join(ROOT, url) : path.join(dir, url === '/' ? 'index.html' : url);
+      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return void res.writeHead(404).end();
+      const type = file.endsWith('.html') ? 'text/html' : file.endsWith('.js') ? 'text/javascript' : file.endsWith('.json') ? 'application/json' : 'application/octet-stream';
+      res.writeHead(200, { 'content-type': type }).end(fs.readFileSync(file));
+    });
+    const profile = tmpDir();
+    try {
+      const r = await run(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=20000', '--dump-dom', server.url.replace(/[^/]*$/, '')], { timeoutMs: 60_000 });
+      const title = /<title>([^<]*)<\/title>/.exec(r.stdout)?.[1];
+      const p = await runCli(['predict', '--model', model, '-q', path.join(dir, 'cat.png')]);
+      assert.equal(title, p.stdout.split(': ')[1]!.split(' ')[0], `${r.stdout.slice(0, 400)}\n${r.stderr.slice(-800)}`);
+    } finally {
+      await server.close();
     }
   });
 
