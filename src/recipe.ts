@@ -113,6 +113,7 @@ export interface Recipe {
   momentum: number; // PyTorch's SGD momentum (dampening 0); 0 in the seed
   nesterov: boolean;
   weightDecay: number; // PyTorch's SGD weight_decay: added to the gradient as weightDecay * w
+  labelSmoothing: number; // PyTorch's CrossEntropyLoss(label_smoothing): targets (1 - e) * one_hot + e / classes; 0 in the seed
   schedule: Schedule; // the learning rate per step (src/schedule.ts)
   warmupEpochs: number; // a linear warm-up before the schedule (onecycle: its rising part)
   augment: Augment; // per training image: a random 32x32 crop of the image padded by 4, a random mirror
@@ -131,6 +132,7 @@ export const RECIPE: { [K in keyof Recipe]: Field<Recipe[K]> } = {
   momentum: { flag: '--momentum', arg: '<m>', help: 'SGD momentum, as PyTorch\'s (dampening 0)', default: 0, kind: range(0, 1), example: '0.9', added: true },
   nesterov: { flag: '--nesterov', arg: '', help: 'Nesterov momentum (needs --momentum above 0)', default: false, kind: bool(), example: '', added: true },
   weightDecay: { flag: '--weight-decay', arg: '<w>', help: 'L2 weight decay, added to the gradient as PyTorch\'s SGD does', default: 0, kind: range(0, 1), example: '5e-4', added: true },
+  labelSmoothing: { flag: '--label-smoothing', arg: '<e>', help: 'label smoothing, as PyTorch\'s CrossEntropyLoss(label_smoothing=e): each target (1 - e) * one-hot + e / classes, in training and the Valid Loss', default: 0, kind: range(0, 1), example: '0.1', added: true },
   schedule: { flag: '--schedule', arg: '<name>', help: 'learning rate per step: constant, step (x0.1 at 50% and 75%), cosine (to 0), or onecycle (up to --lr, then down)', default: 'constant', kind: choice(SCHEDULES), example: 'cosine', added: true },
   warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1', added: true },
   augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip', added: true },

@@ -16,9 +16,12 @@ export function batchTensors(x: Float32Array, y: Int32Array, n: number): { x: tf
   };
 }
 
-/** Mean softmax cross-entropy over the batch, as PyTorch's CrossEntropyLoss. */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits) as tf.Scalar;
+/**
+ * Mean softmax cross-entropy over the batch, as PyTorch's CrossEntropyLoss; `smoothing` e as its label_smoothing:
+ * the targets (1 - e) * one_hot + e / classes, which is what tf.losses.softmaxCrossEntropy's labelSmoothing makes.
+ */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing = 0): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]), logits, undefined, smoothing) as tf.Scalar;
 }
 
 export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
@@ -44,6 +47,9 @@ export type Objective = (logits: tf.Tensor2D, labels: tf.Tensor1D) => { loss: tf
 
 /** The seed's: PyTorch's CrossEntropyLoss and the fraction of first-maximum hits, in TensorFlow.js ops. */
 export const lessonObjective: Objective = (logits, labels) => ({ loss: crossEntropy(logits, labels), acc: accuracy(logits, labels) });
+
+/** The recipe's objective: the seed's, with its label smoothing where it has one. */
+export const objectiveOf = (smoothing: number): Objective => (smoothing === 0 ? lessonObjective : (logits, labels) => ({ loss: crossEntropy(logits, labels, smoothing), acc: accuracy(logits, labels) }));
 
 /**
  * The batch's mean loss, its accuracy, and the loss's gradient for each trainable weight (by variable name),

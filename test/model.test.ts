@@ -262,13 +262,15 @@ describe('wasm kernels against the cpu backend', () => {
     }
   });
 
-  test('data-parallel steps and evaluation (3 threads, uneven shards) match one thread within 1e-5', async () => {
+  test('data-parallel steps and evaluation (3 threads, uneven shards, label smoothing) match one thread within 1e-5', async () => {
     await useBackend('wasm');
     const split = syntheticSplit(11, 5);
     const one = createModel({ seed: 3 });
     const many = createModel({ seed: 3 });
-    const alone = new OpsRunner({ model: one, recipe: lessonRecipe(1), settings: {} }, { threads: 1 });
-    const dp = await DataParallel.start({ model: many, recipe: lessonRecipe(1), settings: {} }, 3);
+    // With label smoothing: the workers' shards take the recipe's loss too (else their gradients would differ).
+    const recipe = { ...lessonRecipe(1), labelSmoothing: 0.2 };
+    const alone = new OpsRunner({ model: one, recipe, settings: {} }, { threads: 1 });
+    const dp = await DataParallel.start({ model: many, recipe, settings: {} }, 3);
     try {
       for (const runner of [alone, dp] as Runner[]) for (let s = 0; s < 2; s++) await runner.step(split, inOrder(s, 7), 0.1); // shards of 3, 2 and 2
       const [a, b] = [await alone.numbers(), await dp.numbers()];

@@ -78,8 +78,8 @@ describe('a training run, in-process', () => {
     assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
   });
 
-  test('every option on (momentum, Nesterov, weight decay, onecycle with warm-up, crop and flip, a held-out split, the best kept): stopped mid-epoch and resumed, the numbers of one run', async () => {
-    const all: Recipe = { ...RECIPE, lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', warmupEpochs: 1, augment: 'crop,flip', validSplit: 16 };
+  test('every option on (momentum, Nesterov, weight decay, label smoothing, onecycle with warm-up, crop and flip, a held-out split, the best kept): stopped mid-epoch and resumed, the numbers of one run', async () => {
+    const all: Recipe = { ...RECIPE, lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, labelSmoothing: 0.1, schedule: 'onecycle', warmupEpochs: 1, augment: 'crop,flip', validSplit: 16 };
     const limits = { limitTrain: 80, limitTest: 32 }; // 64 to train on (4 steps an epoch), 16 to validate on
     const whole = await runTraining(options({ recipe: all, limits }));
     assert.deepEqual([whole.trainImages, whole.validImages, whole.testImages], [64, 16, 32]);

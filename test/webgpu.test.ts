@@ -23,7 +23,7 @@ import { fusedObjective } from '../src/backends/webgpu/ops/runner.js';
 import type { Split } from '../src/data/cifar.js';
 import { createModel } from '../src/model.js';
 import { lessonRecipe } from '../src/recipe.js';
-import { lossAndGrads, lessonObjective } from '../src/step.js';
+import { lossAndGrads, lessonObjective, objectiveOf } from '../src/step.js';
 import tf from '../src/tf.cjs';
 import tfl from '../src/tfl.cjs';
 import { relErr, runCli, serveArchive, tmpDir, useBackend } from './helpers.js';
@@ -204,11 +204,14 @@ describe('webgpu training step', { skip }, () => {
       tf.dispose([logits, y, dy, loss, acc]);
       return out;
     };
-    const gpu = await run('webgpu', fusedObjective);
-    const cpu = await run('cpu', lessonObjective);
-    assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5 * Math.max(1, cpu.loss), `loss ${gpu.loss} vs ${cpu.loss}`);
-    assert.equal(gpu.acc, cpu.acc, 'accuracy: the first maximum, as tf.argMax');
-    assert.ok(relErr(gpu.dy, cpu.dy) <= 1e-5, `d loss / d logits: relative error ${relErr(gpu.dy, cpu.dy)}`);
+    // The seed's one-hot targets, and label smoothing as PyTorch's (tf.losses.softmaxCrossEntropy's on cpu).
+    for (const smoothing of [0, 0.1, 0.35]) {
+      const gpu = await run('webgpu', fusedObjective(smoothing));
+      const cpu = await run('cpu', objectiveOf(smoothing));
+      assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5 * Math.max(1, cpu.loss), `smoothing ${smoothing}: loss ${gpu.loss} vs ${cpu.loss}`);
+      assert.equal(gpu.acc, cpu.acc, 'accuracy: the first maximum, as tf.argMax');
+      assert.ok(relErr(gpu.dy, cpu.dy) <= 1e-5, `smoothing ${smoothing}: d loss / d logits: relative error ${relErr(gpu.dy, cpu.dy)}`);
+    }
   });
 
   test('the runner\'s steps and evaluation leave tf.memory().numTensors unchanged', async () => {
@@ -316,8 +319,8 @@ describe('the compiled step (issue #18)', { skip }, () => {
     assert.ok(relErr(gpu, cpu) <= 1e-3, `losses ${gpu} vs ${cpu}`);
   });
 
-  test('momentum, Nesterov and weight decay on augmented batches: each runner\'s weights and momentum within 1e-4 of the cpu backend\'s; a runner started from another\'s state continues bit for bit', async () => {
-    const tuned = { ...recipe, momentum: 0.9, nesterov: true, weightDecay: 5e-4, augment: 'crop,flip' as const };
+  test('momentum, Nesterov, weight decay and label smoothing on augmented batches: each runner\'s weights and momentum within 1e-4 of the cpu backend\'s; a runner started from another\'s state continues bit for bit', async () => {
+    const tuned = { ...recipe, momentum: 0.9, nesterov: true, weightDecay: 5e-4, labelSmoothing: 0.1, augment: 'crop,flip' as const };
     const batches = epochBatches(8, 4, 12, 0, tuned.augment);
     const run = async (name: 'webgpu' | 'cpu', webgpuRunner: string, from: { steps: number[]; state?: Float32Array; weights?: Float32Array[] }) => {
       const backend = await useBackend(name);

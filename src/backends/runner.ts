@@ -6,7 +6,7 @@
 
 import { BatchBuffers, inOrder, type Batch } from '../batches.js';
 import type { Split } from '../data/cifar.js';
-import { Sgd, batchTensors, labelRank, lossAndGrads, lessonObjective, sgdOptions, type Objective } from '../step.js';
+import { Sgd, batchTensors, labelRank, lossAndGrads, objectiveOf, sgdOptions, type Objective } from '../step.js';
 import tf from '../tf.cjs';
 import tfl from '../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe, Settings } from './types.js';
@@ -26,11 +26,14 @@ export class OpsRunner implements Runner {
    * `opts`: the model, the recipe and a resumed run's optimiser state; `settings`: what the results depend on (wasm
    * on one thread: {threads: 1}); `objective`: the loss and accuracy as this backend computes them.
    */
+  protected readonly objective: Objective;
+
   constructor(
     opts: RunnerOptions,
     readonly settings: Settings = {},
-    protected readonly objective: Objective = lessonObjective,
+    objective: Objective = objectiveOf(opts.recipe.labelSmoothing),
   ) {
+    this.objective = objective;
     this.model = opts.model;
     this.sgd = new Sgd(opts.model, sgdOptions(opts.recipe), opts.optimizerState);
     this.label = settings.threads === 1 ? '1 thread' : null;

@@ -5,7 +5,7 @@
 // the one true copy.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { batchTensors, lossAndGrads } from '../../step.js';
+import { batchTensors, lossAndGrads, objectiveOf } from '../../step.js';
 import tf from '../../tf.cjs';
 import tfl from '../../tfl.cjs';
 import { start } from './index.js';
@@ -36,6 +36,7 @@ try {
     }
   };
   const tensors = (req: { x: Float32Array; y: Int32Array }) => batchTensors(req.x, req.y, req.y.length);
+  const objective = objectiveOf(data.labelSmoothing);
 
   port.on('message', (req: WorkerRequest) => {
     try {
@@ -45,14 +46,14 @@ try {
       }
       if (req.type === 'eval') {
         const { x, y } = tensors(req);
-        const r = evalBatch(model, x, y);
+        const r = evalBatch(model, x, y, data.labelSmoothing);
         tf.dispose([x, y]);
         send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer, r.ranks.buffer as ArrayBuffer]);
         return;
       }
       setWeights();
       const { x, y } = tensors(req);
-      const { loss, acc, grads } = lossAndGrads(model, x, y);
+      const { loss, acc, grads } = lossAndGrads(model, x, y, objective);
       let off = 0;
       for (const v of vars) {
         out.set(onHeap(grads[v.name]!), off);

@@ -23,7 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { BatchBuffers, inOrder, type Batch } from '../../batches.js';
 import { IMAGE_BYTES, type Split } from '../../data/cifar.js';
 import { AlexnetError } from '../../errors.js';
-import { Sgd, accuracy, batchTensors, crossEntropy, labelRank, lossAndGrads, sgdOptions } from '../../step.js';
+import { Sgd, accuracy, batchTensors, crossEntropy, labelRank, lossAndGrads, objectiveOf, sgdOptions } from '../../step.js';
 import tf from '../../tf.cjs';
 import tfl from '../../tfl.cjs';
 import type { EvalResult, Runner, RunnerOptions, RunnerProbe } from '../types.js';
@@ -51,6 +51,8 @@ export type WorkerReply =
  */
 export interface WorkerData {
   topology: string;
+  /** The recipe's label smoothing: the loss each shard's gradient is of. */
+  labelSmoothing: number;
   shapes: number[][];
   weights: SharedArrayBuffer;
   grads: SharedArrayBuffer;
@@ -86,7 +88,10 @@ export class DataParallel implements Runner {
     opts: RunnerOptions,
   ) {
     this.sgd = new Sgd(model, sgdOptions(opts.recipe), opts.optimizerState);
+    this.smoothing = opts.recipe.labelSmoothing;
   }
+
+  private readonly smoothing: number;
 
   /** Starts `threads - 1` workers (the main thread is the other one), each with its own copy of the model's network. */
   static async start(opts: RunnerOptions, threads: number): Promise<DataParallel> {
@@ -94,7 +99,7 @@ export class DataParallel implements Runner {
     const total = model.trainableWeights.reduce((s, w) => s + tf.util.sizeFromShape(w.shape as number[]), 0);
     const weights = new SharedArrayBuffer(4 * total);
     const grads = Array.from({ length: threads - 1 }, () => new SharedArrayBuffer(4 * total));
-    const base = { topology: JSON.stringify(model.toJSON(null, false)), shapes: model.trainableWeights.map((w) => w.shape as number[]), weights };
+    const base = { topology: JSON.stringify(model.toJSON(null, false)), labelSmoothing: opts.recipe.labelSmoothing, shapes: model.trainableWeights.map((w) => w.shape as number[]), weights };
     const workers = grads.map((g) => new Worker(WORKER_FILE(), { workerData: { ...base, grads: g } satisfies WorkerData }));
     try {
       await Promise.all(workers.map(async (w) => expect(await reply(w), 'ready')));
@@ -124,7 +129,7 @@ export class DataParallel implements Runner {
     if (this.workers.length > 0 && n > 1) this.shareWeights(vars);
     const { sizes, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'step', x: xw, y: yw }));
     const n0 = sizes[0]!;
-    const own = lossAndGrads(this.model, x0, y0);
+    const own = lossAndGrads(this.model, x0, y0, objectiveOf(this.smoothing));
     tf.dispose([x0, y0]);
     const results = await Promise.all(pending.map(async (p) => expect(await p, 'result')));
     // The batch mean of loss, accuracy and gradient: each shard's mean weighted by its share of the batch, summed
@@ -170,7 +175,7 @@ export class DataParallel implements Runner {
       const start = b * batchSize;
       const { x, y, n } = this.buffers.fill(split, inOrder(start, Math.min(batchSize, split.count - start)));
       const { sizes, starts, pending, x0, y0 } = this.shareOut(x, y, n, (xw, yw) => ({ type: 'eval', x: xw, y: yw }));
-      const own = evalBatch(this.model, x0, y0);
+      const own = evalBatch(this.model, x0, y0, this.smoothing);
       tf.dispose([x0, y0]);
       const shards = [own, ...(await Promise.all(pending.map(async (p) => expect(await p, 'evaluated'))))];
       shards.forEach((r, s) => {
@@ -260,10 +265,10 @@ export interface BatchEval {
 }
 
 /** Evaluates one batch and reads the results (each shard is read anyway, to be combined on the host). */
-export function evalBatch(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D): BatchEval {
+export function evalBatch(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, smoothing: number): BatchEval {
   const [loss, acc, pred, rank] = tf.tidy(() => {
     const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-    return [crossEntropy(logits, y), accuracy(logits, y), tf.argMax(logits, 1), labelRank(logits, y)];
+    return [crossEntropy(logits, y, smoothing), accuracy(logits, y), tf.argMax(logits, 1), labelRank(logits, y)];
   });
   const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array, ranks: rank.dataSync() as Int32Array };
   tf.dispose([loss, acc, pred, rank]);

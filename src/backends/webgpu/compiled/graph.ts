@@ -40,6 +40,8 @@ export interface GraphBuffers {
   ring: GPUBuffer;
   momentum: GPUBuffer | null;
   sgd: SgdOptions;
+  /** The recipe's label smoothing, which the loss program takes (0: the seed's one-hot targets). */
+  labelSmoothing: number;
 }
 
 export interface GraphDispatches {
@@ -80,12 +82,12 @@ const convs = convGeometries(plan);
   });
   const logits = t[layers.length]!;
   if (mode === 'eval') {
-    add(new SoftmaxCrossEntropyProgram(plan.classes, 'eval'), [logits, 'labels', 'predictions', 'results']);
+    add(new SoftmaxCrossEntropyProgram(plan.classes, 'eval', on.labelSmoothing), [logits, 'labels', 'predictions', 'results']);
   } else {
     // g[i]: the gradient with respect to t[i], already through that tensor's own ReLU.
     const g: (GPUBuffer | null)[] = t.map(() => null);
     g[layers.length] = make(batch * plan.classes);
-    add(new SoftmaxCrossEntropyProgram(plan.classes, 'train'), [logits, 'labels', 'indices', g[layers.length]!, on.ring]);
+    add(new SoftmaxCrossEntropyProgram(plan.classes, 'train', on.labelSmoothing), [logits, 'labels', 'indices', g[layers.length]!, on.ring]);
     // Whether t[i] is a ReLU's output (through flattens): its gradient is masked where it is not positive.
     const relu = (i: number): boolean => {
       for (let j = i - 1; j >= 0; j--) {

@@ -102,6 +102,7 @@ export class CompiledRunner implements Runner {
     private readonly momentum: GPUBuffer | null,
     /** Each weight's offset in the checkpoint's optimiser state (model.trainableWeights order), in plan order. */
     private readonly stateOffsets: number[],
+    private readonly labelSmoothing: number,
   ) {
     this.header = new ArrayBuffer(INDICES_OFFSET + 4 * Math.max(batchSizes.train, batchSizes.eval));
   }
@@ -131,6 +132,7 @@ export class CompiledRunner implements Runner {
       sgd,
       sgd.momentum > 0 ? buffer(4 * plan.size) : null,
       stateOffsets,
+      opts.recipe.labelSmoothing,
     );
     runner.destroyed.push(runner.weights, runner.grads, runner.stepBuffer, runner.table, runner.ring, ...(runner.momentum ? [runner.momentum] : []));
     device.queue.writeBuffer(runner.table, 0, NORMALISE);
@@ -413,7 +415,7 @@ export class CompiledRunner implements Runner {
       owned.push(b);
       return b;
     };
-    const dispatches = buildGraph(this.plan, batch, mode, { make, weights: this.weights, grads: this.grads, table: this.table, ring: this.ring, momentum: this.momentum, sgd: this.sgd });
+    const dispatches = buildGraph(this.plan, batch, mode, { make, weights: this.weights, grads: this.grads, table: this.table, ring: this.ring, momentum: this.momentum, sgd: this.sgd, labelSmoothing: this.labelSmoothing });
     const items = dispatches.items.map(({ program, sources }) => ({ program, pipeline: this.pipeline(program), sources, bindGroups: new WeakMap<object, GPUBindGroup>() }));
     return { batch, items, x: dispatches.x, chunks: dispatches.chunks, buffers: owned };
   }

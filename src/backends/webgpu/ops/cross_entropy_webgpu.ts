@@ -26,17 +26,18 @@ export class MeanRowsProgram {
   constructor(
     private readonly classes: number,
     private readonly what: 'loss' | 'accuracy',
+    private readonly smoothing = 0,
   ) {
-    this.shaderKey = `alexnetMeanRows_${what}_${classes}`;
+    this.shaderKey = `alexnetMeanRows_${what}_${classes}_${smoothing}`;
   }
 
   getUserCode(): string {
     const perRow = this.what === 'loss'
       ? `let m = rowMax(row);
-          value = rowLogSumExp(row, m) - logits[row * ${this.classes} + labels[row]];`
+          value = rowLoss(row, labels[row], rowLogSumExp(row, m));`
       : `value = select(0.0, 1.0, firstMax(row) == labels[row]);`;
     return `
-  ${crossEntropyFns(this.classes)}
+  ${crossEntropyFns(this.classes, this.smoothing)}
   var<workgroup> partial : array<f32, ${THREADS}>;
 
   fn main(index : i32) {
@@ -77,16 +78,17 @@ export class CrossEntropyGradProgram {
   constructor(
     n: number,
     private readonly classes: number,
+    private readonly smoothing = 0,
   ) {
     this.outputShape = [n, classes];
-    this.shaderKey = `alexnetCrossEntropyGrad_${classes}`;
+    this.shaderKey = `alexnetCrossEntropyGrad_${classes}_${smoothing}`;
     this.dispatchLayout = { x: [0, 1] };
     this.dispatch = flatDispatch(n * classes, this.workgroupSize[0]);
   }
 
   getUserCode(): string {
     return `
-  ${crossEntropyFns(this.classes)}
+  ${crossEntropyFns(this.classes, this.smoothing)}
 
   fn main(index : i32) {
     if (index < uniforms.size) {

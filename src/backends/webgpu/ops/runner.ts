@@ -26,16 +26,19 @@ function run<T extends tf.Tensor>(program: WebGPUProgram, inputs: tf.TensorInfo[
   return tf.engine().makeTensorFromTensorInfo({ ...info, shape }) as T;
 }
 
-/** The seed's loss and accuracy in three programs (./cross_entropy_webgpu.ts), the loss with its own gradient. */
-export const fusedObjective: Objective = (logits, labels) => {
+/**
+ * The seed's loss (with the recipe's label smoothing) and accuracy in three programs (./cross_entropy_webgpu.ts),
+ * the loss with its own gradient.
+ */
+export const fusedObjective = (smoothing: number): Objective => (logits, labels) => {
   const [n, classes] = logits.shape;
   const acc = run<tf.Scalar>(new MeanRowsProgram(classes, 'accuracy'), [logits, labels], []);
   const loss = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [l, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([l]);
     return {
-      value: run<tf.Scalar>(new MeanRowsProgram(classes, 'loss'), [l, labels], []),
-      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => run<tf.Tensor2D>(new CrossEntropyGradProgram(n, classes), [saved[0]!, labels, dy]),
+      value: run<tf.Scalar>(new MeanRowsProgram(classes, 'loss', smoothing), [l, labels], []),
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => run<tf.Tensor2D>(new CrossEntropyGradProgram(n, classes, smoothing), [saved[0]!, labels, dy]),
     };
   });
   return { loss: loss(logits) as tf.Scalar, acc };
@@ -55,7 +58,7 @@ export class WebGpuOpsRunner extends OpsRunner {
     private readonly maxBufferBytes: number,
     override readonly note: string | null,
   ) {
-    super(opts, { webgpuRunner: 'ops' }, fusedObjective);
+    super(opts, { webgpuRunner: 'ops' }, fusedObjective(opts.recipe.labelSmoothing));
     this.plain = isPlainSgd(sgdOptions(opts.recipe));
     const backend = webgpu();
     const run = backend.runWebGPUProgram;

@@ -18,11 +18,13 @@ export class SoftmaxCrossEntropyProgram implements CompiledProgram {
   shaderKey: string;
 
   /** `mode`: `train` (gradient and ring slot) or `eval` (predictions and the batch's row). */
+  /** `smoothing`: the recipe's label smoothing (PyTorch's; 0 in the seed). */
   constructor(
     private readonly classes: number,
     private readonly mode: 'train' | 'eval',
+    private readonly smoothing = 0,
   ) {
-    this.shaderKey = `alexnetSoftmaxCrossEntropy_${classes}_${mode}`;
+    this.shaderKey = `alexnetSoftmaxCrossEntropy_${classes}_${mode}_${smoothing}`;
     this.bindings = mode === 'train'
       ? [
           { name: 'logits', type: 'f32', write: false },
@@ -47,7 +49,7 @@ export class SoftmaxCrossEntropyProgram implements CompiledProgram {
     const C = this.classes;
     const train = this.mode === 'train';
     return `
-${crossEntropyFns(C)}
+${crossEntropyFns(C, this.smoothing)}
 var<workgroup> lossSums : array<f32, ${THREADS}>;
 var<workgroup> hitSums : array<f32, ${THREADS}>;
 
@@ -59,7 +61,7 @@ fn main(@builtin(local_invocation_index) lid : u32) {
   for (var row = lid; row < n; row = row + ${THREADS}u) {
     let label = labels[${train ? wordImage('indices[row]') : 'step.start + row'}];
     let lse = rowLogSumExp(i32(row), rowMax(i32(row)));
-    loss = loss + (lse - logits[row * ${C}u + label]);
+    loss = loss + rowLoss(i32(row), i32(label), lse);
     let best = u32(firstMax(i32(row)));
     hits = hits + select(0.0, 1.0, best == label);
     ${train
