@@ -7,7 +7,7 @@ import { DEFAULT_CLASS_NAMES } from './data/cifar.js';
 import { shownUrl } from './data/download.js';
 import { perClassAccuracy } from './evaluate.js';
 import { hhmmss, lrText } from './report.js';
-import type { EpochMetrics, TrainState } from './train.js';
+import { earlyStopText, stoppedEarly, type EpochMetrics, type TrainState } from './train.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -118,8 +118,10 @@ function recipeText(r: TrainState['recipe']): string {
     `SGD lr ${r.lr}`,
     ...(r.momentum > 0 ? [`momentum ${r.momentum}${r.nesterov ? ' (Nesterov)' : ''}`] : []),
     ...(r.weightDecay > 0 ? [`weight decay ${r.weightDecay}`] : []),
+    ...(r.labelSmoothing > 0 ? [`label smoothing ${r.labelSmoothing}`] : []),
     ...(r.schedule !== 'constant' || r.warmupEpochs > 0 ? [`${r.schedule} schedule${r.warmupEpochs > 0 ? ` after ${r.warmupEpochs} warm-up epochs` : ''}`] : []),
     ...(r.augment !== 'none' ? [`augmentation ${r.augment}`] : []),
+    ...(r.patience > 0 ? [`patience ${r.patience}`] : []),
   ];
   return `${sgd.join(', ')}, batch ${r.batchSize} (eval ${r.evalBatchSize}), init ${r.init}, seed ${r.seed} (--recipe ${r.preset})`;
 }
@@ -161,7 +163,7 @@ export async function renderReport(state: TrainState, meta: ReportMeta): Promise
   ]);
   const r = state.recipe;
   const facts: [string, string][] = [
-    ['epochs done', `${state.epoch} of ${r.epochs}${state.batch > 0 ? ` (epoch ${state.epoch} stopped at batch ${state.batch})` : ''}`],
+    ['epochs done', `${state.epoch} of ${r.epochs}${state.batch > 0 ? ` (epoch ${state.epoch} stopped at batch ${state.batch})` : stoppedEarly(state) ? ` (--patience ${r.patience}: ${earlyStopText(state)})` : ''}`],
     ['recipe', recipeText(r)],
     ...(state.data ? [['data set', dataSetText(state.data)] as [string, string]] : []),
     ['data', `${state.limitTrain === null ? 'all' : `first ${state.limitTrain}`} training, ${state.limitTest === null ? 'all' : `first ${state.limitTest}`} test images${r.validSplit > 0 ? `; ${r.validSplit < 1 ? `${r.validSplit * 100}% of the` : r.validSplit} training images held out to validate on` : '; the test images validate'}`],

@@ -25,7 +25,7 @@ import { scheduleProblem } from './schedule.js';
 import { RECIPE, combinationProblem, heldOutCount, lessonRecipe, type Limits, type Recipe } from './recipe.js';
 import tf from './tf.cjs';
 import tfl from './tfl.cjs';
-import { trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainLoopResult, type TrainState } from './train.js';
+import { earlyStopText, stoppedEarly, trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainLoopResult, type TrainState } from './train.js';
 
 /** Where a command reads its data: as asked on its command line, and whether anything was asked there. */
 export interface DataRequest extends DataSource {
@@ -277,6 +277,10 @@ async function readResumable(opts: TrainingOptions): Promise<{ dir: string; stat
   }
   const problem = combinationProblem({ ...state.recipe, epochs });
   if (problem) throw new AlexnetError('USAGE', problem, `pass more --epochs`);
+  if (stoppedEarly(state)) {
+    await tidyRunDir(opts.resume!);
+    throw new AlexnetError('USAGE', `the run ${earlyStopText(state)}`, `it is finished: evaluate it with \`alexnet eval --model ${opts.resume}\`${state.keepBest ? ` (its best epoch: --model ${path.join(opts.resume!, BEST_DIR)})` : ''}, or start a new run`);
+  }
   if (state.epoch >= epochs) {
     await tidyRunDir(opts.resume!);
     const done = `${state.epoch} epoch${state.epoch === 1 ? '' : 's'}${state.batch > 0 ? ` and ${state.batch} batches` : ''}`;

@@ -68,6 +68,8 @@ export interface TrainLoopOptions {
 export interface TrainLoopResult {
   history: EpochMetrics[];
   interrupted: boolean;
+  /** Whether --patience ended the run before its last epoch. */
+  stoppedEarly: boolean;
   state: TrainState;
   /** The test split's numbers, where a validation split was held out and the run finished. */
   test: TestMetrics | null;
@@ -137,6 +139,19 @@ class EpochSums {
   }
 }
 
+/**
+ * Whether --patience has ended the run: `patience` epochs done since the best validation accuracy (Keras's
+ * EarlyStopping counts the epochs without improvement the same way). Read from the run's own history and best
+ * epoch, so a resumed run knows how long it has waited.
+ */
+export function stoppedEarly(state: Pick<TrainState, 'recipe' | 'best' | 'epoch' | 'batch'>): boolean {
+  return state.recipe.patience > 0 && state.best != null && state.batch === 0 && state.epoch - 1 - state.best.epoch >= state.recipe.patience;
+}
+
+/** How --patience ended a run, in words: `stopped early after epoch 9: no better validation accuracy in 3 epochs (the best: epoch 6, 0.7126)`. */
+export const earlyStopText = (state: Pick<TrainState, 'recipe' | 'best' | 'epoch'>): string =>
+  `stopped early after epoch ${state.epoch - 1}: no better validation accuracy in ${state.recipe.patience} epoch${state.recipe.patience === 1 ? '' : 's'} (the best: epoch ${state.best!.epoch}, ${state.best!.validAcc.toFixed(4)})`;
+
 export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult> {
   const { model, runner, state, train: trainSplit, valid: validSplit, test: testSplit } = opts;
   const recipe = state.recipe;
@@ -150,7 +165,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
   };
   const batches = Math.ceil(trainSplit.count / recipe.batchSize);
   let test: TestMetrics | null = null;
-  while (state.epoch < recipe.epochs) {
+  while (state.epoch < recipe.epochs && !stoppedEarly(state)) {
     const epoch = state.epoch;
     const t0 = performance.now();
     const prior = state.partial ?? { lossSum: 0, accSum: 0, seconds: 0 };
@@ -164,7 +179,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
         state.batch = done;
         state.partial = { lossSum: sums.lossSum, accSum: sums.accSum, seconds: prior.seconds + (performance.now() - t0) / 1000 };
         await save();
-        return { history: state.history, interrupted: true, state, test: null };
+        return { history: state.history, interrupted: true, stoppedEarly: false, state, test: null };
       }
       const lr = lrAt(recipe, batches, epoch * batches + done);
       await runner.step(trainSplit, batch(done), lr);
@@ -182,7 +197,9 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     await sums.read();
     const valid = await runner.evaluate(validSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'valid' }));
     if (!Number.isFinite(valid.loss)) throw diverged(`the validation loss is ${valid.loss} after epoch ${epoch}`, recipe.lr);
-    const last = epoch + 1 === recipe.epochs;
+    const improved = !state.best || valid.acc > state.best.validAcc;
+    const waited = improved ? 0 : epoch - state.best!.epoch;
+    const last = epoch + 1 === recipe.epochs || (recipe.patience > 0 && waited >= recipe.patience);
     // With a held-out validation split the test split is evaluated once, after the last epoch (issue #21).
     if (last && testSplit !== validSplit) {
       const t = await runner.evaluate(testSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'test' }));
@@ -206,11 +223,10 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     state.batch = 0;
     state.partial = null;
     if (test) state.test = test;
-    const best = !state.best || valid.acc > state.best.validAcc;
-    if (best) state.best = { epoch, validAcc: valid.acc };
-    await save(best);
+    if (improved) state.best = { epoch, validAcc: valid.acc };
+    await save(improved);
     opts.onEpochEnd?.(metrics);
   }
   await runner.sync();
-  return { history: state.history, interrupted: false, state, test };
+  return { history: state.history, interrupted: false, stoppedEarly: stoppedEarly(state) && state.epoch < recipe.epochs, state, test };
 }

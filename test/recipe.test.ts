@@ -33,6 +33,9 @@ test('each field parses what its kind allows and names the flag otherwise', () =
     ['lr', '', '--lr must be a positive number, got ""'],
     ['seed', '4294967295', 4294967295],
     ['seed', '-1', '--seed must be an integer in 0..4294967295, got "-1"'],
+    ['patience', '3', 3],
+    ['patience', '0', 0],
+    ['patience', '-1', '--patience must be an integer in 0..1000000, got "-1"'],
     ['labelSmoothing', '0.1', 0.1],
     ['labelSmoothing', '0', 0],
     ['labelSmoothing', '1', '--label-smoothing must be a number in [0, 1), got "1"'],
@@ -51,7 +54,7 @@ test('each field parses what its kind allows and names the flag otherwise', () =
 test('the seed\'s recipe: 20 epochs, batch 64, plain SGD at lr 0.1, no schedule or augmentation, the test set validates, evaluation batch 128, PyTorch initialisation', () => {
   assert.deepEqual(lessonRecipe(5), {
     preset: 'seed', epochs: 20, batchSize: 64, lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0, labelSmoothing: 0, schedule: 'constant', warmupEpochs: 0,
-    augment: 'none', validSplit: 0, evalBatchSize: 128, seed: 5, init: 'pytorch',
+    augment: 'none', validSplit: 0, patience: 0, evalBatchSize: 128, seed: 5, init: 'pytorch',
   });
   assert.equal(recipeProblem(lessonRecipe(5)), null);
   assert.deepEqual(presetRecipe('tuned', 5), { ...lessonRecipe(5), preset: 'tuned', lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });

@@ -105,6 +105,26 @@ describe('a training run, in-process', () => {
     assert.deepEqual([best.epoch, best.best.epoch, resumed.state.best?.epoch], [bestEpoch + 1, bestEpoch, bestEpoch]);
   });
 
+  test('--patience N stops after N epochs without a better validation accuracy, as Keras\'s EarlyStopping; a resume knows how long it has waited', async () => {
+    // A rate too small to move the weights: every epoch's accuracy equals the first's, which stays the best.
+    const still: Recipe = { ...RECIPE, lr: 1e-12, epochs: 10, patience: 2 };
+    const whole = await runTraining(options({ recipe: still, keepBest: false }));
+    assert.equal(whole.stoppedEarly, true);
+    assert.deepEqual(whole.history.map((m) => m.epoch), [0, 1, 2], 'epoch 0 the best, then 2 epochs without a better one');
+    assert.deepEqual(whole.state.best?.epoch, 0);
+    // Saved after epoch 1 (one epoch waited), resumed with the total: it stops after epoch 2 too, the same numbers.
+    const save = path.join(tmpDir(), 'run');
+    const first = await runTraining(options({ recipe: { ...still, epochs: 2 }, save }));
+    assert.equal(first.stoppedEarly, false);
+    const resumed = await runTraining(options({ resume: save, recipe: still, explicit: new Set(['epochs']), settings: {} }));
+    assert.equal(resumed.stoppedEarly, true);
+    assert.deepEqual(metricsOf(resumed.history), metricsOf(whole.history));
+    // A run that has stopped is finished: its resume says so.
+    await assert.rejects(runTraining(options({ resume: save, recipe: still, explicit: new Set(['epochs']), settings: {} })), { code: 'USAGE', message: 'the run stopped early after epoch 2: no better validation accuracy in 2 epochs (the best: epoch 0, ' + whole.state.best!.validAcc.toFixed(4) + ')' });
+    // Without --patience every epoch runs.
+    assert.equal((await runTraining(options({ recipe: { ...still, epochs: 4, patience: 0 } }))).history.length, 4);
+  });
+
   test('augmentation generalises: on the shifted fixture, crop and flip beat no augmentation on the test split by a clear margin', async () => {
     // Test images are mirrored, shifted copies of the training patterns (scripts/fixture.ts, makeShiftedRecords):
     // without augmentation the network has never seen a pattern there, and scores about chance (0.1).

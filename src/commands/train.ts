@@ -10,7 +10,7 @@ import { LIMITS, PRESET_FIELDS, RECIPE, type Limits, type Preset, type Recipe } 
 import { epochJson, epochLine, hhmmss, lrText, round6, testJson, testLine } from '../report.js';
 import { runTraining, type TrainingOptions, type TrainingResult } from '../run.js';
 import { BEST_DIR } from '../rundir.js';
-import type { BatchProgress, EvalProgress } from '../train.js';
+import { earlyStopText, type BatchProgress, type EvalProgress } from '../train.js';
 import { critical, interruptSignal, isStdoutClosed } from './lifecycle.js';
 import { logger, processConsole, type Console, stderrBar } from './output.js';
 import { explicitSettings, parseFields, parsePath } from './parse.js';
@@ -77,6 +77,7 @@ export async function trainCommand(opts: TrainCommandOptions, con: Console = pro
         result.saveDir ? `continue with \`alexnet train --resume ${result.saveDir}\`` : 'pass --save DIR to be able to resume an interrupted run',
       );
     }
+    if (result.stoppedEarly) logger(con, opts.quiet)(`--patience ${result.state.recipe.patience}: ${earlyStopText(result.state)}`);
     if (result.test) con.out((opts.json ? testJson(result.test) : testLine(result.test)) + '\n');
     if (opts.json) con.out(summaryJson(result, (performance.now() - t0) / 1000) + '\n');
     if (result.saveDir) logger(con, opts.quiet)(`checkpoint in ${result.saveDir}`);
@@ -109,6 +110,7 @@ function summaryJson(r: TrainingResult, seconds: number): string {
     finalValidAcc: last ? round6(last.validAcc) : null,
     bestValidAcc: round6(Math.max(...r.history.map((h) => h.validAcc))),
     bestEpoch: r.state.best?.epoch ?? null,
+    stoppedEarly: r.stoppedEarly,
     test: r.test && { loss: round6(r.test.loss), acc: round6(r.test.acc) },
     bestSavedTo: r.saveDir && r.state.keepBest && r.state.best ? path.join(r.saveDir, BEST_DIR) : null,
     seconds: round6(seconds),
