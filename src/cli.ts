@@ -13,7 +13,7 @@ import { dataRequest, downloadCommand, type DataFlags } from './commands/downloa
 import { OFFICIAL_URL } from './data/download.js';
 import { BACKEND_CHOICES, BACKEND_HELP, BACKEND_OPTIONS } from './backends/table.js';
 import { closeBackend } from './backends/lifecycle.js';
-import { LIMITS, RECIPE, type Field } from './recipe.js';
+import { LIMITS, RECIPE, TTAS, type Field } from './recipe.js';
 
 /**
  * How this process was started, as a person would type it again: `npx alexnet`, `alexnet` (on PATH), or `node
@@ -171,6 +171,7 @@ export function buildProgram(): Command {
     ...dataOptions(),
     fieldOption(RECIPE.evalBatchSize, { flag: '--batch-size', defaultText: `the run's --eval-batch-size, else ${RECIPE.evalBatchSize.default}` }),
     fieldOption(LIMITS.limitTest, { defaultText: "the run's --limit-test" }),
+    new Option(`${RECIPE.tta.flag} ${RECIPE.tta.arg}`, RECIPE.tta.evalHelp!).choices([...TTAS]),
     ...backendSettingOptions('eval'),
     backendOption(),
     new Option('--gpu', GPU_HELP),

@@ -1,8 +1,9 @@
 // Evaluation and its metrics: the confusion matrix, per-class accuracy, and what `alexnet eval` reports. The
 // backend's runner computes the loss, accuracy and predictions (src/backends/); this module only counts.
 
-import type { Runner } from './backends/index.js';
-import type { Split } from './data/cifar.js';
+import type { EvalResult, Runner } from './backends/index.js';
+import { CHANNELS, IMAGE_SIZE, type Split } from './data/cifar.js';
+import type { Tta } from './recipe.js';
 
 /** counts[t][p]: how many records of true class t were predicted as p. */
 export function confusionMatrix(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): number[][] {
@@ -59,9 +60,76 @@ export interface EvalReport {
   confusion: number[][]; // [true class][predicted class]
 }
 
-/** Everything `alexnet eval` reports for a model on a split, evaluated by the backend's runner. */
-export async function evaluateReport(split: Split, batchSize: number, classNames: string[], runner: Runner): Promise<EvalReport> {
-  const r = await runner.evaluate(split, batchSize);
+/** `split` with every image mirrored left to right (HWC rows reversed pixel by pixel). */
+export function mirrored(split: Split): Split {
+  const images = new Uint8Array(split.images.length);
+  const row = IMAGE_SIZE * CHANNELS;
+  for (let r = 0; r < split.count * IMAGE_SIZE; r++) {
+    for (let x = 0; x < IMAGE_SIZE; x++) {
+      for (let c = 0; c < CHANNELS; c++) images[r * row + x * CHANNELS + c] = split.images[r * row + (IMAGE_SIZE - 1 - x) * CHANNELS + c]!;
+    }
+  }
+  return { images, labels: split.labels, count: split.count };
+}
+
+/**
+ * What a runner's evaluation gives, from logits [records, classes] and labels: the loss (with label smoothing
+ * `smoothing`, as training's) and accuracy as means of per-batch means over batches of `batchSize`, the first
+ * maximum of each row and the label's rank, computed in float64 here (a runner sums in float32 on its device).
+ */
+export function fromLogits(logits: Float32Array, labels: ArrayLike<number>, classes: number, batchSize: number, smoothing = 0): EvalResult {
+  const n = labels.length;
+  const predictions = new Uint16Array(n);
+  const ranks = new Uint16Array(n);
+  let lossSum = 0;
+  let accSum = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    let loss = 0;
+    let hits = 0;
+    for (let i = start; i < end; i++) {
+      const z = logits.subarray(i * classes, (i + 1) * classes);
+      const y = labels[i]!;
+      let best = 0;
+      let max = z[0]!;
+      let sum = 0;
+      let rank = 0;
+      for (let c = 0; c < classes; c++) {
+        if (z[c]! > max) [best, max] = [c, z[c]!];
+        sum += z[c]!;
+        if (z[c]! > z[y]! || (z[c] === z[y] && c < y)) rank++;
+      }
+      let exps = 0;
+      for (let c = 0; c < classes; c++) exps += Math.exp(z[c]! - max);
+      const lse = max + Math.log(exps);
+      loss += lse - (1 - smoothing) * z[y]! - (smoothing * sum) / classes;
+      hits += best === y ? 1 : 0;
+      predictions[i] = best;
+      ranks[i] = rank;
+    }
+    lossSum += loss / (end - start);
+    accSum += hits / (end - start);
+  }
+  const batches = Math.ceil(n / batchSize);
+  return { loss: lossSum / batches, acc: accSum / batches, predictions, ranks, logits };
+}
+
+/**
+ * The runner's evaluation of `split`, or with `tta` 'flip' test-time augmentation: the logits of each image and of
+ * its mirror averaged (as airbench and timm's flip TTA do), then scored on the host.
+ */
+export async function evaluateSplit(runner: Runner, split: Split, batchSize: number, opts: { tta: Tta; smoothing: number; classes: number; onBatch?: (done: number, batches: number) => void }): Promise<EvalResult> {
+  if (opts.tta === 'none') return runner.evaluate(split, batchSize, opts.onBatch);
+  const batches = Math.ceil(split.count / batchSize);
+  const a = await runner.evaluate(split, batchSize, (b) => opts.onBatch?.(b, 2 * batches));
+  const b = await runner.evaluate(mirrored(split), batchSize, (b) => opts.onBatch?.(batches + b, 2 * batches));
+  const mean = a.logits.map((v, i) => (v + b.logits[i]!) / 2);
+  return fromLogits(mean, split.labels, opts.classes, batchSize, opts.smoothing);
+}
+
+/** Everything `alexnet eval` reports for a model on a split, evaluated by the backend's runner (with `tta`, on mirrors too). */
+export async function evaluateReport(split: Split, batchSize: number, classNames: string[], runner: Runner, opts: { tta: Tta; smoothing: number } = { tta: 'none', smoothing: 0 }): Promise<EvalReport> {
+  const r = await evaluateSplit(runner, split, batchSize, { ...opts, classes: classNames.length });
   const confusion = confusionMatrix(split.labels, r.predictions, classNames.length);
   const precision = perClassPrecision(confusion);
   const perClass = perClassAccuracy(confusion).map((c, i) => ({ name: classNames[i] ?? String(i), ...c, ...precision[i]! }));

@@ -103,6 +103,9 @@ export type Preset = (typeof PRESETS)[number];
 export const SCHEDULES = ['constant', 'step', 'cosine', 'onecycle'] as const;
 export type Schedule = (typeof SCHEDULES)[number];
 export const AUGMENTS = ['none', 'flip', 'crop', 'crop,flip'] as const;
+/** Test-time augmentation: none, or each image's logits averaged with its mirror's. */
+export const TTAS = ['none', 'flip'] as const;
+export type Tta = (typeof TTAS)[number];
 export type Augment = (typeof AUGMENTS)[number];
 
 export interface Recipe {
@@ -118,6 +121,7 @@ export interface Recipe {
   warmupEpochs: number; // a linear warm-up before the schedule (onecycle: its rising part)
   augment: Augment; // per training image: a random 32x32 crop of the image padded by 4, a random mirror
   validSplit: number; // training images held out as the validation split (a count, or a fraction < 1); 0: the test set validates, as in the seed
+  tta: Tta; // the test split after the last epoch (and `eval` of the run): the logits of each image and its mirror averaged; none in the seed
   patience: number; // Keras's EarlyStopping on the validation accuracy: stop after this many epochs without a better one; 0: never, as in the seed
   evalBatchSize: number; // 128 in the seed; evaluation only, so larger is fine
   seed: number; // the initial weights, every epoch's shuffle and augmentation, and the held-out choice derive from it
@@ -138,6 +142,7 @@ export const RECIPE: { [K in keyof Recipe]: Field<Recipe[K]> } = {
   warmupEpochs: { flag: '--warmup-epochs', arg: '<n>', help: 'epochs of linear warm-up before the schedule (onecycle: its rising part, else 30%)', default: 0, kind: int(0, 1_000_000), example: '1', added: true },
   augment: { flag: '--augment', arg: '<what>', help: 'per training image: none, flip (a random mirror), crop (a random 32x32 crop of the image padded by 4), or crop,flip', default: 'none', kind: choice(AUGMENTS, { 'flip,crop': 'crop,flip' }), example: 'crop,flip', added: true },
   validSplit: { flag: '--valid-split', arg: '<n>', help: 'hold out N training images, or a fraction such as 0.1 (a seeded choice), to validate on; the test split is then evaluated once, at the end', default: 0, defaultText: 'none (the test split validates, as in the seed)', kind: countOrFraction(), example: '5000', added: true },
+  tta: { flag: '--tta', arg: '<views>', help: 'test-time augmentation of the test split after the last epoch (and of `eval` of the run): none, or flip (the logits of each image and its mirror averaged)', default: 'none', kind: choice(TTAS), example: 'flip', added: true, evalHelp: 'test-time augmentation: none, or flip (the logits of each image and its mirror averaged); default: the run\'s' },
   patience: { flag: '--patience', arg: '<n>', help: 'stop after N epochs without a better validation accuracy, as Keras\'s EarlyStopping(monitor="val_accuracy", patience=N); 0: train every epoch', default: 0, defaultText: '0 (off)', kind: int(0, 1_000_000), example: '3', added: true },
   evalBatchSize: { flag: '--eval-batch-size', arg: '<n>', help: 'evaluation batch size', default: 128, kind: int(1, 65536), example: '128' },
   seed: { flag: '--seed', arg: '<n>', help: 'seed for initial weights, shuffles, augmentation and the held-out images (reported with --json)', default: undefined, defaultText: 'random', kind: int(0, 2 ** 32 - 1), example: '1' },

@@ -122,6 +122,7 @@ function recipeText(r: TrainState['recipe']): string {
     ...(r.schedule !== 'constant' || r.warmupEpochs > 0 ? [`${r.schedule} schedule${r.warmupEpochs > 0 ? ` after ${r.warmupEpochs} warm-up epochs` : ''}`] : []),
     ...(r.augment !== 'none' ? [`augmentation ${r.augment}`] : []),
     ...(r.patience > 0 ? [`patience ${r.patience}`] : []),
+    ...(r.tta !== 'none' ? [`test-time augmentation ${r.tta}`] : []),
   ];
   return `${sgd.join(', ')}, batch ${r.batchSize} (eval ${r.evalBatchSize}), init ${r.init}, seed ${r.seed} (--recipe ${r.preset})`;
 }

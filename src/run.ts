@@ -22,7 +22,7 @@ import { BEST_DIR, checkBest, checkpointer, claimRunDir, cutSaveLeftovers, tidyR
 import { createModel, summarize, type ModelSummary } from './model.js';
 import { holdOut } from './batches.js';
 import { scheduleProblem } from './schedule.js';
-import { RECIPE, combinationProblem, heldOutCount, lessonRecipe, type Limits, type Recipe } from './recipe.js';
+import { RECIPE, combinationProblem, heldOutCount, lessonRecipe, type Limits, type Recipe, type Tta } from './recipe.js';
 import tf from './tf.cjs';
 import tfl from './tfl.cjs';
 import { earlyStopText, stoppedEarly, trainLoop, type BatchProgress, type EvalProgress, type EpochMetrics, type TrainLoopResult, type TrainState } from './train.js';
@@ -372,6 +372,8 @@ export interface EvaluationOptions {
   batchSize: number | null;
   /** null: the run's --limit-test where it had one. */
   limitTest: number | null;
+  /** --tta: null, the run's (its recipe's tta), else none. */
+  tta: Tta | null;
   backend: BackendChoice;
   gpu: boolean;
   settings: Settings;
@@ -425,7 +427,9 @@ export async function runEvaluation(opts: EvaluationOptions, hooks: ObtainHooks 
     const runner = await backend.runner({ model, recipe: state?.recipe ?? lessonRecipe(0), settings });
     try {
       // Names from the data being evaluated: they are what the labels mean.
-      return { report: await evaluateReport(split, batchSize, data.classNames, runner), data: info };
+      const tta = opts.tta ?? state?.recipe.tta ?? 'none';
+      if (tta !== 'none') say(`--tta ${tta}: each image's logits averaged with its mirror's`);
+      return { report: await evaluateReport(split, batchSize, data.classNames, runner, { tta, smoothing: state?.recipe.labelSmoothing ?? 0 }), data: info };
     } finally {
       await runner.dispose();
     }

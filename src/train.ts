@@ -9,7 +9,7 @@ import { lrAt } from './schedule.js';
 import type { Runner } from './backends/index.js';
 import type { Split } from './data/cifar.js';
 import { AlexnetError } from './errors.js';
-import { confusionMatrix } from './evaluate.js';
+import { confusionMatrix, evaluateSplit } from './evaluate.js';
 import { RECIPE } from './recipe.js';
 import type { EpochMetrics, TestMetrics, TrainState } from './state.js';
 import type tfl from './tfl.cjs';
@@ -202,7 +202,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     const last = epoch + 1 === recipe.epochs || (recipe.patience > 0 && waited >= recipe.patience);
     // With a held-out validation split the test split is evaluated once, after the last epoch (issue #21).
     if (last && testSplit !== validSplit) {
-      const t = await runner.evaluate(testSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'test' }));
+      const t = await evaluateSplit(runner, testSplit, recipe.evalBatchSize, { tta: recipe.tta, smoothing: recipe.labelSmoothing, classes: model.outputs[0]!.shape[1]!, onBatch: (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'test' }) });
       test = { loss: t.loss, acc: t.acc };
     }
     const seconds = prior.seconds + (performance.now() - t0) / 1000;

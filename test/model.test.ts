@@ -283,6 +283,7 @@ describe('wasm kernels against the cpu backend', () => {
       assert.ok(Math.abs(e1.acc - e3.acc) <= 1e-6, `accuracy ${e1.acc} vs ${e3.acc}`);
       assert.deepEqual([...e3.predictions], [...e1.predictions]);
       assert.deepEqual([...e3.ranks], [...e1.ranks], 'each label\'s rank, for top-5');
+      assert.ok(relErr(e3.logits, e1.logits) <= 1e-5, `logits, for test-time augmentation: ${relErr(e3.logits, e1.logits)}`);
       assert.ok(e1.ranks.every((r, i) => (r === 0) === (e1.predictions[i] === split.labels[i])), 'rank 0 is a top-1 hit');
     } finally {
       await dp.dispose();

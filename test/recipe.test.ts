@@ -54,7 +54,7 @@ test('each field parses what its kind allows and names the flag otherwise', () =
 test('the seed\'s recipe: 20 epochs, batch 64, plain SGD at lr 0.1, no schedule or augmentation, the test set validates, evaluation batch 128, PyTorch initialisation', () => {
   assert.deepEqual(lessonRecipe(5), {
     preset: 'seed', epochs: 20, batchSize: 64, lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0, labelSmoothing: 0, schedule: 'constant', warmupEpochs: 0,
-    augment: 'none', validSplit: 0, patience: 0, evalBatchSize: 128, seed: 5, init: 'pytorch',
+    augment: 'none', validSplit: 0, tta: 'none', patience: 0, evalBatchSize: 128, seed: 5, init: 'pytorch',
   });
   assert.equal(recipeProblem(lessonRecipe(5)), null);
   assert.deepEqual(presetRecipe('tuned', 5), { ...lessonRecipe(5), preset: 'tuned', lr: 0.02, momentum: 0.9, nesterov: true, weightDecay: 5e-4, schedule: 'onecycle', augment: 'crop,flip' });

@@ -110,6 +110,14 @@ describe('using a trained model', () => {
     assert.deepEqual(classes.perClass.map((c) => [c.predicted, c.precision, c.recall, c.f1]), Array.from({ length: 10 }, () => [20, 1, 1, 1]));
     assert.deepEqual(classes.macro, { precision: 1, recall: 1, f1: 1 });
     assert.deepEqual((JSON.parse(j.stdout) as { top5: unknown }).top5, { correct: 200, fraction: 1 });
+    // Test-time augmentation: each image's logits averaged with its mirror's (the fixture's classes are not mirror
+    // images of each other, so the score may move, not break).
+    const tta = await runCli(['eval', '--model', model, ...data, '--tta', 'flip', '--json']);
+    assert.equal(tta.code, 0, tta.stderr);
+    assert.match(tta.stderr, /^--tta flip: each image's logits averaged with its mirror's$/m);
+    const tr = JSON.parse(tta.stdout) as { images: number; accuracy: number };
+    assert.equal(tr.images, 200);
+    assert.ok(tr.accuracy >= 0 && tr.accuracy <= 1);
 
     const t = await runCli(['eval', '--model', model, ...data]);
     assert.equal(t.code, 0, t.stderr);

@@ -368,6 +368,7 @@ describe('the compiled step (issue #18)', { skip }, () => {
     assert.ok(Math.abs(a.evaluated.acc - ops.evaluated.acc) <= 1e-6);
     assert.deepEqual([...a.evaluated.predictions], [...ops.evaluated.predictions]);
     assert.deepEqual([...a.evaluated.ranks], [...ops.evaluated.ranks], 'the compiled kernel\'s ranks are labelRank\'s');
+    assert.ok(relErr(a.evaluated.logits, ops.evaluated.logits) <= 1e-5, `the compiled evaluation's logits: ${relErr(a.evaluated.logits, ops.evaluated.logits)}`);
   });
 
   test('a model with a layer the compiler does not know runs op by op, and says why', async () => {

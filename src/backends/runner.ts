@@ -78,6 +78,7 @@ export class OpsRunner implements Runner {
     let accSum = tf.scalar(0);
     const preds: tf.Tensor1D[] = [];
     const ranks: tf.Tensor1D[] = [];
+    const outs: tf.Tensor2D[] = [];
     for (let b = 0; b < batches; b++) {
       const start = b * batchSize;
       const { x, y } = this.batch(split, inOrder(start, Math.min(batchSize, split.count - start)));
@@ -85,6 +86,7 @@ export class OpsRunner implements Runner {
         const logits = this.model.apply(x, { training: false }) as tf.Tensor2D;
         preds.push(tf.keep(tf.argMax(logits, 1) as tf.Tensor1D));
         ranks.push(tf.keep(labelRank(logits, y)));
+        outs.push(tf.keep(logits));
         const o = this.objective(logits, y);
         return { lossSum: tf.add(lossSum, o.loss) as tf.Scalar, accSum: tf.add(accSum, o.acc) as tf.Scalar };
       });
@@ -94,9 +96,10 @@ export class OpsRunner implements Runner {
     }
     const all = tf.concat(preds);
     const allRanks = tf.concat(ranks);
-    const [predictions, rank, loss, acc] = await Promise.all([all.data(), allRanks.data(), lossSum.data(), accSum.data()]);
-    tf.dispose([all, allRanks, lossSum, accSum, ...preds, ...ranks]);
-    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint16Array.from(predictions as Int32Array), ranks: Uint16Array.from(rank as Int32Array) };
+    const allLogits = tf.concat(outs);
+    const [predictions, rank, logits, loss, acc] = await Promise.all([all.data(), allRanks.data(), allLogits.data(), lossSum.data(), accSum.data()]);
+    tf.dispose([all, allRanks, allLogits, lossSum, accSum, ...preds, ...ranks, ...outs]);
+    return { loss: loss[0]! / batches, acc: acc[0]! / batches, predictions: Uint16Array.from(predictions as Int32Array), ranks: Uint16Array.from(rank as Int32Array), logits: logits as Float32Array };
   }
 
   /** The model's own variables are trained: nothing to write back. */

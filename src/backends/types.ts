@@ -14,6 +14,7 @@ export interface EvalResult {
   acc: number; // likewise for accuracy
   predictions: Uint16Array; // predicted class per record
   ranks: Uint16Array; // per record, how many classes outrank its true one (step.ts's labelRank): 0 is a top-1 hit
+  logits: Float32Array; // per record, the network's output, [records, classes] row-major (test-time augmentation averages them)
 }
 
 /** A backend's own settings (the table's backend options: wasm's `threads`, webgpu's `webgpuRunner`), by option name. */

@@ -22,6 +22,7 @@ export function evalOptions(flags: DataFlags & Record<string, unknown>, isExplic
     // --batch-size here is the evaluation batch: the run's --eval-batch-size unless given.
     batchSize: typeof flags.batchSize === 'string' ? parseField(RECIPE.evalBatchSize, flags.batchSize, '--batch-size') : null,
     limitTest: typeof flags.limitTest === 'string' ? parseField(LIMITS.limitTest, flags.limitTest) : null,
+    tta: typeof flags.tta === 'string' ? parseField(RECIPE.tta, flags.tta) : null,
     backend: parseBackendChoice(String(flags.backend ?? 'auto')),
     gpu: Boolean(flags.gpu),
     settings: explicitSettings(flags, isExplicit),

@@ -48,7 +48,7 @@ try {
         const { x, y } = tensors(req);
         const r = evalBatch(model, x, y, data.labelSmoothing);
         tf.dispose([x, y]);
-        send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer, r.ranks.buffer as ArrayBuffer]);
+        send({ type: 'evaluated', ...r }, [r.predictions.buffer as ArrayBuffer, r.ranks.buffer as ArrayBuffer, r.logits.buffer as ArrayBuffer]);
         return;
       }
       setWeights();

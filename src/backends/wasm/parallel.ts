@@ -41,7 +41,7 @@ export type WorkerRequest =
 export type WorkerReply =
   | { type: 'ready' }
   | { type: 'result'; loss: number; acc: number }
-  | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array; ranks: Int32Array }
+  | { type: 'evaluated'; loss: number; acc: number; predictions: Int32Array; ranks: Int32Array; logits: Float32Array }
   | { type: 'error'; message: string };
 
 /**
@@ -168,6 +168,8 @@ export class DataParallel implements Runner {
     this.workers.forEach((w) => w.postMessage({ type: 'weights' } satisfies WorkerRequest));
     const predictions = new Uint16Array(split.count);
     const ranks = new Uint16Array(split.count);
+    const classes = this.model.outputs[0]!.shape[1]!;
+    const logits = new Float32Array(split.count * classes);
     const batches = Math.ceil(split.count / batchSize);
     let lossSum = 0;
     let accSum = 0;
@@ -183,10 +185,11 @@ export class DataParallel implements Runner {
         accSum += (r.acc * sizes[s]!) / n;
         predictions.set(r.predictions, start + starts[s]!);
         ranks.set(r.ranks, start + starts[s]!);
+        logits.set(r.logits, (start + starts[s]!) * classes);
       });
       onBatch?.(b + 1, batches);
     }
-    return { loss: lossSum / batches, acc: accSum / batches, predictions, ranks };
+    return { loss: lossSum / batches, acc: accSum / batches, predictions, ranks, logits };
   }
 
   /** The main thread's model holds the one true copy of the weights: nothing to write back. */
@@ -262,16 +265,17 @@ export interface BatchEval {
   acc: number;
   predictions: Int32Array; // predicted class per image
   ranks: Int32Array; // per image, how many classes outrank its label (labelRank)
+  logits: Float32Array; // [images, classes]
 }
 
 /** Evaluates one batch and reads the results (each shard is read anyway, to be combined on the host). */
 export function evalBatch(model: tfl.LayersModel, x: tf.Tensor4D, y: tf.Tensor1D, smoothing: number): BatchEval {
-  const [loss, acc, pred, rank] = tf.tidy(() => {
+  const [loss, acc, pred, rank, out2] = tf.tidy(() => {
     const logits = model.apply(x, { training: false }) as tf.Tensor2D;
-    return [crossEntropy(logits, y, smoothing), accuracy(logits, y), tf.argMax(logits, 1), labelRank(logits, y)];
+    return [crossEntropy(logits, y, smoothing), accuracy(logits, y), tf.argMax(logits, 1), labelRank(logits, y), logits];
   });
-  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array, ranks: rank.dataSync() as Int32Array };
-  tf.dispose([loss, acc, pred, rank]);
+  const out = { loss: loss.dataSync()[0]!, acc: acc.dataSync()[0]!, predictions: pred.dataSync() as Int32Array, ranks: rank.dataSync() as Int32Array, logits: out2.dataSync() as Float32Array };
+  tf.dispose([loss, acc, pred, rank, out2]);
   return out;
 }
 

@@ -29,7 +29,7 @@ import { elements, type Plan } from './plan.js';
 import type { CompiledProgram } from './program.js';
 
 /** What a binding is bound to: a buffer of the graph, or one that each call brings (./runner.ts). */
-export type Source = GPUBuffer | 'pixels' | 'labels' | 'indices' | 'predictions' | 'results';
+export type Source = GPUBuffer | 'pixels' | 'labels' | 'indices' | 'predictions' | 'results' | 'allLogits';
 
 /** The runner's buffers a graph binds, and how it makes its own (`make(floats)`). */
 export interface GraphBuffers {
@@ -82,7 +82,7 @@ const convs = convGeometries(plan);
   });
   const logits = t[layers.length]!;
   if (mode === 'eval') {
-    add(new SoftmaxCrossEntropyProgram(plan.classes, 'eval', on.labelSmoothing), [logits, 'labels', 'predictions', 'results']);
+    add(new SoftmaxCrossEntropyProgram(plan.classes, 'eval', on.labelSmoothing), [logits, 'labels', 'predictions', 'results', 'allLogits']);
   } else {
     // g[i]: the gradient with respect to t[i], already through that tensor's own ReLU.
     const g: (GPUBuffer | null)[] = t.map(() => null);

@@ -49,7 +49,7 @@ interface Resident {
 /** What a call brings: the split on the GPU and, evaluating, where its results go. */
 interface CallBuffers {
   resident: Resident;
-  out?: { predictions: GPUBuffer; results: GPUBuffer };
+  out?: { predictions: GPUBuffer; results: GPUBuffer; allLogits: GPUBuffer };
 }
 
 /** One dispatch of a graph: its program and pipeline, its bindings' sources, its bind groups by what they depend on. */
@@ -212,7 +212,9 @@ export class CompiledRunner implements Runner {
     const batches = Math.ceil(split.count / batchSize);
     const results = this.device.createBuffer({ size: Math.max(16, 8 * batches), usage: storage() });
     const predictions = this.device.createBuffer({ size: Math.max(16, 4 * split.count), usage: storage() });
-    const call: CallBuffers = { resident, out: { predictions, results } };
+    const logitBytes = Math.max(16, 4 * split.count * this.plan.classes);
+    const allLogits = this.device.createBuffer({ size: logitBytes, usage: storage() });
+    const call: CallBuffers = { resident, out: { predictions, results, allLogits } };
     try {
       for (let b = 0; b < batches; b++) {
         const start = b * batchSize;
@@ -223,10 +225,12 @@ export class CompiledRunner implements Runner {
         this.submit(graph, header, call);
         onBatch?.(b + 1, batches);
       }
-      const staging = this.device.createBuffer({ size: Math.max(16, 8 * batches) + Math.max(16, 4 * split.count), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      const [resultBytes, predictionBytes] = [Math.max(16, 8 * batches), Math.max(16, 4 * split.count)];
+      const staging = this.device.createBuffer({ size: resultBytes + predictionBytes + logitBytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
       const enc = this.device.createCommandEncoder();
-      enc.copyBufferToBuffer(results, 0, staging, 0, Math.max(16, 8 * batches));
-      enc.copyBufferToBuffer(predictions, 0, staging, Math.max(16, 8 * batches), Math.max(16, 4 * split.count));
+      enc.copyBufferToBuffer(results, 0, staging, 0, resultBytes);
+      enc.copyBufferToBuffer(predictions, 0, staging, resultBytes, predictionBytes);
+      enc.copyBufferToBuffer(allLogits, 0, staging, resultBytes + predictionBytes, logitBytes);
       this.device.queue.submit([enc.finish()]);
       const bytes = await read(staging, staging.size);
       throwIfGpuError();
@@ -239,10 +243,12 @@ export class CompiledRunner implements Runner {
       }
       // Each word: the predicted class, and in its high 16 bits the label's rank (classes are at most 1,000).
       const words = new Uint32Array(bytes, Math.max(16, 8 * batches), split.count);
-      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint16Array.from(words, (w) => w & 0xffff), ranks: Uint16Array.from(words, (w) => w >>> 16) };
+      const logits = new Float32Array(bytes.slice(resultBytes + predictionBytes, resultBytes + predictionBytes + 4 * split.count * this.plan.classes));
+      return { loss: sums[0]! / batches, acc: sums[1]! / batches, predictions: Uint16Array.from(words, (w) => w & 0xffff), ranks: Uint16Array.from(words, (w) => w >>> 16), logits };
     } finally {
       results.destroy();
       predictions.destroy();
+      allLogits.destroy();
     }
   }
 
@@ -348,7 +354,7 @@ export class CompiledRunner implements Runner {
         if (s === 'indices') return { buffer: this.stepBuffer, offset: INDICES_OFFSET };
         if (s === 'pixels') return { buffer: call.resident.pixels! };
         if (s === 'labels') return { buffer: call.resident.labels };
-        if (s === 'predictions' || s === 'results') return { buffer: call.out![s] };
+        if (s === 'predictions' || s === 'results' || s === 'allLogits') return { buffer: call.out![s] };
         return { buffer: s };
       };
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.stepBuffer, offset: 0, size: HEADER_BYTES } }];

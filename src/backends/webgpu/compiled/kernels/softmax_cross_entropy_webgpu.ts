@@ -2,7 +2,8 @@
 // its logits and its label, whether its first maximum is the label (tf.argMax's choice on ties), and for
 // training the gradient (softmax - one_hot) / n; the batch's mean loss and accuracy go into the training ring's
 // slot (or, evaluating, the batch's row of the results, with each image's predicted class and, in the high 16 bits
-// of the same word, how many classes outrank its label: src/step.ts's labelRank, for top-5). One workgroup walks
+// of the same word, how many classes outrank its label: src/step.ts's labelRank, for top-5; and its logits, for
+// test-time augmentation to average). One workgroup walks
 // the batch and sums in a fixed order, so the means repeat bit for bit. Labels are read from the split on the GPU:
 // training through the step's gather words (their images' labels), evaluation from the batch's first image on.
 
@@ -38,6 +39,7 @@ export class SoftmaxCrossEntropyProgram implements CompiledProgram {
           { name: 'labels', type: 'u32', write: false },
           { name: 'predictions', type: 'u32', write: true },
           { name: 'results', type: 'f32', write: true },
+          { name: 'allLogits', type: 'f32', write: true },
         ];
   }
 
@@ -74,7 +76,10 @@ fn main(@builtin(local_invocation_index) lid : u32) {
       let z = logits[row * ${C}u + c];
       rank = rank + select(0u, 1u, z > own || (z == own && c < label));
     }
-    predictions[step.start + row] = best | (rank << 16u);`}
+    predictions[step.start + row] = best | (rank << 16u);
+    for (var c = 0u; c < ${C}u; c = c + 1u) {
+      allLogits[(step.start + row) * ${C}u + c] = logits[row * ${C}u + c];
+    }`}
   }
   lossSums[lid] = loss;
   hitSums[lid] = hits;
