@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { IMAGE_BYTES, IMAGE_SIZE } from '../src/data/cifar.js';
-import { decodeImage, decodeImages, sniffImageType, toCifarImage, type RgbaImage } from '../src/data/image.js';
+import { decodeImage, sniffImageType, toCifarImage, type RgbaImage } from '../src/data/image.js';
 import { GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from '../src/font.js';
 import { renderSamples, sampleLayout } from '../src/samples.js';
 import { confusionMatrix, perClassAccuracy, perClassPrecision } from '../src/evaluate.js';
@@ -51,37 +51,6 @@ test('real photographs decode to the pixels libjpeg-turbo gives PIL, byte for by
     assert.deepEqual(new Uint8Array(rgb), new Uint8Array(pil.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)), f);
     assert.deepEqual(toCifarImage(img), new Uint8Array(rgb), 'a 32x32 image passes the resize unchanged');
   }
-});
-
-test('decodeImages: many at once give decodeImage\'s pixels and errors, each to its own file (small JPEGs of one size in one pipeline)', async () => {
-  const dir = path.join(ROOT, 'test', 'data', 'photos');
-  const pil = fs.readFileSync(path.join(dir, 'pil-rgb.bin'));
-  const files = fs.readdirSync(dir).filter((c) => fs.statSync(path.join(dir, c)).isDirectory()).sort().flatMap((c) => ['0000', '1234', '4321'].map((n) => path.join(dir, c, `${n}.jpg`)));
-  const items = files.map((f) => ({ bytes: fs.readFileSync(f) as Uint8Array, name: f }));
-  // Among them: a truncated JPEG, a PNG, a JPEG of another size and bytes that are no image.
-  const png = new PNG({ width: 32, height: 32 });
-  png.data = Buffer.from(upscale(pattern(1), 1).data);
-  const big = await sharp(Buffer.from(upscale(pattern(2), 2).data), { raw: { width: 64, height: 64, channels: 4 } }).jpeg().toBuffer();
-  items.splice(3, 0, { bytes: items[0]!.bytes.subarray(0, 300), name: 'cut.jpg' });
-  items.splice(7, 0, { bytes: PNG.sync.write(png), name: 'a.png' }, { bytes: big, name: 'big.jpg' }, { bytes: Buffer.from('hello'), name: 'x.jpg' });
-  const out = await decodeImages(items);
-  assert.equal(out.length, items.length);
-  for (const [k, item] of items.entries()) {
-    const one = await decodeImage(item.bytes, item.name).catch((e: Error) => e);
-    const got = out[k]!;
-    if (one instanceof Error) {
-      assert.ok(got instanceof Error, `${item.name}: an error, as alone`);
-      assert.equal(got.message, one.message);
-    } else {
-      assert.ok(!(got instanceof Error), `${item.name}: ${(got as Error).message}`);
-      assert.deepEqual(toCifarImage(got), toCifarImage(one), item.name);
-    }
-  }
-  // The photographs among them are PIL's bytes.
-  files.forEach((f, i) => {
-    const got = out[items.findIndex((it) => it.name === f)]! as { data: Uint8Array };
-    assert.deepEqual(new Uint8Array(got.data), new Uint8Array(pil.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)), f);
-  });
 });
 
 test('WebP, AVIF, GIF and TIFF decode as PNG does (lossless ones to the same pixels)', async () => {

@@ -24,7 +24,7 @@ import { mulberry32 } from '../random.js';
 import { hasControlChars } from '../text.js';
 import { checkExtracted, MANIFEST_FILE, type Manifest } from './archive.js';
 import { CHANNELS, IMAGE_BYTES, MAX_CLASSES, MIN_CLASSES, PLANE_BYTES, type Labeling, type RecordFormat } from './cifar.js';
-import { IMAGE_EXTENSIONS, IMAGE_WORDS, JOIN_BATCH, decodeImages, toCifarImage } from './image.js';
+import { IMAGE_EXTENSIONS, IMAGE_WORDS, decodeImage, toCifarImage } from './image.js';
 
 export const FOLDER_NAMES_FILE = 'class_names.txt';
 /** The most images a folder may hold: 300,000 records are ~920 MB in memory, more than most machines train on. */
@@ -369,12 +369,8 @@ function changeOf(kept: FolderManifest, now: Listing, skipBad: boolean): string 
   return [added && `${count(added, 'file')} added`, removed && `${count(removed, 'file')} removed`, changed && `${count(changed, 'file')} changed`].filter(Boolean).join(', ');
 }
 
-/**
- * Batches of files decoded at once, each of up to JOIN_BATCH files (decodeImages): libvips decodes on libuv's
- * threads (4 by default) while files are read and made 32x32 here. 50,000 JPEGs of 32x32: 21.4 s one a call, four
- * at a time; 14-15 s in batches of 64, three at a time (2 cores, 2026-12-08).
- */
-const DECODE_AHEAD = Math.min(8, Math.max(3, availableParallelism() + 1));
+/** Images decoded at once: libvips decodes on libuv's threads (4 by default), and the box filter runs here meanwhile. */
+const DECODE_AHEAD = Math.min(16, Math.max(4, 2 * availableParallelism()));
 
 /**
  * Decodes every image into the records of each split, DECODE_AHEAD at a time (each file read, decoded and made
@@ -389,32 +385,21 @@ async function makeRecords(root: string, listing: Listing, dataDir: string, dir:
   if (total >= 1000) say(`image folder ${root}: decoding ${count(total, 'file')} into 32x32 records (once; later runs read the records)`);
   /** A record, or why the file is not one. */
   const made: (Uint8Array | string | undefined)[] = new Array(total);
-  const record = (label: number, pixels: Uint8Array) => {
-    const rec = new Uint8Array(recordSize);
-    rec[0] = label >> 8;
-    rec[1] = label & 0xff;
-    for (let p = 0; p < PLANE_BYTES; p++) for (let c = 0; c < CHANNELS; c++) rec[2 + c * PLANE_BYTES + p] = pixels[p * CHANNELS + c]!;
-    return rec;
-  };
-  /** Files `from` to `to` (exclusive) as records, or why each is not one. */
-  const some = async (from: number, to: number) => {
-    const read: { i: number; file: string; bytes: Uint8Array }[] = [];
-    for (let i = from; i < to; i++) {
-      const f = listing.files[i]!;
-      const file = path.join(root, ...f.file.split('/'));
-      try {
-        if (f.size < 0) throw new AlexnetError('IMAGE', `cannot read ${file}: it cannot be read`, hint);
-        read.push({ i, file, bytes: readRegularFileSync(file, READ_CAPS.image, 'IMAGE', file, hint) });
-      } catch (e) {
-        if (!(e instanceof AlexnetError)) throw e;
-        made[i] = e.message.replace(`cannot read ${file}: `, '');
-      }
+  const one = async (i: number): Promise<Uint8Array | string> => {
+    const f = listing.files[i]!;
+    const file = path.join(root, ...f.file.split('/'));
+    if (f.size < 0) return 'it cannot be read';
+    try {
+      const pixels = toCifarImage(await decodeImage(readRegularFileSync(file, READ_CAPS.image, 'IMAGE', file, hint), file));
+      const rec = new Uint8Array(recordSize);
+      rec[0] = f.label >> 8;
+      rec[1] = f.label & 0xff;
+      for (let p = 0; p < PLANE_BYTES; p++) for (let c = 0; c < CHANNELS; c++) rec[2 + c * PLANE_BYTES + p] = pixels[p * CHANNELS + c]!;
+      return rec;
+    } catch (e) {
+      if (!(e instanceof AlexnetError)) throw e;
+      return e.message.replace(`cannot read ${file}: `, '');
     }
-    const images = await decodeImages(read.map((r) => ({ bytes: r.bytes, name: r.file })));
-    read.forEach((r, k) => {
-      const img = images[k]!;
-      made[r.i] = img instanceof AlexnetError ? img.message.replace(`cannot read ${r.file}: `, '') : record(listing.files[r.i]!.label, toCifarImage(img));
-    });
   };
   let next = 0;
   let done = 0;
@@ -423,13 +408,10 @@ async function makeRecords(root: string, listing: Listing, dataDir: string, dir:
     // Without --skip-bad-images, the first bad file stops the others from taking more.
     while (!bad && next < total) {
       opts.signal?.throwIfAborted();
-      const from = next;
-      const to = Math.min(total, from + JOIN_BATCH);
-      next = to;
-      await some(from, to);
-      for (let i = from; i < to && !bad; i++) if (typeof made[i] === 'string' && !opts.skipBad) bad = true;
-      done += to - from;
-      opts.onDecode?.(Math.min(done, total), total);
+      const i = next++;
+      made[i] = await one(i);
+      if (typeof made[i] === 'string' && !opts.skipBad) bad = true;
+      opts.onDecode?.(++done, total);
     }
   };
   await Promise.all(Array.from({ length: Math.min(DECODE_AHEAD, total) }, worker));

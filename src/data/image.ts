@@ -121,63 +121,6 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Rgba
   return img;
 }
 
-/** The most pixels a JPEG may have to be decoded with others of its size in one pipeline (decodeImages). */
-const JOIN_MAX_PIXELS = 128 * 128;
-/** How many such JPEGs one pipeline decodes. */
-export const JOIN_BATCH = 64;
-
-/**
- * Decodes many images, as decodeImage does each (the same pixels, the same errors), returning each image or its
- * error. Small baseline-colour JPEGs of one size (three components, no ICC profile or Adobe marker: nothing a
- * colour conversion could treat otherwise) go through one libvips pipeline, side by side (sharp's join), then are
- * cut apart: libvips costs ~0.3 ms a call where a 32x32 JPEG takes a fraction of that to decode, and 50,000 of
- * CIFAR-10's took 21 s one a call. A group that fails (a damaged file in it) is decoded one by one, which names it.
- */
-export async function decodeImages(items: { bytes: Uint8Array; name: string }[]): Promise<(RgbaImage | AlexnetError)[]> {
-  const out: (RgbaImage | AlexnetError)[] = new Array(items.length);
-  const one = async (i: number) => {
-    try {
-      out[i] = await decodeImage(items[i]!.bytes, items[i]!.name);
-    } catch (e) {
-      if (!(e instanceof AlexnetError)) throw e;
-      out[i] = e;
-    }
-  };
-  const groups = new Map<string, number[]>();
-  const singles: number[] = [];
-  items.forEach((item, i) => {
-    const h = sniffImageType(item.bytes) === 'jpeg' ? jpegHeader(item.bytes) : null;
-    if (h && h.components === 3 && h.plain && h.width * h.height <= JOIN_MAX_PIXELS) {
-      const key = `${h.width}x${h.height}`;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
-    } else singles.push(i);
-  });
-  for (const [key, members] of groups) {
-    if (members.length < 2) {
-      singles.push(...members);
-      continue;
-    }
-    const [w, h] = key.split('x').map(Number) as [number, number];
-    const sharp = await loadSharp();
-    const joined = await sharp(members.map((i) => Buffer.from(items[i]!.bytes.buffer, items[i]!.bytes.byteOffset, items[i]!.bytes.byteLength)), { join: { across: members.length }, limitInputPixels: MAX_MEGAPIXELS * 1e6, failOn: 'warning', sequentialRead: true })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true })
-      .catch(() => null);
-    if (!joined || joined.info.channels !== 3 || joined.info.width !== w * members.length || joined.info.height !== h) {
-      singles.push(...members);
-      continue;
-    }
-    const row = joined.info.width * 3;
-    members.forEach((i, k) => {
-      const data = new Uint8Array(w * h * 3);
-      for (let y = 0; y < h; y++) data.set(joined.data.subarray(y * row + k * w * 3, y * row + (k + 1) * w * 3), y * w * 3);
-      out[i] = { width: w, height: h, channels: 3, data };
-    });
-  }
-  for (const i of singles) await one(i);
-  return out;
-}
-
 /** Width and height from a PNG's IHDR chunk (always first, at byte 12), or null. */
 function pngSize(b: Uint8Array): [number, number] | null {
   if (b.length < 24 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') return null;
@@ -187,17 +130,7 @@ function pngSize(b: Uint8Array): [number, number] | null {
 
 /** Width and height from a JPEG's start-of-frame segment (SOF0..SOF15 but DHT, JPG and DAC), or null. */
 function jpegSize(b: Uint8Array): [number, number] | null {
-  const h = jpegHeader(b);
-  return h && [h.width, h.height];
-}
-
-/**
- * A JPEG's frame (size and components) from its start-of-frame segment, and whether no segment before it carries
- * an ICC profile (APP2) or Adobe's colour transform (APP14); null where there is no frame before the scan.
- */
-function jpegHeader(b: Uint8Array): { width: number; height: number; components: number; plain: boolean } | null {
   let at = 2;
-  let plain = true;
   while (at + 9 < b.length) {
     if (b[at] !== 0xff) return null;
     const marker = b[at + 1]!;
@@ -207,9 +140,8 @@ function jpegHeader(b: Uint8Array): { width: number; height: number; components:
     }
     const length = (b[at + 2]! << 8) | b[at + 3]!;
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { width: (b[at + 7]! << 8) | b[at + 8]!, height: (b[at + 5]! << 8) | b[at + 6]!, components: b[at + 9]!, plain };
+      return [(b[at + 7]! << 8) | b[at + 8]!, (b[at + 5]! << 8) | b[at + 6]!];
     }
-    if (marker === 0xe2 || marker === 0xee) plain = false;
     if (marker === 0xda || marker === 0xd9) return null; // the scan, or the end, before any frame
     at += 2 + length;
   }
