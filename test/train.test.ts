@@ -214,7 +214,7 @@ describe('alexnet train, as a user runs it', () => {
     assert.equal(j.stderr, '', '--quiet leaves stderr empty');
     const objs = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.deepEqual(Object.keys(objs[0]!), ['type', 'epoch', 'trainLoss', 'trainAcc', 'validLoss', 'validAcc', 'seconds', 'imagesPerSecond', 'lr']);
-    assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'recipe', 'trainImages', 'validImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'bestEpoch', 'test', 'bestSavedTo', 'seconds', 'savedTo']);
+    assert.deepEqual(Object.keys(objs[1]!), ['type', 'backend', 'gpu', 'threads', 'epochs', 'seed', 'batchSize', 'lr', 'recipe', 'trainImages', 'validImages', 'testImages', 'data', 'finalValidAcc', 'bestValidAcc', 'bestEpoch', 'stoppedEarly', 'test', 'bestSavedTo', 'seconds', 'savedTo']);
     assert.deepEqual(objs[1]!.recipe, { ...lessonRecipe(9), epochs: 1, batchSize: 16 }, 'the full recipe');
     assert.deepEqual([objs[1]!.type, objs[1]!.backend, objs[1]!.threads, objs[1]!.seed, objs[1]!.trainImages, objs[1]!.savedTo], ['summary', 'wasm', 2, 9, 64, null]);
   });
