@@ -2,9 +2,12 @@
 // fix for each problem. The command (src/commands/doctor.ts) prints them.
 
 import { backendModules, initBackend, type ActiveBackend, type Fix } from './backends/index.js';
+import { IMAGE_WORDS, imageDecoder } from './data/image.js';
 
 export interface DoctorReport {
   node: { version: string; napi: number; ok: boolean };
+  /** The image decoder of `predict` and `--images`: sharp and its libvips, or why it does not load. */
+  images: { sharp: string; vips: string } | { error: string };
   /** Each backend's section (what it found: packages, libraries, adapters), by backend name. */
   backends: Record<string, Record<string, unknown>>;
   auto: { backend: string; gpu: boolean; detail: string } | { error: string };
@@ -28,6 +31,10 @@ export async function doctorReport(): Promise<{ report: DoctorReport; sections: 
 
   const backends: DoctorReport['backends'] = {};
   const sections: Section[] = [];
+  const decoder = await imageDecoder();
+  const images = 'error' in decoder ? { error: decoder.error.message } : decoder;
+  if ('error' in decoder) fixes.push({ problem: decoder.error.message, fix: decoder.error.hint ?? 'npm rebuild sharp' });
+  sections.push({ title: 'images', lines: ['error' in decoder ? `FAIL ${decoder.error.message}` : `ok   sharp ${decoder.sharp} (libvips ${decoder.vips}) decodes ${IMAGE_WORDS.replace(' or ', ' and ')} for predict and --images`] });
   for (const { name, module } of await backendModules()) {
     const s = await module.doctor();
     if (s.lines.length === 0 && s.fixes.length === 0) continue;
@@ -44,7 +51,7 @@ export async function doctorReport(): Promise<{ report: DoctorReport; sections: 
   } catch (e) {
     auto = { error: (e as Error).message };
   }
-  const report: DoctorReport = { node, backends, auto, canTrain: info !== null, gpuBackend: info?.gpu ?? false, fixes: dedupe(fixes) };
+  const report: DoctorReport = { node, images, backends, auto, canTrain: info !== null, gpuBackend: info?.gpu ?? false, fixes: dedupe(fixes) };
   return { report, sections };
 }
 

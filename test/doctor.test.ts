@@ -58,7 +58,11 @@ test('alexnet doctor here: each backend\'s state, the auto backend, exit 0; --js
   const j = await runCli(['doctor', '--json']);
   const report = JSON.parse(j.stdout) as Record<string, unknown>;
   assert.equal(report.type, 'doctor');
-  for (const k of ['node', 'backends', 'auto', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
+  for (const k of ['node', 'images', 'backends', 'auto', 'canTrain', 'gpuBackend', 'fixes']) assert.ok(k in report, k);
+  // The image decoder of predict and --images: sharp's versions, as the text says them.
+  const images = report.images as { sharp: string; vips: string };
+  assert.match(images.vips, /^\d+\.\d+\.\d+$/);
+  assert.match(r.stdout, new RegExp(`^images:\nok   sharp ${images.sharp.replace(/\./g, '\\.')} \\(libvips ${images.vips.replace(/\./g, '\\.')}\\) decodes PNG, JPEG, WebP, AVIF, GIF and TIFF for predict and --images$`, 'm'));
   assert.equal(report.canTrain, true);
   const auto = (report.auto as { backend: string }).backend;
   assert.match(r.stdout, new RegExp(`^can train: yes, on ${auto}$`, 'm'));

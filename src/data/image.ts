@@ -76,6 +76,17 @@ function loadSharp(): Promise<Sharp> {
   return sharpModule;
 }
 
+/** Whether the decoder loads here, and its versions (for `alexnet doctor`); the error otherwise. */
+export async function imageDecoder(): Promise<{ sharp: string; vips: string } | { error: AlexnetError }> {
+  try {
+    const sharp = await loadSharp();
+    return { sharp: sharp.versions.sharp ?? '?', vips: sharp.versions.vips };
+  } catch (e) {
+    if (e instanceof AlexnetError) return { error: e };
+    throw e;
+  }
+}
+
 /** Decodes image bytes (told by content, not by file name) to RGBA; `name` goes into the error. */
 export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbaImage> {
   const type = sniffImageType(bytes);
