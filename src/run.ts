@@ -137,10 +137,19 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     const misfit = (field: string, problem: string, hint: string) => resumed
       ? new AlexnetError('CHECKPOINT', `cannot resume from ${resumed.dir}: ${STATE_FILE}: recipe.${field} ${problem}`, `the checkpoint was modified or damaged, or its data changed; resume from a complete one, or start a new run`)
       : new AlexnetError('USAGE', `${RECIPE[field as keyof Recipe].flag} ${problem}`, hint);
-    // An image folder without test/ has no test split: the held-out images validate, and nothing is tested at the end.
-    const noTestFolder = () => resumed
-      ? misfit('validSplit', `0 holds out nothing to validate on, and ${source.images?.dir} has no test/ folder`, '')
-      : new AlexnetError('USAGE', `--images ${source.images?.dir}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
+    // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
+    // Against `train` training images: refused where it leaves none, or where nothing would validate (an image folder
+    // without test/ has no test split: the held-out images validate, and nothing is tested at the end).
+    const heldOutOf = (train: number, hasTest: boolean): number => {
+      const held = heldOutCount(recipe.validSplit, train);
+      if (held >= train) throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${train})`, `hold out fewer, e.g. --valid-split ${Math.floor(train / 10) || 1} or --valid-split 0.1`);
+      if (!hasTest && held === 0 && (limits.limitTest ?? 1) > 0) {
+        throw resumed
+          ? misfit('validSplit', `0 holds out nothing to validate on, and ${source.images?.dir} has no test/ folder`, '')
+          : new AlexnetError('USAGE', `--images ${source.images?.dir}: no test/ folder, so there is nothing to validate on`, 'hold out a validation split, e.g. --valid-split 0.1 (or give the folder train/ and test/ class folders)');
+      }
+      return held;
+    };
     // Before any data work: what a backend holds depends on the largest layer (conv1), not on the head, so a
     // network of the lesson's shape tells.
     const probe = model ?? createModel({ init: recipe.init, seed: recipe.seed });
@@ -149,14 +158,9 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     } finally {
       if (probe !== model) probe.dispose();
     }
-    // The flags against an image folder's listing, before any of its files is decoded.
-    const check = ({ trainFiles, split }: { trainFiles: number; split: boolean }) => {
-      const train = Math.min(trainFiles, limits.limitTrain ?? Infinity);
-      const held = heldOutCount(recipe.validSplit, train);
-      if (held >= train) throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${train})`, `hold out fewer, e.g. --valid-split ${Math.floor(train / 10) || 1} or --valid-split 0.1`);
-      if (!split && held === 0 && (limits.limitTest ?? 1) > 0) throw noTestFolder();
-    };
-    const info = await obtainData(resumed ? runFolder(source, resumed.state, `${resumed.dir}`, 'put the folder back as it was, or start a new run on it (without --resume)') : source, { ...hooks, check });
+    // The same rules against an image folder's listing, before any of its files is decoded.
+    const check = ({ trainFiles, split }: { trainFiles: number; split: boolean }) => void heldOutOf(Math.min(trainFiles, limits.limitTrain ?? Infinity), split);
+    const info = await obtainData(resumed ? runFolder(source, resumed.state, resumed.dir, 'put the folder back as it was, or start a new run on it (without --resume)') : source, { ...hooks, check });
     if (resumed) checkSameData(resumed.dir, resumed.state.data, info);
     const data = await loadCifar(source.dataDir, { limitTrain: limits.limitTrain ?? undefined, limitTest: limits.limitTest ?? undefined, labeling: info.labeling });
     if (resumed?.state.classNames && resumed.state.classNames.join('\n') !== data.classNames.join('\n')) {
@@ -164,14 +168,7 @@ async function trainInto(opts: TrainingOptions, resumed: { dir: string; state: S
     }
     // The head has a unit a class: CIFAR-10's 10, CIFAR-100's 100 (or 20 coarse), an image folder's.
     model ??= createModel({ init: recipe.init, seed: recipe.seed, classes: data.classNames.length });
-    // --valid-split N: N training images, a seeded choice, validate; the test split waits for the end (issue #21).
-    // A recipe that does not fit the data: a flag of a new run, or (a resume takes none of these flags) a state.json
-    // edited by hand, whose hint must not name a flag --resume refuses (it hinted `--valid-split 9`).
-    const held = heldOutCount(recipe.validSplit, data.train.count);
-    if (held >= data.train.count) {
-      throw misfit('validSplit', `${recipe.validSplit} leaves no training images (there are ${data.train.count})`, `hold out fewer, e.g. --valid-split ${Math.floor(data.train.count / 10) || 1} or --valid-split 0.1`);
-    }
-    if (data.test.count === 0 && held === 0 && (limits.limitTest ?? 1) > 0) throw noTestFolder();
+    const held = heldOutOf(data.train.count, data.test.count > 0);
     const { train: trainSplit, valid: validSplit } = held > 0 ? holdOut(data.train, held, recipe.seed) : { train: data.train, valid: data.test };
     const testSplit = data.test.count === 0 ? validSplit : data.test;
     const batches = Math.ceil(trainSplit.count / recipe.batchSize);

@@ -198,8 +198,8 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     const valid = await runner.evaluate(validSplit, recipe.evalBatchSize, (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'valid' }));
     if (!Number.isFinite(valid.loss)) throw diverged(`the validation loss is ${valid.loss} after epoch ${epoch}`, recipe.lr);
     const improved = !state.best || valid.acc > state.best.validAcc;
-    const waited = improved ? 0 : epoch - state.best!.epoch;
-    const last = epoch + 1 === recipe.epochs || (recipe.patience > 0 && waited >= recipe.patience);
+    // The last epoch, or the one --patience stops after: the state this epoch leaves, asked as a resume asks it.
+    const last = epoch + 1 === recipe.epochs || stoppedEarly({ recipe, best: improved ? { epoch, validAcc: valid.acc } : state.best, epoch: epoch + 1, batch: 0 });
     // With a held-out validation split the test split is evaluated once, after the last epoch (issue #21).
     if (last && testSplit !== validSplit) {
       const t = await evaluateSplit(runner, testSplit, recipe.evalBatchSize, { tta: recipe.tta, smoothing: recipe.labelSmoothing, classes: model.outputs[0]!.shape[1]!, onBatch: (b, n) => opts.onEval?.({ epoch, batch: b, batches: n, split: 'test' }) });
